@@ -1,0 +1,1 @@
+"""nnspec.checks: the conformance checks and the oracle machinery they share."""

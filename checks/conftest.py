@@ -1,0 +1,76 @@
+"""pytest wiring: the implementation(s) under test, seeds, Hypothesis profiles, the spec marker."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+
+from nnspec.checks.implementation import (
+    DEFAULT,
+    Implementation,
+    ImplementationUnavailable,
+    load,
+)
+
+# "ci" is the default: deterministic (derandomized, no example database) and small enough for
+# a few minutes on two cores. "thorough" is opt-in: --hypothesis-profile=thorough.
+_PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]
+settings.register_profile(
+    "ci", phases=_PHASES, derandomize=True, database=None, max_examples=20, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow], print_blob=True,
+)
+settings.register_profile(
+    "thorough", phases=_PHASES, max_examples=500, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow], print_blob=True,
+)
+settings.load_profile("ci")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("nnspec")
+    group.addoption(
+        "--impl", default=",".join(DEFAULT),
+        help="comma-separated implementations under test: short names "
+             "(torch, torch_float32, reference, torch_cuda, torch_cuda_float32) or module paths "
+             f"(default: {','.join(DEFAULT)})",
+    )
+    group.addoption(
+        "--nnspec-seed", type=int, default=0,
+        help="seed of the NumPy generators the checks draw from (default 0); a run is "
+             "reproduced by giving the same seed",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "impl" in metafunc.fixturenames:
+        names = [n.strip() for n in metafunc.config.getoption("--impl").split(",") if n.strip()]
+        metafunc.parametrize("impl", names, indirect=True, scope="session")
+
+
+_loaded: dict[str, Implementation | str] = {}
+
+
+@pytest.fixture(scope="session")
+def impl(request: pytest.FixtureRequest) -> Implementation:
+    """The implementation under test (skips its checks when it cannot run here)."""
+    name = request.param
+    if name not in _loaded:
+        try:
+            _loaded[name] = load(name)
+        except ImplementationUnavailable as exc:
+            _loaded[name] = str(exc)
+    got = _loaded[name]
+    if isinstance(got, str):
+        pytest.skip(f"{name} unavailable: {got}")
+    return got
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """A generator seeded from --nnspec-seed and the check's id, so each check is reproducible."""
+    seed = request.config.getoption("--nnspec-seed")
+    key = zlib.crc32(request.node.nodeid.split("[")[0].encode())
+    return np.random.default_rng([seed, key])

@@ -1,0 +1,55 @@
+"""The implementation-under-test contract: the functions a module may define.
+
+An implementation under test is an importable module of plain functions on NumPy arrays in
+PyTorch's layout (weights ``(gates·H, in)``, gate blocks r, z, n for the GRU and i, f, g, o for
+the LSTM, biases ``b_ih``/``b_hh`` with ``None`` meaning no bias, sequences ``(T, B, features)``,
+states ``(B, H)``). It defines ``DTYPE`` and any subset of the functions below; a function it
+does not define, or one that raises ``NotImplementedError``, is reported as *not provided*.
+
+``CORE`` is the published contract of the foundation issue and never changes. ``EXTENSIONS`` are
+added beside it (activations, gradients as vector-Jacobian products, optimiser variants).
+"""
+
+from __future__ import annotations
+
+CORE: dict[str, str] = {
+    "linear": "linear(x, w, b=None) -> y = x wᵀ + b",
+    "rnn_cell": 'rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh") -> h\'',
+    "gru_cell": "gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None) -> h'  (PyTorch's reset-gate variant)",
+    "lstm_cell": "lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None) -> (h', c')",
+    "rnn_layer": 'rnn_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh") -> (y, h_T)',
+    "gru_layer": "gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None) -> (y, h_T)",
+    "lstm_layer": "lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None) -> (y, h_T, c_T)",
+    "dropout": "dropout(x, p, training, rng) -> y   (rng: numpy.random.Generator)",
+    "xavier_uniform": "xavier_uniform(shape, gain, rng) -> array of that shape",
+    "xavier_normal": "xavier_normal(shape, gain, rng) -> array of that shape",
+    "sgd_step": "sgd_step(w, grad, lr, weight_decay) -> w - lr·(grad + weight_decay·w)",
+    "clip_grad_norm": "clip_grad_norm(grads, max_norm, norm_type=2.0) -> (clipped list, total norm)",
+    "cross_entropy": "cross_entropy(logits, target) -> mean cross-entropy over all leading positions",
+}
+
+EXTENSIONS: dict[str, str] = {
+    # activations (seed 003), elementwise unless stated
+    "threshold": "threshold(x) -> 1 where x > 0 else 0",
+    "sigmoid": "sigmoid(x, alpha=1.0) -> 1 / (1 + exp(-alpha·x))",
+    "tanh": "tanh(x)",
+    "relu": "relu(x)",
+    "softplus": "softplus(x) -> log(1 + exp(x))",
+    "prelu": "prelu(x, a) -> x if x > 0 else a·x   (a: scalar or per-channel, channel axis 1)",
+    "maxout": "maxout(x, k) -> max over k consecutive features of the last axis",
+    "softmax": "softmax(x) over the last axis",
+    "log_softmax": "log_softmax(x) over the last axis",
+    # losses
+    "cross_entropy_sum": "cross_entropy_sum(logits, target) -> sum of per-position cross-entropies",
+    # optimisers
+    "adam_step": "adam_step(w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay) -> (w', m', v')",
+    "adamw_step": "adamw_step(w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay) -> (w', m', v')",
+    "clip_grad_value": "clip_grad_value(grads, clip_value) -> clipped list",
+    # vector-Jacobian products: vjp_NAME(cotangent, *args) -> tuple of gradients, one per array arg
+    "vjp_linear": "vjp_linear(g, x, w, b=None) -> (dx, dw, db)",
+    "vjp_cross_entropy": "vjp_cross_entropy(g, logits, target) -> (dlogits,)",
+    "vjp_dropout": "vjp_dropout(g, x, p, training, rng) -> (dx,)  (same rng state as the forward)",
+    "vjp_lstm_cell": "vjp_lstm_cell((gh, gc), x, h, c, w_ih, w_hh, b_ih, b_hh) -> 7 gradients",
+}
+
+ALL: dict[str, str] = {**CORE, **EXTENSIONS}

@@ -1,0 +1,68 @@
+"""Statistical conformance for random operations (dropout masks, initialisers).
+
+A random operation is not compared value by value: its output is a sample, and a check is a
+hypothesis test of "the implementation samples the distribution the spec states". Every such test
+rejects a correct implementation with probability at most :data:`ALPHA` (its false-alarm rate).
+The suite runs at most :data:`MAX_STATISTICAL_TESTS` of them per implementation, so the
+family-wise false-alarm rate per implementation is at most their product (Bonferroni), 1e-4 with
+the values below. Seeds are fixed in CI, so a run is also reproducible; ALPHA bounds what happens
+for any other seed (``--nnspec-seed``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from nnspec.checks.failure import fail
+from nnspec.checks.implementation import Implementation
+
+#: False-alarm probability of one statistical test.
+ALPHA = 1e-6
+
+#: Upper bound on the number of statistical tests in one run per implementation; the check
+#: ``test_statistical_budget`` in checks/test_spec.py counts them so the figure stays true.
+MAX_STATISTICAL_TESTS = 100
+
+FAMILY_WISE_ALPHA = ALPHA * MAX_STATISTICAL_TESTS
+
+
+def require(pvalue: float, *, spec_id: str, impl: Implementation | str, claim: str,
+            detail: str) -> None:
+    """Fail when a test of ``claim`` rejects at level ALPHA, explaining the evidence."""
+    __tracebackhide__ = True
+    if not np.isfinite(pvalue) or pvalue < ALPHA:
+        fail(spec_id, impl, f"{claim} is rejected: p = {pvalue:.3g} < α = {ALPHA:g} "
+                            f"(false-alarm rate of this test). {detail}")
+
+
+def binomial(k: int, n: int, p: float, *, spec_id: str, impl: Implementation | str,
+             claim: str) -> None:
+    """Two-sided exact binomial test that ``k`` successes in ``n`` trials have probability ``p``."""
+    __tracebackhide__ = True
+    pvalue = stats.binomtest(int(k), int(n), float(p)).pvalue
+    require(pvalue, spec_id=spec_id, impl=impl, claim=claim,
+            detail=f"Observed {k}/{n} = {k / n:.6f}, expected {p:.6f}.")
+
+
+def mean_equals(samples: np.ndarray, mean: float, variance: float, *, spec_id: str,
+                impl: Implementation | str, claim: str) -> None:
+    """Two-sided z-test of a sample mean against a known mean and per-sample variance."""
+    __tracebackhide__ = True
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    se = np.sqrt(variance / x.size)
+    z = (x.mean() - mean) / se if se > 0 else (0.0 if x.mean() == mean else np.inf)
+    pvalue = 2 * stats.norm.sf(abs(z))
+    require(pvalue, spec_id=spec_id, impl=impl, claim=claim,
+            detail=f"Sample mean {x.mean():.6g} over {x.size} samples, expected {mean:.6g} "
+                   f"(standard error {se:.3g}, z = {z:.3g}).")
+
+
+def distributed_as(samples: np.ndarray, cdf: object, *, spec_id: str,
+                   impl: Implementation | str, claim: str) -> None:
+    """Kolmogorov–Smirnov goodness-of-fit test of samples against a continuous CDF."""
+    __tracebackhide__ = True
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    res = stats.kstest(x, cdf)
+    require(res.pvalue, spec_id=spec_id, impl=impl, claim=claim,
+            detail=f"KS statistic {res.statistic:.4g} over {x.size} samples.")

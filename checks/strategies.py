@@ -1,0 +1,53 @@
+"""Hypothesis strategies shared by the checks (assertions live elsewhere).
+
+Names are plural nouns; arguments with defaults are keyword-only. Shapes include the edge sizes
+(batch 1, width 1); values include large magnitudes and values that saturate sigmoid and tanh,
+drawn so that shrinking leads to small, readable counterexamples (zeros, ones, short shapes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+#: Magnitudes values are drawn up to: ordinary, tanh/sigmoid saturating, and large.
+MAGNITUDES = (1.0, 4.0, 30.0, 1e3)
+
+
+def generators() -> st.SearchStrategy[np.random.Generator]:
+    """NumPy generators from a drawn seed (for the random parts of an example)."""
+    return st.integers(0, 2**32 - 1).map(np.random.default_rng)
+
+
+def sizes(*, min_size: int = 1, max_size: int = 8) -> st.SearchStrategy[int]:
+    """Axis lengths, shrinking towards ``min_size`` (1 by default: the batch-1 / width-1 edge)."""
+    if min_size < 0 or max_size < min_size:
+        raise ValueError(f"sizes(min_size={min_size}, max_size={max_size}): need 0 ≤ min ≤ max")
+    return st.integers(min_size, max_size)
+
+
+def reals(*, magnitude: float = 4.0) -> st.SearchStrategy[float]:
+    """Finite float64 values in [−magnitude, magnitude], shrinking towards 0."""
+    if not magnitude > 0:
+        raise ValueError(f"reals(magnitude={magnitude!r}): magnitude must be positive")
+    return st.floats(-magnitude, magnitude, allow_nan=False, allow_infinity=False, width=64)
+
+
+def float_arrays(shape: Any, *, magnitude: float | None = None) -> st.SearchStrategy[np.ndarray]:
+    """float64 arrays of ``shape`` (a tuple or a strategy of tuples).
+
+    Without ``magnitude``, one of :data:`MAGNITUDES` is drawn per array, so some examples reach
+    the saturating and large ranges. Elements beyond the first few are filled cheaply, which
+    keeps big arrays fast to draw.
+    """
+    mags = st.just(magnitude) if magnitude is not None else st.sampled_from(MAGNITUDES)
+    return mags.flatmap(lambda m: hnp.arrays(np.float64, shape, elements=reals(magnitude=m),
+                                             fill=reals(magnitude=m)))
+
+
+def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``None`` or a draw of ``strategy`` (for optional biases)."""
+    return st.none() | strategy

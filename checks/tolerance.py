@@ -1,0 +1,100 @@
+"""The tolerance model (spec/tolerances.md): how far an implementation may be from the reference.
+
+The reference is evaluated in float64 on exactly the values the implementation saw (its inputs
+rounded to its DTYPE), so input rounding never counts against it; only the rounding inside the
+implementation's own arithmetic does. Every bound is a per-element array built from the standard
+a-priori forward-error results (Higham, *Accuracy and Stability of Numerical Algorithms*, ch. 3):
+
+- an elementwise library function (exp, tanh, log1p, …) is correct to a few units in the last
+  place: ``|err| ≤ ELEMENTWISE_ULPS · u · (|want| + scale)``, where ``scale`` names the magnitude of
+  terms that cancel inside the formula (``1 − f²`` cancels terms of size 1);
+- a sum or dot product of ``n`` terms in any order, blocked or not, with or without FMA:
+  ``|err| ≤ γ_n · Σ|terms|`` with ``γ_n = n·u / (1 − n·u)``;
+- errors that flow through a later differentiable step are multiplied by its derivative bound.
+
+``u`` is the unit roundoff of the implementation's DTYPE (2⁻²⁴ for float32, 2⁻⁵³ for float64).
+The constants are stated once here; no check may pass its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+#: Error of one elementwise library function, in units of u. Vectorised math libraries (SLEEF,
+#: MKL VML, CUDA's libdevice) document ≤ 4 ulp = 8 u for exp/log/tanh in float32; the final
+#: rounding of the stored result and one more operation add 2 u. Rounded up to a power of two.
+ELEMENTWISE_ULPS = 16.0
+
+#: Allowed slack on top of the rigorous γ_n bound: none is needed for correctness, but libraries
+#: may evaluate a formula in a different yet equivalent order (x/(1−p) versus x·(1/(1−p))), which
+#: adds at most two roundings per element.
+REORDER_ULPS = 4.0
+
+
+def unit_roundoff(dtype: np.dtype | type) -> float:
+    """u = eps/2 of a floating dtype."""
+    return float(np.finfo(dtype).eps) / 2.0
+
+
+def gamma(n: int, dtype: np.dtype | type) -> float:
+    """γ_n = n·u/(1 − n·u): the relative error bound of an n-term sum in any order."""
+    nu = n * unit_roundoff(dtype)
+    if nu >= 0.5:
+        raise ValueError(f"gamma({n}, {np.dtype(dtype)}): n·u = {nu:.3g} ≥ 1/2, no useful bound")
+    return nu / (1.0 - nu)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A per-element bound on ``|got − want|`` and the rule that produced it."""
+
+    atol: np.ndarray
+    rule: str
+
+    def __add__(self, other: Bound) -> Bound:
+        return Bound(self.atol + other.atol, f"{self.rule} + {other.rule}")
+
+    def scaled(self, factor: ArrayLike, why: str) -> Bound:
+        """Propagate the bound through a step whose derivative is bounded by ``factor``."""
+        return Bound(np.abs(np.asarray(factor, dtype=np.float64)) * self.atol, f"({self.rule})·{why}")
+
+
+def exact(want: ArrayLike) -> Bound:
+    """tol.exact: bit-for-bit (for operations that only copy, select or compare values)."""
+    return Bound(np.zeros(np.shape(want)), "tol.exact: bit-for-bit")
+
+
+def elementwise(want: ArrayLike, dtype: np.dtype | type, *, scale: ArrayLike = 0.0,
+                ulps: float = ELEMENTWISE_ULPS) -> Bound:
+    """tol.elementwise: ``ulps · u · (|want| + scale)`` for one library function per element."""
+    u = unit_roundoff(dtype)
+    w = np.abs(np.asarray(want, dtype=np.float64))
+    atol = ulps * u * (w + np.abs(np.asarray(scale, dtype=np.float64)))
+    return Bound(np.broadcast_to(atol, w.shape).copy(),
+                 f"tol.elementwise: {ulps:g}·u·(|want|+scale), u={u:.3g} ({np.dtype(dtype)})")
+
+
+def accumulated(magnitude: ArrayLike, n: int, dtype: np.dtype | type) -> Bound:
+    """tol.accumulated: ``(γ_n + REORDER_ULPS·u) · magnitude`` for an n-term sum or dot product.
+
+    ``magnitude`` is the formula evaluated with every term replaced by its absolute value
+    (``|x|·|w|ᵀ + |b|`` for a linear map), i.e. Σ|terms|.
+    """
+    u = unit_roundoff(dtype)
+    m = np.abs(np.asarray(magnitude, dtype=np.float64))
+    return Bound((gamma(n, dtype) + REORDER_ULPS * u) * m,
+                 f"tol.accumulated: (γ_{n}+{REORDER_ULPS:g}u)·Σ|terms|, u={u:.3g} ({np.dtype(dtype)})")
+
+
+RULES = {
+    "tol.exact": exact,
+    "tol.elementwise": elementwise,
+    "tol.accumulated": accumulated,
+    # Random operations are not compared value by value: see nnspec.checks.stats.
+    "tol.statistical": None,
+    # Finite-difference comparisons: see nnspec.checks.gradients.
+    "tol.fd": None,
+}

@@ -1,0 +1,9 @@
+"""The implementations under test that nnspec ships.
+
+- ``torch_cpu`` (default) and ``torch_cpu_float32``: PyTorch on the CPU in float64 and float32.
+- ``torch_cuda`` and ``torch_cuda_float32``: the same on a GPU; importing them without one raises
+  ``ImplementationUnavailable`` and their checks skip with that reason.
+- ``reference``: nnspec's own float64 reference exposed through the contract.
+
+Each is a plain module of contract functions (nnspec.checks.contract), as a user's would be.
+"""

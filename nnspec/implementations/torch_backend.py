@@ -1,0 +1,280 @@
+"""PyTorch behind the implementation-under-test contract (one device and dtype per instance).
+
+Each contract function converts its NumPy inputs to tensors, calls the public PyTorch API that
+users call (``torch.nn`` modules through ``torch.func.functional_call``, ``torch.nn.functional``,
+``torch.optim``, ``torch.nn.init``, ``torch.nn.utils``) and returns NumPy arrays. Gradients
+(``vjp_*``) come from autograd. Random operations draw a seed from the caller's NumPy generator,
+so equal generator states give equal masks and draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+_TORCH_DTYPES = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}
+
+
+class TorchBackend:
+    """Contract functions evaluated by PyTorch on ``device`` in ``dtype``."""
+
+    def __init__(self, device: str, dtype: type) -> None:
+        self.device = torch.device(device)
+        self.DTYPE = np.dtype(dtype)
+        self.tdtype = _TORCH_DTYPES[self.DTYPE]
+
+    # conversions -------------------------------------------------------------------------
+    def t(self, a: Any, grad: bool = False) -> torch.Tensor | None:
+        if a is None:
+            return None
+        x = torch.as_tensor(np.asarray(a), device=self.device)
+        if x.is_floating_point():
+            x = x.to(self.tdtype)
+        return x.requires_grad_(grad) if grad and x.is_floating_point() else x
+
+    @staticmethod
+    def n(x: torch.Tensor) -> np.ndarray:
+        return x.detach().cpu().numpy()
+
+    def _generator(self, rng: np.random.Generator) -> torch.Generator:
+        g = torch.Generator(device=self.device)
+        g.manual_seed(int(rng.integers(0, 2**63 - 1)))
+        return g
+
+    # recurrent modules, through the nn.Module a user would build -------------------------
+    @staticmethod
+    def _bias_pair(b_ih: Any, b_hh: Any) -> tuple[Any, Any]:
+        if b_ih is None and b_hh is None:
+            return None, None
+        if b_ih is None:
+            return np.zeros_like(b_hh), b_hh
+        if b_hh is None:
+            return b_ih, np.zeros_like(b_ih)
+        return b_ih, b_hh
+
+    def _recurrent(self, cls: type[nn.Module], x: Any, state: Any, w_ih: Any, w_hh: Any,
+                   b_ih: Any, b_hh: Any, *, layer: bool, grad: bool = False,
+                   **kw: Any) -> tuple[Callable[..., Any], list[torch.Tensor | None]]:
+        b_ih, b_hh = self._bias_pair(b_ih, b_hh)
+        hidden = np.shape(w_hh)[1]
+        module = cls(np.shape(w_ih)[1], hidden, bias=b_ih is not None, **kw)
+        module = module.to(device=self.device, dtype=self.tdtype)
+        suffix = "_l0" if layer else ""
+        names = [f"weight_ih{suffix}", f"weight_hh{suffix}", f"bias_ih{suffix}", f"bias_hh{suffix}"]
+        tensors = [self.t(a, grad) for a in (w_ih, w_hh, b_ih, b_hh)]
+        inputs = [self.t(x, grad)] + [self.t(s, grad) for s in state]
+
+        def run(*args: torch.Tensor) -> Any:
+            xs, states, params = args[0], args[1:1 + len(state)], args[1 + len(state):]
+            named = {k: v for k, v in zip(names, params, strict=True) if v is not None}
+            st: Any = states[0] if len(states) == 1 else tuple(states)
+            if layer and len(states) == 1:
+                st = states[0].unsqueeze(0)
+            elif layer:
+                st = tuple(s.unsqueeze(0) for s in states)
+            return functional_call(module, named, (xs, st))
+
+        return run, inputs + tensors
+
+    def rnn_cell(self, x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+        run, args = self._recurrent(nn.RNNCell, x, [h], w_ih, w_hh, b_ih, b_hh, layer=False,
+                                    nonlinearity=nonlinearity)
+        with torch.no_grad():
+            return self.n(run(*args))
+
+    def gru_cell(self, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+        run, args = self._recurrent(nn.GRUCell, x, [h], w_ih, w_hh, b_ih, b_hh, layer=False)
+        with torch.no_grad():
+            return self.n(run(*args))
+
+    def lstm_cell(self, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+        run, args = self._recurrent(nn.LSTMCell, x, [h, c], w_ih, w_hh, b_ih, b_hh, layer=False)
+        with torch.no_grad():
+            h1, c1 = run(*args)
+        return self.n(h1), self.n(c1)
+
+    def rnn_layer(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+        run, args = self._recurrent(nn.RNN, x, [h0], w_ih, w_hh, b_ih, b_hh, layer=True,
+                                    nonlinearity=nonlinearity)
+        with torch.no_grad():
+            y, hT = run(*args)
+        return self.n(y), self.n(hT[0])
+
+    def gru_layer(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
+        run, args = self._recurrent(nn.GRU, x, [h0], w_ih, w_hh, b_ih, b_hh, layer=True)
+        with torch.no_grad():
+            y, hT = run(*args)
+        return self.n(y), self.n(hT[0])
+
+    def lstm_layer(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+        run, args = self._recurrent(nn.LSTM, x, [h0, c0], w_ih, w_hh, b_ih, b_hh, layer=True)
+        with torch.no_grad():
+            y, (hT, cT) = run(*args)
+        return self.n(y), self.n(hT[0]), self.n(cT[0])
+
+    # feed-forward pieces -----------------------------------------------------------------
+    def linear(self, x, w, b=None):
+        with torch.no_grad():
+            return self.n(F.linear(self.t(x), self.t(w), self.t(b)))
+
+    def dropout(self, x, p, training, rng):
+        # F.dropout takes no generator: seed the global one inside a fork so nothing leaks.
+        seed = int(rng.integers(0, 2**63 - 1))
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(seed)
+            return self.n(F.dropout(self.t(x), p=p, training=training))
+
+    def vjp_dropout(self, g, x, p, training, rng):
+        seed = int(rng.integers(0, 2**63 - 1))
+        devices = [self.device] if self.device.type == "cuda" else []
+        xt = self.t(x, grad=True)
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            y = F.dropout(xt, p=p, training=training)
+        (dx,) = torch.autograd.grad(y, xt, self.t(g))
+        return (self.n(dx),)
+
+    def xavier_uniform(self, shape, gain, rng):
+        w = torch.empty(tuple(shape), dtype=self.tdtype, device=self.device)
+        return self.n(nn.init.xavier_uniform_(w, gain=gain, generator=self._generator(rng)))
+
+    def xavier_normal(self, shape, gain, rng):
+        w = torch.empty(tuple(shape), dtype=self.tdtype, device=self.device)
+        return self.n(nn.init.xavier_normal_(w, gain=gain, generator=self._generator(rng)))
+
+    # optimisers and clipping -------------------------------------------------------------
+    def sgd_step(self, w, grad, lr, weight_decay):
+        p = nn.Parameter(self.t(w))
+        p.grad = self.t(grad)
+        torch.optim.SGD([p], lr=lr, weight_decay=weight_decay).step()
+        return self.n(p)
+
+    def _adam(self, cls, w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
+        p = nn.Parameter(self.t(w))
+        p.grad = self.t(grad)
+        opt = cls([p], lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
+        # Resume from step t − 1 with the given moments, so this call performs step t.
+        opt.state[p] = {"step": torch.tensor(float(t - 1)), "exp_avg": self.t(m).clone(),
+                        "exp_avg_sq": self.t(v).clone()}
+        opt.step()
+        st = opt.state[p]
+        return self.n(p), self.n(st["exp_avg"]), self.n(st["exp_avg_sq"])
+
+    def adam_step(self, w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
+        return self._adam(torch.optim.Adam, w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay)
+
+    def adamw_step(self, w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
+        return self._adam(torch.optim.AdamW, w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay)
+
+    def _params_with_grads(self, grads: Sequence[Any]) -> list[nn.Parameter]:
+        params = []
+        for g in grads:
+            p = nn.Parameter(torch.zeros(np.shape(g), dtype=self.tdtype, device=self.device))
+            p.grad = self.t(g).clone()
+            params.append(p)
+        return params
+
+    def clip_grad_norm(self, grads, max_norm, norm_type=2.0):
+        params = self._params_with_grads(grads)
+        total = nn.utils.clip_grad_norm_(params, max_norm, norm_type=norm_type)
+        return [self.n(p.grad) for p in params], float(total)
+
+    def clip_grad_value(self, grads, clip_value):
+        params = self._params_with_grads(grads)
+        nn.utils.clip_grad_value_(params, clip_value)
+        return [self.n(p.grad) for p in params]
+
+    # losses and activations --------------------------------------------------------------
+    def _ce(self, logits: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                               reduction=reduction)
+
+    def cross_entropy(self, logits, target):
+        with torch.no_grad():
+            return self.n(self._ce(self.t(logits), self.t(target), "mean"))
+
+    def cross_entropy_sum(self, logits, target):
+        with torch.no_grad():
+            return self.n(self._ce(self.t(logits), self.t(target), "sum"))
+
+    def threshold(self, x):
+        xt = self.t(x)
+        return self.n(torch.heaviside(xt, torch.zeros((), dtype=xt.dtype, device=xt.device)))
+
+    def sigmoid(self, x, alpha=1.0):
+        with torch.no_grad():
+            return self.n(torch.sigmoid(alpha * self.t(x)))
+
+    def tanh(self, x):
+        with torch.no_grad():
+            return self.n(torch.tanh(self.t(x)))
+
+    def relu(self, x):
+        with torch.no_grad():
+            return self.n(F.relu(self.t(x)))
+
+    def softplus(self, x):
+        with torch.no_grad():
+            return self.n(F.softplus(self.t(x)))
+
+    def prelu(self, x, a):
+        with torch.no_grad():
+            return self.n(F.prelu(self.t(x), self.t(np.atleast_1d(a))))
+
+    def maxout(self, x, k):
+        xt = self.t(x)
+        with torch.no_grad():
+            return self.n(xt.unflatten(-1, (xt.shape[-1] // k, k)).amax(-1))
+
+    def softmax(self, x):
+        with torch.no_grad():
+            return self.n(F.softmax(self.t(x), dim=-1))
+
+    def log_softmax(self, x):
+        with torch.no_grad():
+            return self.n(F.log_softmax(self.t(x), dim=-1))
+
+    # vector-Jacobian products by autograd ------------------------------------------------
+    def _vjp(self, fn: Callable[..., Any], cotangent: Any, args: Sequence[Any]) -> tuple:
+        tensors = [self.t(a, grad=True) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+                   else (self.t(a) if isinstance(a, np.ndarray) else a) for a in args]
+        out = fn(*tensors)
+        outs = out if isinstance(out, tuple) else (out,)
+        cots = cotangent if isinstance(cotangent, tuple | list) else (cotangent,)
+        wrt = [t for t in tensors if isinstance(t, torch.Tensor) and t.requires_grad]
+        grads = iter(torch.autograd.grad(outs, wrt, [self.t(c) for c in cots], allow_unused=True))
+        result = []
+        for t in tensors:
+            if isinstance(t, torch.Tensor) and t.requires_grad:
+                gt = next(grads)
+                result.append(self.n(gt) if gt is not None else np.zeros(tuple(t.shape)))
+            else:
+                result.append(None)
+        return tuple(result)
+
+    def vjp_linear(self, g, x, w, b=None):
+        return self._vjp(F.linear, g, (x, w, b))
+
+    def vjp_cross_entropy(self, g, logits, target):
+        return self._vjp(lambda z, y: self._ce(z, y, "mean"), g, (logits, target))
+
+    def vjp_lstm_cell(self, g, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+        run, args = self._recurrent(nn.LSTMCell, x, [h, c], w_ih, w_hh, b_ih, b_hh,
+                                    layer=False, grad=True)
+        outs = run(*args)
+        wrt = [a for a in args if a is not None]
+        grads = iter(torch.autograd.grad(outs, wrt, [self.t(c_) for c_ in g]))
+        return tuple(self.n(next(grads)) if a is not None else None for a in args)
+
+    def functions(self) -> dict[str, Callable[..., Any]]:
+        """The contract functions, for ``globals().update`` in the per-device modules."""
+        from nnspec.checks.contract import ALL
+
+        return {name: getattr(self, name) for name in ALL if hasattr(self, name)}

@@ -1,0 +1,1 @@
+"""Package marker: the Markdown spec files ship inside nnspec as ``nnspec.spec``."""
