@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+from nnspec.checks import stats
 from nnspec.checks.implementation import (
     DEFAULT,
     Implementation,
@@ -74,3 +75,14 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     seed = request.config.getoption("--nnspec-seed")
     key = zlib.crc32(request.node.nodeid.split("[")[0].encode())
     return np.random.default_rng([seed, key])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if the statistical budget behind the stated family-wise rate was exceeded."""
+    over = {k: n for k, n in stats.RUN_COUNTS.items() if n > stats.MAX_STATISTICAL_TESTS}
+    if over:
+        session.config.get_terminal_writer().line(
+            f"nnspec: statistical tests per implementation {over} exceed "
+            f"MAX_STATISTICAL_TESTS = {stats.MAX_STATISTICAL_TESTS}; the documented family-wise "
+            f"false-alarm rate {stats.FAMILY_WISE_ALPHA:g} no longer holds", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

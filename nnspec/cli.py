@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _spec(args: argparse.Namespace) -> int:
@@ -37,6 +38,14 @@ def _spec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from nnspec import report
+    from nnspec.checks.implementation import DEFAULT
+
+    impls = [i.strip() for i in (args.impl or ",".join(DEFAULT)).split(",") if i.strip()]
+    return report.main(impls, Path(args.out), args.pytest_args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nnspec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -44,5 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_spec.add_argument("--check", action="store_true",
                         help="exit non-zero, naming the gap, unless every id is traced both ways")
     p_spec.set_defaults(run=_spec)
+    p_report = sub.add_parser("report", help="run the conformance checks and write reports/")
+    p_report.add_argument("--impl", help="comma-separated implementations (default: the shipped "
+                          "torch CPU/CUDA ones and the reference)")
+    p_report.add_argument("--out", default="reports", help="output folder (default: reports)")
+    p_report.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+    p_report.set_defaults(run=_report)
     args = parser.parse_args(argv)
     return int(args.run(args))

@@ -76,10 +76,10 @@ def _package_files(package: object, pattern: str) -> list[Path]:
     return sorted(f for d in package.__path__ for f in Path(d).glob(pattern))  # type: ignore[attr-defined]
 
 
-def load() -> dict[str, Entry]:
-    """Read every ``spec/*.md`` into entries keyed by id, validating their fields."""
+def load(directory: Path | None = None) -> dict[str, Entry]:
+    """Read every ``spec/*.md`` (or ``directory/*.md``) into entries keyed by id, validated."""
     entries: dict[str, Entry] = {}
-    for path in sorted(spec_dir().glob("*.md")):
+    for path in sorted((directory or spec_dir()).glob("*.md")):
         text = path.read_text(encoding="utf-8")
         for block in _TOML_BLOCK.finditer(text):
             where = f"{path.name}:{text[:block.start()].count(chr(10)) + 1}"
