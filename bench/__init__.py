@@ -1,0 +1,1 @@
+"""nnspec.bench: pytest-benchmark suites (run with ``pytest bench --benchmark-enable``)."""
