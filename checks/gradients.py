@@ -19,7 +19,7 @@ Two ways to get φ'(0):
 
 Error model. The analytic side is a float64 dot product of n terms, so its own rounding is below
 γ_n·S with S = Σ_i |vjp(u)_i|·|d_i|. The bound used is
-``FD_RTOL[method]·S + FD_ESTIMATE_FACTOR·(estimated error of φ'(0))``.
+``FD_RTOL[method]·S + FD_ESTIMATE_FACTOR·(estimated error of φ'(0)) + FD_ATOL·(1 + Σ|u|)``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,12 @@ FD_RTOL = {"complex": 1e-12, "richardson": 1e-10}
 FD_ESTIMATE_FACTOR = 10.0
 
 COMPLEX_STEP = 1e-20
+
+#: Absolute floor of the bound. Complex step truncates at h²·|φ⁽³⁾|/6 ≤ 1e-40·|φ⁽³⁾|, and where
+#: a function saturates (tanh at |a| ≳ 350) its derivative is subnormal, so Im φ(ih) underflows
+#: to 0 while the analytic side keeps ~1e-312: both far below any gradient worth comparing.
+#: 1e-30·(1 + Σ|u|) covers |φ⁽³⁾| up to 1e10 per unit of cotangent and every underflow case.
+FD_ATOL = 1e-30
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,9 @@ def directional_checks(forward: Callable[..., Any], vjp: Callable[..., Any],
             return sum(np.sum(u * o) for u, o in zip(us, _as_tuple(forward(*moved)), strict=True))
 
         numeric, estimate = directional_derivative(phi, method=method, initial_step=initial_step)
-        bound = FD_RTOL[method] * scale + FD_ESTIMATE_FACTOR * estimate
+        cotangent_size = float(sum(np.sum(np.abs(u)) for u in us))
+        bound = (FD_RTOL[method] * scale + FD_ESTIMATE_FACTOR * estimate
+                 + FD_ATOL * (1.0 + cotangent_size))
         results.append(DirectionalResult(analytic, numeric, estimate, scale, bound, method))
     return results
 
@@ -126,4 +134,4 @@ def check_gradient(forward: Callable[..., Any], vjp: Callable[..., Any], args: S
                  f"({r.method}); |difference| = {abs(r.analytic - r.numeric):.3g} exceeds the "
                  f"bound {r.bound:.3g} (tol.fd: {FD_RTOL[r.method]:g}·Σ|g||d| with "
                  f"Σ|g||d| = {r.scale:.3g}, + {FD_ESTIMATE_FACTOR:g}× error estimate "
-                 f"{r.estimate:.3g})", call=call)
+                 f"{r.estimate:.3g}, + {FD_ATOL:g}·(1 + Σ|u|))", call=call)

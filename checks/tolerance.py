@@ -10,7 +10,10 @@ a-priori forward-error results (Higham, *Accuracy and Stability of Numerical Alg
   terms that cancel inside the formula (``1 − f²`` cancels terms of size 1);
 - a sum or dot product of ``n`` terms in any order, blocked or not, with or without FMA:
   ``|err| ≤ γ_n · Σ|terms|`` with ``γ_n = n·u / (1 − n·u)``;
-- errors that flow through a later differentiable step are multiplied by its derivative bound.
+- errors that flow through a later differentiable step are multiplied by its derivative bound;
+- underflow: an operation whose result falls below the smallest normal number ``tiny`` may lose
+  up to ``tiny`` absolutely (flush-to-zero hardware flushes it entirely), so every rule adds
+  ``tiny`` per rounding it counts. Negligible unless results are themselves near ``tiny``.
 
 ``u`` is the unit roundoff of the implementation's DTYPE (2⁻²⁴ for float32, 2⁻⁵³ for float64).
 The constants are stated once here; no check may pass its own.
@@ -39,6 +42,11 @@ def unit_roundoff(dtype: np.dtype | type) -> float:
     return float(np.finfo(dtype).eps) / 2.0
 
 
+def underflow(dtype: np.dtype | type) -> float:
+    """The absolute error one rounding may add below the normal range: the smallest normal."""
+    return float(np.finfo(dtype).tiny)
+
+
 def gamma(n: int, dtype: np.dtype | type) -> float:
     """γ_n = n·u/(1 − n·u): the relative error bound of an n-term sum in any order."""
     nu = n * unit_roundoff(dtype)
@@ -49,32 +57,46 @@ def gamma(n: int, dtype: np.dtype | type) -> float:
 
 @dataclass(frozen=True)
 class Bound:
-    """A per-element bound on ``|got − want|`` and the rule that produced it."""
+    """A per-element bound on ``|got − want|`` and the rule that produced it.
+
+    ``unit`` is the unit roundoff the bound was built for. Every rule is proportional to u (to first
+    order), so :meth:`at_unit` restates the same bound for another precision: the oracle uses it
+    to tell "float32 rounding behind a float64 claim" from a wrong formula.
+    """
 
     atol: np.ndarray
     rule: str
+    unit: float = 0.0
 
     def __add__(self, other: Bound) -> Bound:
-        return Bound(self.atol + other.atol, f"{self.rule} + {other.rule}")
+        return Bound(self.atol + other.atol, f"{self.rule} + {other.rule}",
+                     max(self.unit, other.unit))
 
     def scaled(self, factor: ArrayLike, why: str) -> Bound:
         """Propagate the bound through a step whose derivative is bounded by ``factor``."""
-        return Bound(np.abs(np.asarray(factor, dtype=np.float64)) * self.atol, f"({self.rule})·{why}")
+        return Bound(np.abs(np.asarray(factor, dtype=np.float64)) * self.atol,
+                     f"({self.rule})·{why}", self.unit)
+
+    def at_unit(self, unit: float) -> np.ndarray:
+        """The same bound for a precision with unit roundoff ``unit``."""
+        if self.unit <= 0:
+            raise ValueError(f"bound {self.rule!r} records no unit roundoff to rescale from")
+        return self.atol * (unit / self.unit)
 
 
 def exact(want: ArrayLike) -> Bound:
     """tol.exact: bit-for-bit (for operations that only copy, select or compare values)."""
-    return Bound(np.zeros(np.shape(want)), "tol.exact: bit-for-bit")
+    return Bound(np.zeros(np.shape(want)), "tol.exact: bit-for-bit", 0.0)
 
 
 def elementwise(want: ArrayLike, dtype: np.dtype | type, *, scale: ArrayLike = 0.0,
                 ulps: float = ELEMENTWISE_ULPS) -> Bound:
-    """tol.elementwise: ``ulps · u · (|want| + scale)`` for one library function per element."""
+    """tol.elementwise: ``ulps · (u · (|want| + scale) + tiny)`` for one library function."""
     u = unit_roundoff(dtype)
     w = np.abs(np.asarray(want, dtype=np.float64))
-    atol = ulps * u * (w + np.abs(np.asarray(scale, dtype=np.float64)))
+    atol = ulps * (u * (w + np.abs(np.asarray(scale, dtype=np.float64))) + underflow(dtype))
     return Bound(np.broadcast_to(atol, w.shape).copy(),
-                 f"tol.elementwise: {ulps:g}·u·(|want|+scale), u={u:.3g} ({np.dtype(dtype)})")
+                 f"tol.elementwise: {ulps:g}·u·(|want|+scale), u={u:.3g} ({np.dtype(dtype)})", u)
 
 
 def accumulated(magnitude: ArrayLike, n: int, dtype: np.dtype | type) -> Bound:
@@ -85,8 +107,9 @@ def accumulated(magnitude: ArrayLike, n: int, dtype: np.dtype | type) -> Bound:
     """
     u = unit_roundoff(dtype)
     m = np.abs(np.asarray(magnitude, dtype=np.float64))
-    return Bound((gamma(n, dtype) + REORDER_ULPS * u) * m,
-                 f"tol.accumulated: (γ_{n}+{REORDER_ULPS:g}u)·Σ|terms|, u={u:.3g} ({np.dtype(dtype)})")
+    return Bound((gamma(n, dtype) + REORDER_ULPS * u) * m + (n + REORDER_ULPS) * underflow(dtype),
+                 f"tol.accumulated: (γ_{n}+{REORDER_ULPS:g}u)·Σ|terms|, u={u:.3g} ({np.dtype(dtype)})",
+                 u)
 
 
 RULES = {
