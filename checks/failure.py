@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nnspec.checks.diagnosis import diagnose
 from nnspec.checks.implementation import Implementation
-from nnspec.checks.tolerance import Bound
+from nnspec.checks.tolerance import Bound, unit_roundoff
 
 
 class NonConformance(AssertionError):
@@ -36,7 +37,8 @@ def assert_close(got: ArrayLike, want: ArrayLike, bound: Bound, *, spec_id: str,
             f"[{spec_id}] {name}: {what} has shape {got_a.shape}, but should have shape "
             f"{want_a.shape} [{call}]"
         )
-    err = np.abs(got_a - want_a)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf − inf is masked just below
+        err = np.abs(got_a - want_a)
     same_nonfinite = (got_a == want_a) | (np.isnan(got_a) & np.isnan(want_a))
     err = np.where(same_nonfinite, 0.0, err)
     err = np.where(np.isnan(err), np.inf, err)
@@ -44,6 +46,7 @@ def assert_close(got: ArrayLike, want: ArrayLike, bound: Bound, *, spec_id: str,
     if not np.any(excess):
         return
     ratio = np.where(excess, err / np.maximum(bound.atol, np.finfo(np.float64).tiny), 0.0)
+    findings = _findings(err, bound, impl)
     worst = np.unravel_index(int(np.argmax(ratio)), got_a.shape) if got_a.ndim else ()
     pos = tuple(int(i) for i in worst)
     raise NonConformance(
@@ -53,7 +56,24 @@ def assert_close(got: ArrayLike, want: ArrayLike, bound: Bound, *, spec_id: str,
         f"({ratio[worst]:.3g}×) from {bound.rule}\n"
         f"  {int(excess.sum())} of {excess.size} elements out of bound\n"
         f"  got  {_fmt(got_a)}\n  want {_fmt(want_a)}"
+        + "".join(f"\n  Diagnosis: {line}" for line in findings)
     )
+
+
+def _findings(err: np.ndarray, bound: Bound, impl: Implementation | str) -> list[str]:
+    """What the oracle can say beyond "out of bound": a lower precision, a known variant or bug."""
+    if not isinstance(impl, Implementation):
+        return []
+    lines = []
+    u32 = unit_roundoff(np.float32)
+    if (impl.dtype == np.float64 and bound.unit and np.all(np.isfinite(err))
+            and np.all(err <= bound.at_unit(u32))):
+        lines.append("the error is within the same bound at float32's rounding (u = 2⁻²⁴): "
+                     "the implementation computes in float32 while declaring DTYPE float64")
+    named = diagnose(list(impl.calls), unit_roundoff(impl.dtype))
+    if lines:  # a lower precision already explains the error; unmatched-formula lines add noise
+        named = [line for line in named if "matches no known" not in line]
+    return lines + named
 
 
 def fail(spec_id: str, impl: Implementation | str, message: str, *, call: str = "") -> None:

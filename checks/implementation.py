@@ -10,13 +10,16 @@ the function and the cause.
 from __future__ import annotations
 
 import importlib
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+
+from nnspec.checks.diagnosis import Call
 
 #: Short names for the shipped implementations; anything else is an importable module path.
 SHIPPED: dict[str, str] = {
@@ -50,6 +53,8 @@ class Implementation:
     name: str
     module: ModuleType
     dtype: np.dtype
+    #: The last calls made, with the values the implementation saw, for the oracle's diagnosis.
+    calls: deque = field(default_factory=lambda: deque(maxlen=8), compare=False, repr=False)
 
     def provides(self, fn: str) -> bool:
         return callable(getattr(self.module, fn, None))
@@ -85,7 +90,7 @@ class Implementation:
         args = tuple(self._to_dtype(a) for a in args)
         kwargs = {k: self._to_dtype(v) for k, v in kwargs.items()}
         try:
-            return f(*args, **kwargs)
+            out = f(*args, **kwargs)
         except NotImplementedError as exc:
             pytest.skip(f"not provided: {self.name}.{fn}() raised NotImplementedError {exc}".strip())
         except Exception as exc:
@@ -93,6 +98,15 @@ class Implementation:
                 f"{self.name}.{fn}() raised {type(exc).__name__}: {exc}\n"
                 f"  called with {describe_args(args, kwargs)}"
             ) from exc
+        self.calls.append(Call(fn, tuple(self.cast_all(a) for a in args),
+                               {k: self.cast_all(v) for k, v in kwargs.items()}, out))
+        return out
+
+    def cast_all(self, a: Any) -> Any:
+        """:meth:`cast` applied inside lists and tuples too."""
+        if isinstance(a, list | tuple):
+            return type(a)(self.cast_all(x) for x in a)
+        return self.cast(a)
 
     def array(self, value: Any, *, fn: str, what: str, shape: Sequence[int] | None = None,
               allow_nonfinite: bool = False) -> np.ndarray:
