@@ -39,16 +39,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              f"(default: {','.join(DEFAULT)})",
     )
     group.addoption(
+        "--only", action="append", default=[], metavar="SPEC_ID",
+        help="run only the checks of these spec ids (repeatable; a family prefix such as "
+             "'gru.' selects all its ids)",
+    )
+    group.addoption(
+        "--nnspec-examples", type=int, default=None, metavar="N",
+        help="Hypothesis examples per check (overrides the profile's max_examples)",
+    )
+    group.addoption(
         "--nnspec-seed", type=int, default=0,
         help="seed of the NumPy generators the checks draw from (default 0); a run is "
              "reproduced by giving the same seed",
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    examples = config.getoption("--nnspec-examples")
+    if examples is not None:
+        if examples < 1:
+            raise pytest.UsageError(f"--nnspec-examples must be at least 1, got {examples}")
+        settings.register_profile("nnspec-examples", settings.default, max_examples=examples)
+        settings.load_profile("nnspec-examples")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "impl" in metafunc.fixturenames:
         names = [n.strip() for n in metafunc.config.getoption("--impl").split(",") if n.strip()]
         metafunc.parametrize("impl", names, indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = config.getoption("--only")
+    if not wanted:
+        return
+
+    def selected(item: pytest.Item) -> bool:
+        ids = [sid for m in item.iter_markers("spec") for sid in m.args]
+        return any(sid == w or (w.endswith(".") and sid.startswith(w)) for sid in ids for w in wanted)
+
+    keep = [item for item in items if selected(item)]
+    config.hook.pytest_deselected(items=[item for item in items if not selected(item)])
+    items[:] = keep
 
 
 _loaded: dict[str, Implementation | str] = {}

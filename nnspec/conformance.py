@@ -27,6 +27,7 @@ class Cell:
     failed: int = 0
     skipped: int = 0
     messages: list[str] = field(default_factory=list)
+    diagnoses: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -68,6 +69,10 @@ class _Collector:
             setattr(cell, outcome, getattr(cell, outcome) + 1)
             if outcome != "passed" and len(cell.messages) < 3:
                 cell.messages.append(_headline(report))
+            if outcome == "failed":
+                for line in _diagnoses(report):
+                    if line not in cell.diagnoses:
+                        cell.diagnoses.append(line)
 
 
 def _headline(report: pytest.TestReport) -> str:
@@ -78,6 +83,11 @@ def _headline(report: pytest.TestReport) -> str:
         if "NonConformance:" in line or "ImplementationError:" in line or line.startswith("E "):
             return line.split("Error: ", 1)[-1].split("NonConformance: ", 1)[-1].strip("E ").strip()
     return text.strip().splitlines()[-1] if text.strip() else "failed"
+
+
+def _diagnoses(report: pytest.TestReport) -> list[str]:
+    return [line.split("Diagnosis: ", 1)[1].strip() for line in report.longreprtext.splitlines()
+            if "Diagnosis: " in line]
 
 
 def run(implementations: list[str], *, extra_args: list[str] | None = None,

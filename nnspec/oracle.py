@@ -1,0 +1,79 @@
+"""The oracle's Python entry point: check any implementation against the spec.
+
+    >>> from nnspec.oracle import check
+    >>> result = check("my_package.my_lstm", only=["lstm.cell"])
+    >>> result.ok, result.verdicts["lstm.cell"], result.diagnoses["lstm.cell"]
+
+``check`` runs the same checks as ``pytest --impl MODULE`` (one code path for every
+implementation) and returns a structured result: per spec id a verdict (*pass*, *fail*, *not
+provided*), the failure messages (shrunk counterexample, got versus expected, the bound and its
+rule) and the diagnosis lines (known variant or bug matched, lower precision than declared).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from nnspec.conformance import Conformance, run
+
+
+@dataclass
+class OracleResult:
+    """What the oracle found for one implementation."""
+
+    implementation: str
+    verdicts: dict[str, str]
+    messages: dict[str, list[str]]
+    diagnoses: dict[str, list[str]]
+    conformance: Conformance = field(repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when no spec id failed (ids not provided do not count against it)."""
+        return "fail" not in self.verdicts.values() and self.conformance.exit_code in (0, 5)
+
+    @property
+    def failed(self) -> list[str]:
+        return [sid for sid, v in self.verdicts.items() if v == "fail"]
+
+
+def _register(module: ModuleType) -> str:
+    """Make a module object importable by name so the checks can load it like any other."""
+    name = module.__name__
+    if sys.modules.get(name) is not module:
+        name = f"nnspec_user_module_{id(module):x}"
+        sys.modules[name] = module
+    return name
+
+
+def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int | None = None,
+          seed: int = 0, quiet: bool = True, extra_args: Sequence[str] = ()) -> OracleResult:
+    """Run every check (or those of ``only``) against ``module`` and return the findings.
+
+    - ``module``: an importable module path, a shipped short name (``torch``, ``reference``…) or
+      a module object.
+    - ``only``: spec ids, or family prefixes ending in '.', to restrict the run.
+    - ``examples``: Hypothesis examples per check (default: the ``ci`` profile's).
+    - ``seed``: seeds the checks' generators (``--nnspec-seed``); the same seed reproduces a run.
+    """
+    name = _register(module) if isinstance(module, ModuleType) else module
+    args = [f"--nnspec-seed={seed}", *(f"--only={sid}" for sid in only), *extra_args]
+    if examples is not None:
+        args.append(f"--nnspec-examples={examples}")
+    conformance = run([name], extra_args=args, quiet=quiet)
+    verdicts: dict[str, str] = {}
+    messages: dict[str, list[str]] = {}
+    diagnoses: dict[str, list[str]] = {}
+    for (sid, impl), cell in conformance.cells.items():
+        if impl != name and impl != "(implementation-independent)":
+            continue
+        if impl == "(implementation-independent)" and sid in verdicts:
+            continue
+        verdicts[sid] = cell.verdict
+        messages[sid] = cell.messages
+        diagnoses[sid] = cell.diagnoses
+    return OracleResult(implementation=name, verdicts=verdicts, messages=messages,
+                        diagnoses=diagnoses, conformance=conformance)
