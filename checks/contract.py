@@ -45,11 +45,35 @@ EXTENSIONS: dict[str, str] = {
     "adam_step": "adam_step(w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay) -> (w', m', v')",
     "adamw_step": "adamw_step(w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay) -> (w', m', v')",
     "clip_grad_value": "clip_grad_value(grads, clip_value) -> clipped list",
+    # initialisers: the parameters a freshly constructed torch.nn module starts from
+    "torch_default_linear": "torch_default_linear(out_features, in_features, rng) -> (w, b)  "
+                            "(nn.Linear's initial weight (out, in) and bias (out,))",
+    "torch_default_rnn": 'torch_default_rnn(kind, input_size, hidden_size, rng) -> (w_ih, w_hh, '
+                         'b_ih, b_hh)  (kind "rnn", "gru" or "lstm": a one-layer nn.RNN/GRU/LSTM)',
     # vector-Jacobian products: vjp_NAME(cotangent, *args) -> tuple of gradients, one per array arg
     "vjp_linear": "vjp_linear(g, x, w, b=None) -> (dx, dw, db)",
     "vjp_cross_entropy": "vjp_cross_entropy(g, logits, target) -> (dlogits,)",
+    "vjp_sigmoid": "vjp_sigmoid(g, x, alpha=1.0) -> (dx,)",
+    "vjp_tanh": "vjp_tanh(g, x) -> (dx,)",
+    "vjp_relu": "vjp_relu(g, x) -> (dx,)  (0 at x = 0)",
+    "vjp_softplus": "vjp_softplus(g, x) -> (dx,)",
+    "vjp_prelu": "vjp_prelu(g, x, a) -> (dx, da)  (da has a's shape; a·g at x = 0)",
+    "vjp_maxout": "vjp_maxout(g, x, k) -> (dx,)  (g of shape (…, m) for x of shape (…, m·k))",
     "vjp_dropout": "vjp_dropout(g, x, p, training, rng) -> (dx,)  (same rng state as the forward)",
     "vjp_lstm_cell": "vjp_lstm_cell((gh, gc), x, h, c, w_ih, w_hh, b_ih, b_hh) -> 7 gradients",
+    "vjp_rnn_cell": 'vjp_rnn_cell(gh, x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh") '
+                    "-> (dx, dh, dw_ih, dw_hh, db_ih, db_hh)  (None for an absent bias)",
+    "vjp_rnn_layer": 'vjp_rnn_layer((gy, ghT), x, h0, w_ih, w_hh, b_ih=None, b_hh=None, '
+                     'nonlinearity="tanh") -> (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)  (BPTT)',
+    # GRU: the seeds' variant (reset before the matmul), which no torch module computes
+    "gru_cell_textbook": "gru_cell_textbook(x, h, w_ih, w_hh, b_ih=None, b_hh=None) -> h'  "
+                         "(n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn); r, z, h' as gru_cell)",
+    "vjp_gru_cell": "vjp_gru_cell(gh, x, h, w_ih, w_hh, b_ih=None, b_hh=None) -> (dx, dh, dw_ih, "
+                    "dw_hh, db_ih, db_hh)  (None for an absent bias)",
+    "vjp_gru_cell_textbook": "vjp_gru_cell_textbook(gh, x, h, w_ih, w_hh, b_ih=None, b_hh=None) "
+                             "-> (dx, dh, dw_ih, dw_hh, db_ih, db_hh)",
+    "vjp_gru_layer": "vjp_gru_layer((gy, ghT), x, h0, w_ih, w_hh, b_ih=None, b_hh=None) -> (dx, "
+                     "dh0, dw_ih, dw_hh, db_ih, db_hh)  (backpropagation through time)",
 }
 
 ALL: dict[str, str] = {**CORE, **EXTENSIONS}

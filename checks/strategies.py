@@ -51,3 +51,19 @@ def float_arrays(shape: Any, *, magnitude: float | None = None) -> st.SearchStra
 def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """``None`` or a draw of ``strategy`` (for optional biases)."""
     return st.none() | strategy
+
+
+def moderate_float_arrays(shape: Any, *, smallest: float = 1e-3,
+                          largest: float = 1e3) -> st.SearchStrategy[np.ndarray]:
+    """float64 arrays of ``shape`` whose elements are 0 or of magnitude in [smallest, largest].
+
+    For relative bounds on products, powers and squared norms: those of a few such values stay
+    normal numbers in float32 and float64, whereas the tiny values :func:`reals` may draw underflow
+    to subnormals (or to 0 when squared), where no relative bound holds.
+    """
+    if not 0 < smallest <= largest:
+        raise ValueError(f"moderate_float_arrays(smallest={smallest!r}, largest={largest!r}): "
+                         f"need 0 < smallest ≤ largest")
+    elements = st.one_of(st.just(0.0), st.floats(smallest, largest),
+                         st.floats(-largest, -smallest))
+    return hnp.arrays(np.float64, shape, elements=elements, fill=elements)

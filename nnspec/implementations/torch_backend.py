@@ -149,6 +149,26 @@ class TorchBackend:
         w = torch.empty(tuple(shape), dtype=self.tdtype, device=self.device)
         return self.n(nn.init.xavier_normal_(w, gain=gain, generator=self._generator(rng)))
 
+    def _constructed(self, build: Callable[[], nn.Module], rng: np.random.Generator) -> nn.Module:
+        # Module constructors take no generator: seed the global one inside a fork.
+        seed = int(rng.integers(0, 2**63 - 1))
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return build()
+
+    def torch_default_linear(self, out_features, in_features, rng):
+        layer = self._constructed(lambda: nn.Linear(in_features, out_features, device=self.device,
+                                                    dtype=self.tdtype), rng)
+        return self.n(layer.weight), self.n(layer.bias)
+
+    def torch_default_rnn(self, kind, input_size, hidden_size, rng):
+        cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind]
+        module = self._constructed(lambda: cls(input_size, hidden_size, device=self.device,
+                                               dtype=self.tdtype), rng)
+        return tuple(self.n(getattr(module, name))
+                     for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))
+
     # optimisers and clipping -------------------------------------------------------------
     def sgd_step(self, w, grad, lr, weight_decay):
         p = nn.Parameter(self.t(w))
@@ -263,7 +283,27 @@ class TorchBackend:
         return self._vjp(F.linear, g, (x, w, b))
 
     def vjp_cross_entropy(self, g, logits, target):
-        return self._vjp(lambda z, y: self._ce(z, y, "mean"), g, (logits, target))
+        # The integer targets get no gradient; the contract returns (dlogits,) alone.
+        return self._vjp(lambda z, y: self._ce(z, y, "mean"), g, (logits, target))[:1]
+
+    def vjp_sigmoid(self, g, x, alpha=1.0):
+        return self._vjp(lambda z: torch.sigmoid(alpha * z), g, (x,))
+
+    def vjp_tanh(self, g, x):
+        return self._vjp(torch.tanh, g, (x,))
+
+    def vjp_relu(self, g, x):
+        return self._vjp(F.relu, g, (x,))
+
+    def vjp_softplus(self, g, x):
+        return self._vjp(F.softplus, g, (x,))
+
+    def vjp_prelu(self, g, x, a):
+        dx, da = self._vjp(F.prelu, g, (x, np.atleast_1d(a)))
+        return dx, da.reshape(np.shape(a))
+
+    def vjp_maxout(self, g, x, k):
+        return self._vjp(lambda z: z.unflatten(-1, (z.shape[-1] // k, k)).amax(-1), g, (x,))
 
     def vjp_lstm_cell(self, g, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
         run, args = self._recurrent(nn.LSTMCell, x, [h, c], w_ih, w_hh, b_ih, b_hh,
@@ -272,6 +312,57 @@ class TorchBackend:
         wrt = [a for a in args if a is not None]
         grads = iter(torch.autograd.grad(outs, wrt, [self.t(c_) for c_ in g]))
         return tuple(self.n(next(grads)) if a is not None else None for a in args)
+
+    def _rnn_grads(self, outs: Sequence[torch.Tensor], cotangents: Sequence[Any],
+                   args: list[torch.Tensor | None], b_ih: Any, b_hh: Any) -> tuple:
+        wrt = [a for a in args if a is not None]
+        grads = iter(torch.autograd.grad(outs, wrt, [self.t(c) for c in cotangents]))
+        out = [self.n(next(grads)) if a is not None else None for a in args]
+        # _bias_pair stands a zero in for the missing bias of a pair; the caller passed none.
+        return (*out[:-2], None if b_ih is None else out[-2], None if b_hh is None else out[-1])
+
+    def vjp_rnn_cell(self, gh, x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+        run, args = self._recurrent(nn.RNNCell, x, [h], w_ih, w_hh, b_ih, b_hh, layer=False,
+                                    grad=True, nonlinearity=nonlinearity)
+        return self._rnn_grads([run(*args)], [gh], args, b_ih, b_hh)
+
+    def vjp_rnn_layer(self, g, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+        run, args = self._recurrent(nn.RNN, x, [h0], w_ih, w_hh, b_ih, b_hh, layer=True,
+                                    grad=True, nonlinearity=nonlinearity)
+        y, hT = run(*args)
+        return self._rnn_grads([y, hT[0]], list(g), args, b_ih, b_hh)
+
+    # GRU: gradients, and the seeds' reset-before-matmul variant ----------------------------
+    def vjp_gru_cell(self, gh, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+        run, args = self._recurrent(nn.GRUCell, x, [h], w_ih, w_hh, b_ih, b_hh, layer=False,
+                                    grad=True)
+        return self._rnn_grads([run(*args)], [gh], args, b_ih, b_hh)
+
+    def vjp_gru_layer(self, g, x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
+        run, args = self._recurrent(nn.GRU, x, [h0], w_ih, w_hh, b_ih, b_hh, layer=True,
+                                    grad=True)
+        y, hT = run(*args)
+        return self._rnn_grads([y, hT[0]], list(g), args, b_ih, b_hh)
+
+    @staticmethod
+    def _gru_textbook(x, h, w_ih, w_hh, b_ih, b_hh):
+        # No torch module computes this variant (nn.GRU and nn.GRUCell reset after the matmul),
+        # so it is composed from torch ops: its checks test torch's arithmetic, not a torch API.
+        w_ir, w_iz, w_in = w_ih.chunk(3)
+        w_hr, w_hz, w_hn = w_hh.chunk(3)
+        b_ir, b_iz, b_in = (None,) * 3 if b_ih is None else b_ih.chunk(3)
+        b_hr, b_hz, b_hn = (None,) * 3 if b_hh is None else b_hh.chunk(3)
+        r = torch.sigmoid(F.linear(x, w_ir, b_ir) + F.linear(h, w_hr, b_hr))
+        z = torch.sigmoid(F.linear(x, w_iz, b_iz) + F.linear(h, w_hz, b_hz))
+        n = torch.tanh(F.linear(x, w_in, b_in) + F.linear(r * h, w_hn, b_hn))
+        return (1 - z) * n + z * h
+
+    def gru_cell_textbook(self, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+        with torch.no_grad():
+            return self.n(self._gru_textbook(*(self.t(a) for a in (x, h, w_ih, w_hh, b_ih, b_hh))))
+
+    def vjp_gru_cell_textbook(self, gh, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+        return self._vjp(self._gru_textbook, gh, (x, h, w_ih, w_hh, b_ih, b_hh))
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         """The contract functions, for ``globals().update`` in the per-device modules."""

@@ -1,0 +1,215 @@
+"""Reference for spec/activations.md.
+
+Every function is elementwise (maxout groups the last axis) and written in a form that neither
+overflows nor loses relative accuracy at large |x|. The smooth ones accept complex arrays, so
+complex-step differentiation applies: branches are chosen on the real part only, and the
+exponentials are always of arguments with non-positive real part, e = exp(−|x|).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _sign(x: np.ndarray) -> np.ndarray:
+    """s = +1 where Re x ≥ 0, −1 elsewhere, so that s·x has the real part |Re x|."""
+    return np.where(np.real(x) >= 0, 1.0, -1.0)
+
+
+def _check_alpha(alpha: float) -> None:
+    if not (np.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"alpha = {alpha!r} is not a positive finite slope")
+
+
+def threshold(x: np.ndarray) -> np.ndarray:
+    """activations.threshold — φ(x) = 1 if x > 0 else 0 (the value at 0 is 0).
+
+    x: any shape → same shape, values in {0, 1}. Its derivative is 0 wherever it exists
+    (x ≠ 0), so back-propagation cannot train through it.
+    """
+    return np.where(np.real(x) > 0, 1.0, 0.0)
+
+
+def sigmoid(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """activations.sigmoid — φ(x) = 1 / (1 + exp(−α x)), slope α > 0.
+
+    Evaluated by the sign of z = α x so that no exponential overflows: with e = exp(−|z|),
+    φ = 1/(1 + e) for z ≥ 0 and e/(1 + e) for z < 0. x: any shape → same shape.
+    """
+    _check_alpha(alpha)
+    z = alpha * x
+    s = _sign(z)
+    e = np.exp(-s * z)
+    return np.where(s > 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def sigmoid_vjp(g: np.ndarray, x: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray]:
+    """activations.sigmoid — backward: ∂x = g · α φ(x) (1 − φ(x)).
+
+    1 − φ(αx) is formed as φ(−αx), without cancellation, so the derivative keeps its relative
+    accuracy where φ saturates. g, x: same shape → (∂x,).
+    """
+    return (g * alpha * sigmoid(x, alpha) * sigmoid(-x, alpha),)
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    """activations.tanh — φ(x) = (eˣ − e⁻ˣ)/(eˣ + e⁻ˣ) = 2σ(2x) − 1, odd, values in (−1, 1).
+
+    x: any shape → same shape.
+    """
+    return np.tanh(x)
+
+
+def tanh_vjp(g: np.ndarray, x: np.ndarray) -> tuple[np.ndarray]:
+    """activations.tanh — backward: ∂x = g · (1 − φ(x)²) = g · sech²(x).
+
+    1 − φ² cancels to 0 in floating point once |x| ≳ 19 (float64), so the reference uses the
+    equal sech²(x) = 4e/(1 + e)², e = exp(−2|x|), which keeps its relative accuracy.
+    g, x: same shape → (∂x,).
+    """
+    e = np.exp(-2.0 * _sign(x) * x)
+    return (g * 4.0 * e / (1.0 + e) ** 2,)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """activations.relu — φ(x) = max(x, 0). x: any shape → same shape."""
+    return np.where(np.real(x) > 0, x, 0.0)
+
+
+def relu_vjp(g: np.ndarray, x: np.ndarray) -> tuple[np.ndarray]:
+    """activations.relu — backward: ∂x = g where x > 0, 0 where x ≤ 0 (PyTorch's value at 0)."""
+    return (np.where(np.real(x) > 0, g, 0.0),)
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """activations.softplus — φ(x) = log(1 + eˣ) = max(x, 0) + log1p(exp(−|x|)).
+
+    The second form never overflows and is accurate for x → −∞ (φ ≈ eˣ) and x → +∞ (φ ≈ x).
+    x: any shape → same shape.
+    """
+    s = _sign(x)
+    return np.where(s > 0, x, 0.0) + np.log1p(np.exp(-s * x))
+
+
+def softplus_vjp(g: np.ndarray, x: np.ndarray) -> tuple[np.ndarray]:
+    """activations.softplus — backward: ∂x = g · σ(x), the logistic function."""
+    return (g * sigmoid(x),)
+
+
+#: PyTorch's F.softplus default: above β·x > threshold it returns x itself.
+TORCH_SOFTPLUS_THRESHOLD = 20.0
+
+
+def softplus_torch_threshold(x: np.ndarray) -> np.ndarray:
+    """activations.softplus.torch_threshold — φ(x) = x for x > 20, log(1 + eˣ) otherwise.
+
+    torch.nn.functional.softplus(x, beta=1, threshold=20) linearises above the threshold; it
+    differs from activations.softplus by log1p(e⁻ˣ) < e⁻²⁰ ≈ 2.1e-9 there.
+    x: any shape → same shape.
+    """
+    return np.where(np.real(x) > TORCH_SOFTPLUS_THRESHOLD, x, softplus(x))
+
+
+def softplus_torch_threshold_vjp(g: np.ndarray, x: np.ndarray) -> tuple[np.ndarray]:
+    """activations.softplus.torch_threshold — backward: ∂x = g for x > 20, g · σ(x) otherwise."""
+    return (np.where(np.real(x) > TORCH_SOFTPLUS_THRESHOLD, g, softplus_vjp(g, x)[0]),)
+
+
+def _channel_slope(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """a broadcast against x: a scalar as is, a per-channel vector along axis 1."""
+    a = np.asarray(a)
+    if a.ndim == 0 or a.shape == (1,):
+        return a.reshape(())
+    if a.ndim != 1 or np.ndim(x) < 2 or a.shape[0] != np.shape(x)[1]:
+        raise ValueError(f"prelu slope a has shape {a.shape}; it must be a scalar, (1,), or "
+                         f"(C,) with C = x.shape[1] for x of shape {np.shape(x)}")
+    return a.reshape((1, -1) + (1,) * (np.ndim(x) - 2))
+
+
+def prelu(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """activations.prelu — φ(x) = x if x > 0 else a·x, a learnt slope per channel.
+
+    x: (N, C, …) or any shape for a scalar a; a: scalar, (1,) or (C,), channel axis 1.
+    """
+    return np.where(np.real(x) > 0, x, _channel_slope(x, a) * x)
+
+
+def prelu_vjp(g: np.ndarray, x: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """activations.prelu — backward: ∂x = g where x > 0 else a·g; ∂a = Σ g·x over x ≤ 0.
+
+    ∂a sums over every axis but the channel axis (all axes for a scalar a) → shape of a.
+    At x = 0 the derivative taken is a (PyTorch's convention; relu's 0 when a = 0).
+    """
+    negative = np.real(x) <= 0
+    dx = np.where(negative, _channel_slope(x, a) * g, g)
+    gx = np.where(negative, g * x, 0.0)
+    a = np.asarray(a)
+    if a.ndim == 1 and a.shape[0] > 1:
+        da = gx.sum(axis=tuple(i for i in range(gx.ndim) if i != 1))
+    else:
+        da = np.reshape(gx.sum(), a.shape)
+    return dx, da
+
+
+def _check_pieces(z: np.ndarray, k: int) -> None:
+    if not (isinstance(k, int | np.integer) and k >= 1):
+        raise ValueError(f"maxout k = {k!r} is not a positive integer")
+    if np.ndim(z) < 1 or np.shape(z)[-1] % k:
+        raise ValueError(f"maxout: the last axis of z (shape {np.shape(z)}) is not a multiple "
+                         f"of k = {k}")
+
+
+def _grouped(z: np.ndarray, k: int) -> np.ndarray:
+    """z: (…, m·k) → (…, m, k): piece j of unit i is z[…, i·k + j]."""
+    return z.reshape(*z.shape[:-1], z.shape[-1] // k, k)
+
+
+def maxout(z: np.ndarray, k: int) -> np.ndarray:
+    """activations.maxout — h_i = max_{j ∈ [1, k]} z_ij, z_ij = xᵀ W_·ij + b_ij.
+
+    z: (…, m·k), the k pieces of each of the m units side by side (z_ij at index i·k + j, the
+    layout of a linear layer with m·k outputs) → h: (…, m).
+    """
+    _check_pieces(z, k)
+    return _grouped(z, k).max(axis=-1)
+
+
+def maxout_vjp(g: np.ndarray, z: np.ndarray, k: int) -> tuple[np.ndarray]:
+    """activations.maxout — backward: g_i goes to the maximal piece of unit i.
+
+    Where several pieces tie for the maximum, any split of g_i among them with non-negative
+    weights is a subgradient; the reference splits evenly, as torch.amax does.
+    g: (…, m), z: (…, m·k) → (∂z,) of shape (…, m·k).
+    """
+    _check_pieces(z, k)
+    pieces = _grouped(z, k)
+    at_max = pieces == pieces.max(axis=-1, keepdims=True)
+    share = at_max / at_max.sum(axis=-1, keepdims=True)
+    return ((share * g[..., None]).reshape(z.shape),)
+
+
+def sigmoid_overflow(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """activations.bug.sigmoid_overflow — φ(x) = exp(αx) / (1 + exp(αx)), unguarded.
+
+    exp(αx) overflows for αx > 709 (float64; 88 in float32) and inf/inf is NaN.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # the NaN is the bug being modelled
+        e = np.exp(alpha * x)
+        return e / (1.0 + e)
+
+
+def softplus_naive(x: np.ndarray) -> np.ndarray:
+    """activations.bug.softplus_naive — φ(x) = log(1 + exp(x)) as written.
+
+    Overflows to inf for x > 709, and 1 + eˣ rounds to 1 for x < −37, giving 0 instead of eˣ.
+    """
+    with np.errstate(over="ignore"):  # the inf is the bug being modelled
+        return np.log(1.0 + np.exp(x))
+
+
+def tanh_derivative_from_input(g: np.ndarray, x: np.ndarray) -> tuple[np.ndarray]:
+    """activations.bug.tanh_derivative_from_input — ∂x = g · (1 − x²), f' = 1 − f² misread.
+
+    The seed's identity f'(x) = 1 − f(x)² applied to the input x instead of the output f(x).
+    """
+    return (g * (1.0 - x**2),)

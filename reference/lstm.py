@@ -1,0 +1,316 @@
+"""Reference for spec/lstm.md: the LSTM cell in seed 000's notation, PyTorch's layout of it, and
+the concatenated parametrisation of seeds 002 and 004.
+
+Seed 000 (三、2) writes the cell for a minibatch in the row-vector convention, X (n, d) times
+W_x· (d, h). PyTorch stacks the four gates' weights as rows of ``w_ih`` (4h, d) and ``w_hh``
+(4h, h) in the block order i, f, g, o (g is seed 000's candidate cell C̃) and adds two biases
+``b_ih``, ``b_hh`` (4h,). :func:`params_from_torch` and :func:`params_to_torch` convert between
+the two; :func:`lstm_cell` is the contract-facing cell, which converts and calls :func:`cell`.
+Everything smooth here accepts complex arrays, so complex-step differentiation applies.
+"""
+
+# I and O are seed 000's names of the input and output gates (E741 flags them as ambiguous).
+# ruff: noqa: E741
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from nnspec.reference.activations import sigmoid, sigmoid_vjp, tanh_vjp
+
+
+class Params(NamedTuple):
+    """Seed 000's parameters: for gate k ∈ {i, f, o} and the candidate cell c, W_xk (d, h),
+    W_hk (h, h), b_k (h,)."""
+
+    W_xi: np.ndarray
+    W_hi: np.ndarray
+    b_i: np.ndarray
+    W_xf: np.ndarray
+    W_hf: np.ndarray
+    b_f: np.ndarray
+    W_xo: np.ndarray
+    W_ho: np.ndarray
+    b_o: np.ndarray
+    W_xc: np.ndarray
+    W_hc: np.ndarray
+    b_c: np.ndarray
+
+
+class Gates(NamedTuple):
+    """The three gates and the candidate cell of one step, each (n, h)."""
+
+    I: np.ndarray
+    F: np.ndarray
+    O: np.ndarray
+    C_tilde: np.ndarray
+
+
+class PreActivations(NamedTuple):
+    """The pre-activations A_k of the gates i, f, o and of the candidate cell c, each (n, h)."""
+
+    i: np.ndarray
+    f: np.ndarray
+    o: np.ndarray
+    c: np.ndarray
+
+
+class ConcatParams(NamedTuple):
+    """Seeds 002/004's parameters: one matrix per gate over the concatenation [h, x], W_k
+    (h, h + d), and b_k (h,), for k ∈ {f, i, c, o}."""
+
+    W_f: np.ndarray
+    b_f: np.ndarray
+    W_i: np.ndarray
+    b_i: np.ndarray
+    W_c: np.ndarray
+    b_c: np.ndarray
+    W_o: np.ndarray
+    b_o: np.ndarray
+
+
+# ---- seed 000's notation ---------------------------------------------------------------------
+
+def pre_activations(X: np.ndarray, H: np.ndarray, p: Params) -> PreActivations:
+    """A_k = X W_xk + H W_hk + b_k for the gates k = i, f, o and the candidate cell c."""
+    return PreActivations(X @ p.W_xi + H @ p.W_hi + p.b_i, X @ p.W_xf + H @ p.W_hf + p.b_f,
+                          X @ p.W_xo + H @ p.W_ho + p.b_o, X @ p.W_xc + H @ p.W_hc + p.b_c)
+
+
+def gates(X: np.ndarray, H: np.ndarray, p: Params) -> Gates:
+    """I, F, O = σ(X W_x· + H W_h· + b_·) and C̃ = tanh(X W_xc + H W_hc + b_c) (seed 000 三、2)."""
+    A = pre_activations(X, H, p)
+    return Gates(sigmoid(A.i), sigmoid(A.f), sigmoid(A.o), np.tanh(A.c))
+
+
+def cell(X: np.ndarray, H: np.ndarray, C: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.cell — C_t = F ⊙ C_{t−1} + I ⊙ C̃, H_t = O ⊙ tanh(C_t) (seed 000 三、2).
+
+    The gates are those of :func:`gates`. X: (n, d), H = H_{t−1}: (n, h), C = C_{t−1}: (n, h)
+    → (H_t, C_t), each (n, h).
+    """
+    I, F, O, C_tilde = gates(X, H, p)
+    C_t = F * C + I * C_tilde
+    H_t = O * np.tanh(C_t)
+    return H_t, C_t
+
+
+def cell_vjp(G_H: np.ndarray, G_C: np.ndarray, X: np.ndarray, H: np.ndarray, C: np.ndarray,
+             p: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray, Params]:
+    """lstm.cell — backward: cotangents G_H, G_C of (H_t, C_t) → (∂X, ∂H, ∂C, ∂params).
+
+    ∂C_t = G_C + G_H ⊙ O ⊙ tanh'(C_t) is the total cotangent of C_t; then ∂O = G_H ⊙ tanh C_t,
+    ∂F = ∂C_t ⊙ C, ∂I = ∂C_t ⊙ C̃, ∂C̃ = ∂C_t ⊙ I, ∂C = ∂C_t ⊙ F; each gate's pre-activation gets
+    ∂A_k = ∂k ⊙ σ'(A_k) (tanh' for the candidate); ∂X = Σ_k ∂A_k W_xkᵀ, ∂H = Σ_k ∂A_k W_hkᵀ,
+    ∂W_xk = Xᵀ ∂A_k, ∂W_hk = Hᵀ ∂A_k, ∂b_k = Σ_n ∂A_k.
+
+    σ' and tanh' are those of spec/activations.md, σ(A)σ(−A) and sech² A, which keep their
+    relative accuracy where the gates saturate; the forms O(1 − O) and 1 − tanh² cancel there.
+    """
+    A = pre_activations(X, H, p)
+    I, F, O, C_tilde = sigmoid(A.i), sigmoid(A.f), sigmoid(A.o), np.tanh(A.c)
+    C_t = F * C + I * C_tilde
+    tanh_C_t = np.tanh(C_t)
+    dC_t = G_C + tanh_vjp(G_H * O, C_t)[0]
+    (dA_i,) = sigmoid_vjp(dC_t * C_tilde, A.i)
+    (dA_f,) = sigmoid_vjp(dC_t * C, A.f)
+    (dA_o,) = sigmoid_vjp(G_H * tanh_C_t, A.o)
+    (dA_c,) = tanh_vjp(dC_t * I, A.c)
+    dX = dA_i @ p.W_xi.T + dA_f @ p.W_xf.T + dA_o @ p.W_xo.T + dA_c @ p.W_xc.T
+    dH = dA_i @ p.W_hi.T + dA_f @ p.W_hf.T + dA_o @ p.W_ho.T + dA_c @ p.W_hc.T
+    dp = Params(X.T @ dA_i, H.T @ dA_i, dA_i.sum(axis=0),
+                X.T @ dA_f, H.T @ dA_f, dA_f.sum(axis=0),
+                X.T @ dA_o, H.T @ dA_o, dA_o.sum(axis=0),
+                X.T @ dA_c, H.T @ dA_c, dA_c.sum(axis=0))
+    return dX, dH, dC_t * F, dp
+
+
+# ---- PyTorch's layout ------------------------------------------------------------------------
+
+def _check_cell_args(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                     w_hh: np.ndarray, b_ih: np.ndarray | None, b_hh: np.ndarray | None) -> None:
+    if np.ndim(w_hh) != 2 or np.shape(w_hh)[0] != 4 * np.shape(w_hh)[1]:
+        raise ValueError(f"w_hh must have shape (4·hidden, hidden), got {np.shape(w_hh)}")
+    hidden = np.shape(w_hh)[1]
+    if np.ndim(w_ih) != 2 or np.shape(w_ih)[0] != 4 * hidden:
+        raise ValueError(f"w_ih must have shape (4·hidden, input) = (4·{hidden}, input), "
+                         f"got {np.shape(w_ih)}")
+    if np.ndim(x) != 2 or np.shape(x)[1] != np.shape(w_ih)[1]:
+        raise ValueError(f"x must have shape (batch, {np.shape(w_ih)[1]}), got {np.shape(x)}")
+    for name, s in (("h", h), ("c", c)):
+        if np.shape(s) != (np.shape(x)[0], hidden):
+            raise ValueError(f"{name} must have shape (batch, hidden) = "
+                             f"{(np.shape(x)[0], hidden)}, got {np.shape(s)}")
+    for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
+        if b is not None and np.shape(b) != (4 * hidden,):
+            raise ValueError(f"{name} must be None or have shape (4·hidden,) = ({4 * hidden},), "
+                             f"got {np.shape(b)}")
+
+
+def params_from_torch(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                      b_hh: np.ndarray | None = None) -> Params:
+    """PyTorch's layout → seed 000's parameters.
+
+    Row block k of w_ih (blocks i, f, g, o, each (h, d)) is W_xkᵀ, likewise w_hh's blocks are
+    W_hkᵀ; g maps to the seed's c. The two biases add: b_k = b_ih[k] + b_hh[k] (None counts as
+    zero).
+    """
+    hidden = np.shape(w_hh)[1]
+    b = np.zeros(4 * hidden)
+    if b_ih is not None:
+        b = b + b_ih
+    if b_hh is not None:
+        b = b + b_hh
+    i, f, g, o = (slice(j * hidden, (j + 1) * hidden) for j in range(4))
+    return Params(w_ih[i].T, w_hh[i].T, b[i], w_ih[f].T, w_hh[f].T, b[f],
+                  w_ih[o].T, w_hh[o].T, b[o], w_ih[g].T, w_hh[g].T, b[g])
+
+
+def params_to_torch(p: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Seed 000's parameters → PyTorch's (w_ih, w_hh, b_ih, b_hh).
+
+    The inverse of :func:`params_from_torch` up to the bias split, which the cell cannot see:
+    all of b_k goes to b_ih and b_hh is zero.
+    """
+    w_ih = np.concatenate([p.W_xi.T, p.W_xf.T, p.W_xc.T, p.W_xo.T])
+    w_hh = np.concatenate([p.W_hi.T, p.W_hf.T, p.W_hc.T, p.W_ho.T])
+    b_ih = np.concatenate([p.b_i, p.b_f, p.b_c, p.b_o])
+    return w_ih, w_hh, b_ih, np.zeros_like(b_ih)
+
+
+def lstm_cell(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+              b_ih: np.ndarray | None = None,
+              b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.cell — nn.LSTMCell's layout: (h', c') = cell(x, h, c, params_from_torch(w_ih, …)).
+
+    x: (B, D), h, c: (B, H), w_ih: (4H, D), w_hh: (4H, H), b_ih, b_hh: (4H,) or None →
+    (h', c'), each (B, H).
+    """
+    _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    return cell(x, h, c, params_from_torch(w_ih, w_hh, b_ih, b_hh))
+
+
+def lstm_cell_vjp(g: tuple[np.ndarray, np.ndarray], x: np.ndarray, h: np.ndarray, c: np.ndarray,
+                  w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                  b_hh: np.ndarray | None = None) -> tuple[np.ndarray | None, ...]:
+    """lstm.cell — backward in nn.LSTMCell's layout: g = (gh, gc) → (∂x, ∂h, ∂c, ∂w_ih, ∂w_hh,
+    ∂b_ih, ∂b_hh), None for an absent bias.
+
+    The seed-notation gradients of :func:`cell_vjp` are mapped back by the transpose of
+    :func:`params_from_torch`: ∂w_ih stacks the ∂W_xkᵀ in block order i, f, g, o, and since
+    b_k = b_ih[k] + b_hh[k], both biases receive the same gradient.
+    """
+    _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    gh, gc = g
+    dx, dh, dc, dp = cell_vjp(gh, gc, x, h, c, params_from_torch(w_ih, w_hh, b_ih, b_hh))
+    dw_ih, dw_hh, db, _ = params_to_torch(dp)
+    return (dx, dh, dc, dw_ih, dw_hh,
+            None if b_ih is None else db, None if b_hh is None else db.copy())
+
+
+def pre_activations_stacked(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                            b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None) -> np.ndarray:
+    """The gate pre-activations x w_ihᵀ + h w_hhᵀ + b_ih + b_hh, (B, 4H) in PyTorch's block order
+    i, f, g, o (seed 000's X W_x· + H W_h· + b_·, side by side)."""
+    A = x @ w_ih.T + h @ w_hh.T
+    for b in (b_ih, b_hh):
+        if b is not None:
+            A = A + b
+    return A
+
+
+def gate_magnitude(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                   b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None) -> np.ndarray:
+    """Σ|terms| of the pre-activations, |x||w_ih|ᵀ + |h||w_hh|ᵀ + |b_ih| + |b_hh|: the scale of
+    their tol.accumulated bound."""
+    args = (x, h, w_ih, w_hh, b_ih, b_hh)
+    return pre_activations_stacked(*(None if a is None else np.abs(a) for a in args))
+
+
+# ---- the concatenated parametrisation --------------------------------------------------------
+
+def cell_concatenated(x: np.ndarray, h: np.ndarray, c: np.ndarray,
+                      q: ConcatParams) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.cell.concatenated — f_t = σ(W_f[h_{t−1}, x_t] + b_f), likewise i_t, o_t, and
+    c̃_t = tanh(W_c[h_{t−1}, x_t] + b_c); c_t = f_t ⊙ c_{t−1} + i_t ⊙ c̃_t, h_t = o_t ⊙ tanh(c_t)
+    (seed 002 ⑫–⑰, seed 004 §4).
+
+    Batched as rows: [h, x] is (n, h + d) and W_k[h, x] is [h, x] W_kᵀ. x: (n, d), h, c: (n, h)
+    → (h_t, c_t), each (n, h).
+    """
+    hx = np.concatenate([h, x], axis=-1)
+    f = sigmoid(hx @ q.W_f.T + q.b_f)
+    i = sigmoid(hx @ q.W_i.T + q.b_i)
+    c_tilde = np.tanh(hx @ q.W_c.T + q.b_c)
+    o = sigmoid(hx @ q.W_o.T + q.b_o)
+    c_t = f * c + i * c_tilde
+    h_t = o * np.tanh(c_t)
+    return h_t, c_t
+
+
+def concat_params_from(p: Params) -> ConcatParams:
+    """Seed 000's parameters → the concatenated ones: W_k = [W_hkᵀ, W_xkᵀ] (columns for h, then
+    x), b_k unchanged."""
+
+    def W(W_xk: np.ndarray, W_hk: np.ndarray) -> np.ndarray:
+        return np.concatenate([W_hk.T, W_xk.T], axis=1)
+
+    return ConcatParams(W(p.W_xf, p.W_hf), p.b_f, W(p.W_xi, p.W_hi), p.b_i,
+                        W(p.W_xc, p.W_hc), p.b_c, W(p.W_xo, p.W_ho), p.b_o)
+
+
+def params_from_concat(q: ConcatParams) -> Params:
+    """The concatenated parameters → seed 000's: W_hk = W_k[:, :h]ᵀ, W_xk = W_k[:, h:]ᵀ."""
+    hidden = np.shape(q.b_f)[0]
+
+    def split(W_k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return W_k[:, hidden:].T, W_k[:, :hidden].T
+
+    (W_xi, W_hi), (W_xf, W_hf) = split(q.W_i), split(q.W_f)
+    (W_xo, W_ho), (W_xc, W_hc) = split(q.W_o), split(q.W_c)
+    return Params(W_xi, W_hi, q.b_i, W_xf, W_hf, q.b_f, W_xo, W_ho, q.b_o, W_xc, W_hc, q.b_c)
+
+
+# ---- known bugs ------------------------------------------------------------------------------
+
+def no_tanh_on_cell(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                    w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                    b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.bug.no_tanh_on_cell — H_t = O ⊙ C_t: the tanh on the cell is forgotten."""
+    _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    I, F, O, C_tilde = gates(x, h, params_from_torch(w_ih, w_hh, b_ih, b_hh))
+    C_t = F * c + I * C_tilde
+    return O * C_t, C_t
+
+
+def ungated_hidden(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                   w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                   b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.bug.ungated_hidden — H_t = tanh(C_t): the output gate is left out of the state
+    (seed 002 ⑰ writes h_t = tanh(c_t) and gates only the output a_t = o_t ⊙ h_t)."""
+    _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    I, F, _, C_tilde = gates(x, h, params_from_torch(w_ih, w_hh, b_ih, b_hh))
+    C_t = F * c + I * C_tilde
+    return np.tanh(C_t), C_t
+
+
+def gate_order_ifog(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                    w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                    b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.bug.gate_order_ifog — PyTorch's blocks (i, f, g, o) read as (i, f, o, g): the third
+    block drives the output gate and the fourth the candidate cell."""
+    hidden = np.shape(w_hh)[1]
+    swap = np.r_[0:2 * hidden, 3 * hidden:4 * hidden, 2 * hidden:3 * hidden]
+    return lstm_cell(x, h, c, w_ih[swap], w_hh[swap],
+                     None if b_ih is None else b_ih[swap], None if b_hh is None else b_hh[swap])
+
+
+def concat_order(x: np.ndarray, h: np.ndarray, c: np.ndarray,
+                 q: ConcatParams) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.bug.concat_order — W_k applied to [x, h] where its columns are laid out for [h, x]
+    (seed 004 concatenates (input, h), seed 002 writes [h_{t−1}, x_t]); it runs silently for any
+    sizes since both have h + d entries."""
+    # cell_concatenated(x=h, h=x) concatenates [x, h]: the arguments swap exactly the two parts.
+    return cell_concatenated(h, x, c, q)
