@@ -9,9 +9,6 @@ the two; :func:`lstm_cell` is the contract-facing cell, which converts and calls
 Everything smooth here accepts complex arrays, so complex-step differentiation applies.
 """
 
-# I and O are seed 000's names of the input and output gates (E741 flags them as ambiguous).
-# ruff: noqa: E741
-
 from __future__ import annotations
 
 from typing import NamedTuple
