@@ -13,13 +13,14 @@ import importlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
-from nnspec.checks.diagnosis import Call
+from nnspec.checks.diagnosis import Call, diagnose
+from nnspec.checks.tolerance import unit_roundoff
 
 #: Short names for the shipped implementations; anything else is an importable module path.
 SHIPPED: dict[str, str] = {
@@ -102,6 +103,16 @@ class Implementation:
                                {k: self.cast_all(v) for k, v in kwargs.items()}, out))
         return out
 
+    def draw(self, fn: str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn`` again outside any check, unrecorded, arguments cast as by :meth:`call`:
+        the diagnosis replays a random operation with fresh generators. Errors propagate."""
+        return getattr(self.module, fn)(*(self._to_dtype(a) for a in args),
+                                        **{k: self._to_dtype(v) for k, v in kwargs.items()})
+
+    def diagnosis(self) -> list[str]:
+        """The known variants and bugs the recorded calls reproduce (checks/diagnosis.py)."""
+        return diagnose(list(self.calls), unit_roundoff(self.dtype), draw=self.draw)
+
     def cast_all(self, a: Any) -> Any:
         """:meth:`cast` applied inside lists and tuples too."""
         if isinstance(a, list | tuple):
@@ -139,6 +150,7 @@ class Implementation:
             raise ImplementationError(
                 f"{self.name}.{fn}() returned a non-finite value for {what} at index "
                 f"{tuple(int(i) for i in bad)}: {out[tuple(bad)]} (inputs were finite)"
+                + "".join(f"\n  Diagnosis: {line}" for line in self.diagnosis())
             )
         return out.astype(np.float64) if out.dtype.kind == "f" else out
 
@@ -201,3 +213,9 @@ def load(name: str) -> Implementation:
             f"implementation {name!r}: DTYPE = {dtype} is not a floating-point dtype"
         )
     return Implementation(name=name, module=module, dtype=dtype)
+
+
+def bug_model(bug_id: str, **functions: Any) -> Implementation:
+    """A float64 implementation whose contract functions are a known bug's reference model."""
+    return Implementation(name=bug_id, module=SimpleNamespace(DTYPE=np.float64, **functions),
+                          dtype=np.dtype(np.float64))

@@ -67,3 +67,9 @@ def moderate_float_arrays(shape: Any, *, smallest: float = 1e-3,
     elements = st.one_of(st.just(0.0), st.floats(smallest, largest),
                          st.floats(-largest, -smallest))
     return hnp.arrays(np.float64, shape, elements=elements, fill=elements)
+
+
+#: Magnitudes of complex-step gradient checks (checks/gradients.py): the imaginary part
+#: h·f'(x), h = 1e-20, must stay a normal number (above λ/u ≈ 2e-292), or it loses digits in the
+#: subnormal range; the smooth activations' derivatives stay above e^−600 for |x| ≤ 300.
+FD_MAGNITUDES = (1.0, 4.0, 30.0, 300.0)

@@ -18,10 +18,10 @@ from hypothesis.extra import numpy as hnp
 
 from nnspec.checks import strategies as nst
 from nnspec.checks import tolerance as tol
+from nnspec.checks.bounds import log_softmax_bound, reduced_bound
 from nnspec.checks.failure import NonConformance, assert_close, fail
 from nnspec.checks.gradients import check_gradient
-from nnspec.checks.implementation import Implementation, ImplementationError, describe_args
-from nnspec.checks.test_activations import FD_MAGNITUDES, bug_model, seen, underflow
+from nnspec.checks.implementation import Implementation, ImplementationError, bug_model, describe_args
 from nnspec.reference import losses as ref
 
 #: Logits where an unshifted softmax overflows (exp(1000) in float64, exp(89) in float32) and
@@ -34,42 +34,19 @@ LARGE_TARGETS = np.array([3, 0, 1])
 
 # ---- the tolerance of spec/losses.md -----------------------------------------------------------
 
-def log_softmax_bound(y: np.ndarray, dtype: np.dtype) -> tol.Bound:
-    """|error of log ŷ_j| for logits y (…, C): the same for every j of a row (spec/losses.md).
-
-    The shifts y_j − m round by u·|y_j − m| ≤ 2u·M (M = max_j |y_j|) and reach log ŷ_j through
-    their own term and through log S; each exp is relatively off by 16u and S = Σ e_i by γ_C,
-    which log S turns into absolute errors; log S ∈ [0, log C] rounds relatively.
-    """
-    C = y.shape[-1]
-    M = np.max(np.abs(y), axis=-1, keepdims=True)
-    b = (tol.accumulated(2.0 * M, 2, dtype)
-         + tol.elementwise(np.full(M.shape, np.log(C)), dtype, scale=1.0)
-         + tol.accumulated(np.ones(M.shape), C, dtype))
-    return tol.Bound(np.broadcast_to(b.atol, y.shape).copy(), b.rule + " (per row)")
-
-
 def softmax_bound(y: np.ndarray, want: np.ndarray, dtype: np.dtype) -> tol.Bound:
     """ŷ = exp(log ŷ): relative error of log ŷ plus one more exp or division, and underflow."""
     relative = log_softmax_bound(y, dtype) + tol.elementwise(np.ones(y.shape), dtype)
-    return relative.scaled(want, "ŷ") + underflow(y.shape, dtype)
-
-
-def reduced_bound(y: np.ndarray, k: np.ndarray, dtype: np.dtype, *, mean: bool) -> tol.Bound:
-    """Σ_t ℓ_t or its mean: the positions' own errors plus γ_N of the N-term sum."""
-    ell = np.abs(ref.cross_entropy(y, k))
-    per_position = log_softmax_bound(y, dtype).atol[..., 0]
-    N = max(k.size, 1)
-    reduce = np.mean if mean else np.sum
-    own = tol.Bound(np.asarray(reduce(per_position)), "log-sum-exp error of each position "
-                    + ("(mean)" if mean else "(sum)"))
-    return own + tol.accumulated(reduce(ell), N, dtype)
+    # Scaling by ŷ scales the rules' own tiny terms away; the exp (or division) that yields ŷ
+    # is one more rounding, which below tiny loses up to tiny absolutely (spec/losses.md, "+ λ").
+    underflow = tol.Bound(np.full(y.shape, tol.underflow(dtype)), "underflow of ŷ: tiny")
+    return relative.scaled(want, "ŷ") + underflow
 
 
 # ---- one comparison per contract function ----------------------------------------------------
 
 def check_softmax(impl: Implementation, y: np.ndarray) -> None:
-    y = seen(impl, y)
+    y = impl.cast(y)
     got = impl.array(impl.call("softmax", y), fn="softmax", what="ŷ", shape=y.shape)
     want = ref.softmax(y)
     assert_close(got, want, softmax_bound(y, want, impl.dtype), spec_id="losses.softmax",
@@ -77,7 +54,7 @@ def check_softmax(impl: Implementation, y: np.ndarray) -> None:
 
 
 def check_log_softmax(impl: Implementation, y: np.ndarray) -> None:
-    y = seen(impl, y)
+    y = impl.cast(y)
     got = impl.array(impl.call("log_softmax", y), fn="log_softmax", what="log ŷ", shape=y.shape)
     assert_close(got, ref.log_softmax(y), log_softmax_bound(y, impl.dtype),
                  spec_id="losses.log_softmax", impl=impl, what="log ŷ",
@@ -86,7 +63,7 @@ def check_log_softmax(impl: Implementation, y: np.ndarray) -> None:
 
 def check_cross_entropy(impl: Implementation, y: np.ndarray, k: np.ndarray, *,
                         spec_id: str = "losses.sequence_mean") -> None:
-    y = seen(impl, y)
+    y = impl.cast(y)
     got = impl.array(impl.call("cross_entropy", y, k), fn="cross_entropy", what="L", shape=())
     assert_close(got, ref.sequence_mean(y, k), reduced_bound(y, k, impl.dtype, mean=True),
                  spec_id=spec_id, impl=impl, what="L (mean over positions)",
@@ -94,7 +71,7 @@ def check_cross_entropy(impl: Implementation, y: np.ndarray, k: np.ndarray, *,
 
 
 def check_cross_entropy_sum(impl: Implementation, y: np.ndarray, k: np.ndarray) -> None:
-    y = seen(impl, y)
+    y = impl.cast(y)
     got = impl.array(impl.call("cross_entropy_sum", y, k), fn="cross_entropy_sum", what="L",
                      shape=())
     assert_close(got, ref.sequence_sum(y, k), reduced_bound(y, k, impl.dtype, mean=False),
@@ -104,7 +81,7 @@ def check_cross_entropy_sum(impl: Implementation, y: np.ndarray, k: np.ndarray) 
 
 def check_cross_entropy_gradient(impl: Implementation, g: float, y: np.ndarray,
                                  k: np.ndarray) -> None:
-    y, g = seen(impl, y), seen(impl, np.asarray(g, dtype=np.float64))
+    y, g = impl.cast(y), impl.cast(np.asarray(g, dtype=np.float64))
     (dy,) = impl.outputs(impl.call("vjp_cross_entropy", g, y, k), fn="vjp_cross_entropy",
                          names=("dlogits",))
     got = impl.array(dy, fn="vjp_cross_entropy", what="dlogits", shape=y.shape)
@@ -113,7 +90,7 @@ def check_cross_entropy_gradient(impl: Implementation, g: float, y: np.ndarray,
     per = np.abs(g) / max(k.size, 1)
     # g·(ŷ − o)/N: ŷ's error, then the subtraction (2 terms) and the scaling by g/N
     bound = (softmax_bound(y, y_hat, impl.dtype).scaled(per, "|g|/N")
-             + tol.accumulated((y_hat + o) * per, 2, impl.dtype) + underflow(y.shape, impl.dtype))
+             + tol.accumulated((y_hat + o) * per, 2, impl.dtype))
     assert_close(got, want, bound, spec_id="losses.sequence_mean", impl=impl, what="dlogits",
                  call=f"vjp_cross_entropy{describe_args((g, y, k))}")
 
@@ -202,7 +179,7 @@ def test_losses_are_finite_and_accurate_at_logits_of_1e3_and_beyond(impl, name):
 @pytest.mark.spec("losses.softmax")
 @given(problem=classification_problems())
 def test_softmax_rows_sum_to_one(impl, problem):
-    y = seen(impl, problem[0])
+    y = impl.cast(problem[0])
     got = impl.array(impl.call("softmax", y), fn="softmax", what="ŷ", shape=y.shape)
     per_element = softmax_bound(y, ref.softmax(y), impl.dtype)
     bound = (tol.Bound(per_element.atol.sum(axis=-1), f"Σ_j ({per_element.rule})")
@@ -215,7 +192,7 @@ def test_softmax_rows_sum_to_one(impl, problem):
 @given(problem=grid_logits())
 def test_softmax_is_unchanged_by_adding_a_constant_to_the_logits(impl, problem):
     y, c = problem
-    shifted = seen(impl, y + c)
+    shifted = impl.cast(y + c)
     if not np.array_equal(shifted, y + c):
         fail("losses.softmax", impl, "the shifted logits are not exact in DTYPE (test setup)")
     want = ref.softmax(y)
@@ -234,7 +211,7 @@ def test_softmax_is_unchanged_by_adding_a_constant_to_the_logits(impl, problem):
 @pytest.mark.spec("losses.sequence_mean", "losses.sequence_sum")
 @given(problem=classification_problems(min_steps=2))
 def test_sum_over_time_is_n_times_the_mean_and_so_differs_from_it(impl, problem):
-    y, k = seen(impl, problem[0]), problem[1]
+    y, k = impl.cast(problem[0]), problem[1]
     N = k.size
     total = impl.array(impl.call("cross_entropy_sum", y, k), fn="cross_entropy_sum", what="L",
                        shape=())
@@ -299,7 +276,7 @@ def test_seed_form_with_one_hot_target_equals_minus_log_probability_of_the_targe
 
 
 @pytest.mark.spec("losses.sequence_mean", "losses.sequence_sum", "losses.cross_entropy")
-@given(problem=classification_problems(magnitudes=FD_MAGNITUDES), rng=nst.generators())
+@given(problem=classification_problems(magnitudes=nst.FD_MAGNITUDES), rng=nst.generators())
 def test_reference_cross_entropy_gradients_match_finite_differences(problem, rng):
     y, k = problem
     for forward, vjp, spec_id in ((ref.sequence_mean, ref.sequence_mean_vjp, "losses.sequence_mean"),

@@ -4,7 +4,7 @@ The implementation is asked for the contract's ``sgd_step``, ``adam_step`` and `
 seed's update, the textbook convention and the L2-penalised loss are reached through the stated
 mappings (weight_decay = λ/|B|, = λ, or the penalty in the gradient). Both sides compute from the
 same numbers: inputs are rounded to the implementation's DTYPE and the reference runs in float64
-on those values (:func:`seen`).
+on those values (``impl.cast``).
 """
 
 from __future__ import annotations
@@ -33,12 +33,6 @@ GD_RTOL = 1e-10
 #: (1 − β₂)·(λw)² ≥ 1e-4·FLOOR⁴): the rounding model behind every bound is relative, (1 + δ), and
 #: says nothing about underflow (spec/regularisation.md).
 FLOOR = 1e-8
-
-
-def seen(impl: Implementation, a: object) -> np.ndarray:
-    """``a`` rounded to the implementation's DTYPE, held in float64: what both sides compute from
-    (the reference then runs in float64, not in DTYPE)."""
-    return impl.cast(np.asarray(a, dtype=np.float64)).astype(np.float64)
 
 
 def away_from_zero(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -234,8 +228,8 @@ def test_reference_penalised_loss_rejects_bad_arguments(X, y, w, lam, message):
        data=st.data(), lr=rates(1.0), weight_decay=rates(1.0))
 def test_sgd_step_computes_w_minus_lr_times_grad_plus_weight_decay_times_w(impl, w, data, lr,
                                                                            weight_decay):
-    w = seen(impl, w)
-    grad = seen(impl, data.draw(arrays(w.shape), label="grad"))
+    w = impl.cast(np.asarray(w, dtype=np.float64))
+    grad = impl.cast(np.asarray(data.draw(arrays(w.shape), label="grad"), dtype=np.float64))
     got = impl_sgd_step(impl, w, grad, lr, weight_decay)
     assert_close(got, ref.sgd_step(w, grad, lr, weight_decay),
                  sgd_bound(w, grad, lr, weight_decay, impl.dtype),
@@ -259,10 +253,10 @@ def test_reference_sgd_step_rejects_bad_arguments(grad, lr, weight_decay, messag
 @pytest.mark.spec("regularisation.sgd_step.seed000", "regularisation.sgd_step.torch")
 @given(step=minibatch_steps())
 def test_seed_step_is_torch_sgd_with_weight_decay_lambda_over_batch_size(impl, step):
-    X, y, w, b = (seen(impl, a) for a in step[:4])
+    X, y, w, b = (impl.cast(np.asarray(a, dtype=np.float64)) for a in step[:4])
     eta, lam = step[4:]
     B = X.shape[0]
-    dw, db = (seen(impl, g) for g in batch_gradient(X, y, w, b))
+    dw, db = (impl.cast(np.asarray(g, dtype=np.float64)) for g in batch_gradient(X, y, w, b))
     want_w, want_b = ref.sgd_step_seed000(X, y, w, b, eta, lam)
     for what, p, g, wd, want in (("w'", w, dw, lam / B, want_w), ("b'", b, db, 0.0, want_b)):
         assert_close(impl_sgd_step(impl, p, g, eta, wd), want, sgd_bound(p, g, eta, wd, impl.dtype),
@@ -274,11 +268,11 @@ def test_seed_step_is_torch_sgd_with_weight_decay_lambda_over_batch_size(impl, s
 @pytest.mark.spec("regularisation.sgd_step.seed000", "regularisation.l2_penalty")
 @given(step=minibatch_steps())
 def test_seed_step_is_plain_sgd_on_the_l2_penalised_batch_loss(impl, step):
-    X, y, w, b = (seen(impl, a) for a in step[:4])
+    X, y, w, b = (impl.cast(np.asarray(a, dtype=np.float64)) for a in step[:4])
     eta, lam = step[4:]
     B = X.shape[0]
     dw, db = batch_gradient(X, y, w, b)
-    pw, pb = (seen(impl, g) for g in batch_gradient(X, y, w, b, lam))
+    pw, pb = (impl.cast(np.asarray(g, dtype=np.float64)) for g in batch_gradient(X, y, w, b, lam))
     want_w, want_b = ref.sgd_step_seed000(X, y, w, b, eta, lam)
     # The bound's magnitude splits the penalised gradient into its two terms, |∂ℓ| + λ/|B|·|w|.
     for what, p, g, magnitude_args, want in (("w'", w, pw, (w, dw, eta, lam / B), want_w),
@@ -313,9 +307,9 @@ def test_each_known_sgd_bug_fails_the_seed_step_check_even_in_float32(bug, step)
 @pytest.mark.spec("regularisation.sgd_step.textbook", "regularisation.sgd_step.torch")
 @given(step=minibatch_steps())
 def test_textbook_step_is_torch_sgd_with_weight_decay_lambda(impl, step):
-    X, y, w, b = (seen(impl, a) for a in step[:4])
+    X, y, w, b = (impl.cast(np.asarray(a, dtype=np.float64)) for a in step[:4])
     eta, lam = step[4:]
-    dw, db = (seen(impl, g) for g in batch_gradient(X, y, w, b))
+    dw, db = (impl.cast(np.asarray(g, dtype=np.float64)) for g in batch_gradient(X, y, w, b))
     want_w, want_b = ref.sgd_step_textbook(X, y, w, b, eta, lam)
     for what, p, g, wd, want in (("w'", w, dw, lam, want_w), ("b'", b, db, 0.0, want_b)):
         assert_close(impl_sgd_step(impl, p, g, eta, wd), want, sgd_bound(p, g, eta, wd, impl.dtype),
@@ -350,10 +344,10 @@ def test_textbook_minus_seed_step_is_minus_eta_lambda_times_1_minus_1_over_B_tim
 @pytest.mark.spec("regularisation.sgd_step.textbook", "regularisation.sgd_step.seed000")
 @given(step=decaying_steps())
 def test_textbook_mapping_misses_the_seed_step_in_every_weight_when_batch_exceeds_1(impl, step):
-    X, y, w, b = (seen(impl, a) for a in step[:4])
+    X, y, w, b = (impl.cast(np.asarray(a, dtype=np.float64)) for a in step[:4])
     eta, lam = step[4:]
     B = X.shape[0]
-    dw, _ = (seen(impl, g) for g in batch_gradient(X, y, w, b))
+    dw, _ = (impl.cast(np.asarray(g, dtype=np.float64)) for g in batch_gradient(X, y, w, b))
     got = impl_sgd_step(impl, w, dw, eta, lam)
     want = ref.sgd_step_seed000(X, y, w, b, eta, lam)[0]
     bound = sgd_bound(w, dw, eta, lam / B, impl.dtype)
@@ -372,7 +366,7 @@ def test_textbook_mapping_misses_the_seed_step_in_every_weight_when_batch_exceed
 @pytest.mark.spec("regularisation.adam_l2")
 @given(step=adam_steps())
 def test_adam_step_adds_weight_decay_times_w_to_the_gradient(impl, step):
-    args = tuple(seen(impl, a) if isinstance(a, np.ndarray) else a for a in step)
+    args = tuple(impl.cast(np.asarray(a, dtype=np.float64)) if isinstance(a, np.ndarray) else a for a in step)
     got = impl_adam(impl, "adam_step", args)
     for name, g, want, bound in zip(("w'", "m'", "v'"), got, ref.adam_step(*args),
                                     adam_bounds(args, impl.dtype, decoupled=False), strict=True):
@@ -383,7 +377,7 @@ def test_adam_step_adds_weight_decay_times_w_to_the_gradient(impl, step):
 @pytest.mark.spec("regularisation.adamw")
 @given(step=adam_steps())
 def test_adamw_step_decays_w_by_lr_times_weight_decay_before_the_adam_update(impl, step):
-    args = tuple(seen(impl, a) if isinstance(a, np.ndarray) else a for a in step)
+    args = tuple(impl.cast(np.asarray(a, dtype=np.float64)) if isinstance(a, np.ndarray) else a for a in step)
     got = impl_adam(impl, "adamw_step", args)
     for name, g, want, bound in zip(("w'", "m'", "v'"), got, ref.adamw_step(*args),
                                     adam_bounds(args, impl.dtype, decoupled=True), strict=True):
@@ -394,7 +388,7 @@ def test_adamw_step_decays_w_by_lr_times_weight_decay_before_the_adam_update(imp
 @pytest.mark.spec("regularisation.adamw", "regularisation.adam_l2")
 @given(step=adam_steps(weight_decay=0.0))
 def test_adamw_without_weight_decay_is_adam(impl, step):
-    args = tuple(seen(impl, a) if isinstance(a, np.ndarray) else a for a in step)
+    args = tuple(impl.cast(np.asarray(a, dtype=np.float64)) if isinstance(a, np.ndarray) else a for a in step)
     got = impl_adam(impl, "adamw_step", args)
     for name, g, want, bound in zip(("w'", "m'", "v'"), got, ref.adam_step(*args),
                                     adam_bounds(args, impl.dtype, decoupled=False), strict=True):
@@ -415,7 +409,7 @@ def test_reference_adam_and_adamw_are_bit_identical_without_weight_decay(step):
 @pytest.mark.spec("regularisation.adamw")
 @given(step=gradient_histories())
 def test_adamw_decays_every_weight_by_1_minus_lr_wd_whatever_its_gradient_history(impl, step):
-    args = tuple(seen(impl, a) if isinstance(a, np.ndarray) else a for a in step)
+    args = tuple(impl.cast(np.asarray(a, dtype=np.float64)) if isinstance(a, np.ndarray) else a for a in step)
     w, _, _, v, _, lr, _, beta2, _, wd = args
     got = impl_adam(impl, "adamw_step", args)
     # grad = m = 0: the decay alone moves w and never enters the moments.
@@ -430,7 +424,7 @@ def test_adamw_decays_every_weight_by_1_minus_lr_wd_whatever_its_gradient_histor
 @pytest.mark.spec("regularisation.adam_l2")
 @given(step=gradient_histories())
 def test_adam_l2_decays_weights_with_a_larger_gradient_history_less(impl, step):
-    args = tuple(seen(impl, a) if isinstance(a, np.ndarray) else a for a in step)
+    args = tuple(impl.cast(np.asarray(a, dtype=np.float64)) if isinstance(a, np.ndarray) else a for a in step)
     w, _, _, v, t, lr, beta1, beta2, eps, wd = args
     got = impl_adam(impl, "adam_step", args)
     # grad = m = 0: the decay term λw is the whole gradient, so it is rescaled per coordinate by

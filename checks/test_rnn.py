@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from nnspec.checks import strategies as nst
 from nnspec.checks import tolerance as tol
+from nnspec.checks.bounds import reduced_bound
 from nnspec.checks.failure import assert_close, fail
 from nnspec.checks.gradients import check_gradient
 from nnspec.checks.implementation import Implementation, describe_args
-from nnspec.checks.test_losses import reduced_bound
 from nnspec.reference import rnn as ref
 
 NONLINEARITIES = ("tanh", "relu")
