@@ -11,6 +11,11 @@ from nnspec.checks.implementation import Implementation, load
 SEED = 20261122
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow-gradcheck", action="store_true",
+                     help="also time torch.autograd.gradcheck in slow mode (seconds a call)")
+
+
 @pytest.fixture(scope="session")
 def implementations() -> dict[str, Implementation]:
     return {name: load(name) for name in ("reference", "torch")}

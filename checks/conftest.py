@@ -1,8 +1,13 @@
-"""pytest wiring: the implementation(s) under test, seeds, Hypothesis profiles, the spec marker."""
+"""pytest wiring: the implementation(s) under test, seeds, Hypothesis profiles, the spec marker.
+
+The command-line options (--impl, --only, --nnspec-examples, --nnspec-seed) are defined by the
+plugin nnspec/pytest_plugin.py, which pytest loads before it parses the command line.
+"""
 
 from __future__ import annotations
 
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +15,6 @@ from hypothesis import HealthCheck, Phase, settings
 
 from nnspec.checks import stats
 from nnspec.checks.implementation import (
-    DEFAULT,
     Implementation,
     ImplementationUnavailable,
     load,
@@ -30,28 +34,7 @@ settings.register_profile(
 settings.load_profile("ci")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("nnspec")
-    group.addoption(
-        "--impl", default=",".join(DEFAULT),
-        help="comma-separated implementations under test: short names "
-             "(torch, torch_float32, reference, torch_cuda, torch_cuda_float32) or module paths "
-             f"(default: {','.join(DEFAULT)})",
-    )
-    group.addoption(
-        "--only", action="append", default=[], metavar="SPEC_ID",
-        help="run only the checks of these spec ids (repeatable; a family prefix such as "
-             "'gru.' selects all its ids)",
-    )
-    group.addoption(
-        "--nnspec-examples", type=int, default=None, metavar="N",
-        help="Hypothesis examples per check (overrides the profile's max_examples)",
-    )
-    group.addoption(
-        "--nnspec-seed", type=int, default=0,
-        help="seed of the NumPy generators the checks draw from (default 0); a run is "
-             "reproduced by giving the same seed",
-    )
+_PREVIOUS_PROFILE = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,8 +42,16 @@ def pytest_configure(config: pytest.Config) -> None:
     if examples is not None:
         if examples < 1:
             raise pytest.UsageError(f"--nnspec-examples must be at least 1, got {examples}")
+        config.stash[_PREVIOUS_PROFILE] = settings.get_current_profile_name()
         settings.register_profile("nnspec-examples", settings.default, max_examples=examples)
         settings.load_profile("nnspec-examples")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The profile is global: a run started inside another one (nnspec.oracle.check called from
+    # a check) must not leave the outer run with its number of examples.
+    if _PREVIOUS_PROFILE in config.stash:
+        settings.load_profile(config.stash[_PREVIOUS_PROFILE])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -105,7 +96,10 @@ def impl(request: pytest.FixtureRequest) -> Implementation:
 def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     """A generator seeded from --nnspec-seed and the check's id, so each check is reproducible."""
     seed = request.config.getoption("--nnspec-seed")
-    key = zlib.crc32(request.node.nodeid.split("[")[0].encode())
+    # The id as seen from the package's parent (checks/test_x.py::name) whatever the directory
+    # pytest runs in, so `pytest --pyargs nnspec.checks` elsewhere draws the same stream.
+    path = Path(request.node.path).resolve().relative_to(Path(__file__).resolve().parents[1])
+    key = zlib.crc32(f"{path.as_posix()}::{request.node.nodeid.split('::', 1)[1].split('[')[0]}".encode())
     return np.random.default_rng([seed, key])
 
 

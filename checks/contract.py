@@ -74,6 +74,24 @@ EXTENSIONS: dict[str, str] = {
                              "-> (dx, dh, dw_ih, dw_hh, db_ih, db_hh)",
     "vjp_gru_layer": "vjp_gru_layer((gy, ghT), x, h0, w_ih, w_hh, b_ih=None, b_hh=None) -> (dx, "
                      "dh0, dw_ih, dw_hh, db_ih, db_hh)  (backpropagation through time)",
+    # LSTM: the layer's gradients and nn.LSTM's projection (proj_size)
+    "vjp_lstm_layer": "vjp_lstm_layer((gy, ghT, gcT), x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None) "
+                      "-> (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh)  (backpropagation through time)",
+    "lstm_cell_projection": "lstm_cell_projection(x, h, c, w_ih, w_hh, w_hr, b_ih=None, b_hh=None) "
+                            "-> (h', c')  (h' = w_hr (o ⊙ tanh c'): (B, P); w_hh (4H, P), w_hr (P, H))",
+    "vjp_lstm_cell_projection": "vjp_lstm_cell_projection((gh, gc), x, h, c, w_ih, w_hh, w_hr, "
+                                "b_ih=None, b_hh=None) -> (dx, dh, dc, dw_ih, dw_hh, dw_hr, db_ih, "
+                                "db_hh)",
+    # whole recurrent modules (spec/sequence.md): nn.RNN / nn.GRU / nn.LSTM with their options
+    "rnn_module": 'rnn_module(mode, x, state, params, *, num_layers=1, bidirectional=False, '
+                  'batch_first=False, nonlinearity="tanh", proj_size=0, lengths=None, dropout=0.0, '
+                  'training=False, rng=None) -> (y, h_n) for mode "rnn"/"gru", (y, h_n, c_n) for '
+                  '"lstm"  (params: dict by PyTorch\'s names weight_ih_l0, …, *_reverse, weight_hr_l0; '
+                  "state None, h0 or (h0, c0), each (num_layers·directions, B, ·); lengths (B,) "
+                  "ints: a packed batch, outputs 0 beyond each length)",
+    "vjp_rnn_module": "vjp_rnn_module(cotangents, mode, x, state, params, **same options) -> (dx, "
+                      "dstate, dparams)  (cotangents (gy, gh_n[, gc_n]); dstate None when state "
+                      "is None, else shaped like it; dparams a dict with params' keys)",
 }
 
 ALL: dict[str, str] = {**CORE, **EXTENSIONS}

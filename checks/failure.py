@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from nnspec.checks.diagnosis import diagnose
 from nnspec.checks.implementation import Implementation
 from nnspec.checks.tolerance import Bound, unit_roundoff
 
@@ -70,14 +69,17 @@ def _findings(err: np.ndarray, bound: Bound, impl: Implementation | str) -> list
             and np.all(err <= bound.at_unit(u32))):
         lines.append("the error is within the same bound at float32's rounding (u = 2⁻²⁴): "
                      "the implementation computes in float32 while declaring DTYPE float64")
-    named = diagnose(list(impl.calls), unit_roundoff(impl.dtype))
+    named = impl.diagnosis()
     if lines:  # a lower precision already explains the error; unmatched-formula lines add noise
         named = [line for line in named if "matches no known" not in line]
     return lines + named
 
 
 def fail(spec_id: str, impl: Implementation | str, message: str, *, call: str = "") -> None:
-    """Fail a non-numeric claim (a property, a statistical test) with the same framing."""
+    """Fail a non-numeric claim (a property, a statistical test) with the same framing, and
+    the diagnosis of the implementation's recorded calls."""
     __tracebackhide__ = True
     name = impl.name if isinstance(impl, Implementation) else impl
-    raise NonConformance(f"[{spec_id}] {name}: {message}" + (f" [{call}]" if call else ""))
+    findings = impl.diagnosis() if isinstance(impl, Implementation) else []
+    raise NonConformance(f"[{spec_id}] {name}: {message}" + (f" [{call}]" if call else "")
+                         + "".join(f"\n  Diagnosis: {line}" for line in findings))

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis.control import current_build_context, currently_in_test_context
 
 from nnspec.checks.diagnosis import Call, diagnose
 from nnspec.checks.tolerance import unit_roundoff
@@ -56,6 +57,11 @@ class Implementation:
     dtype: np.dtype
     #: The last calls made, with the values the implementation saw, for the oracle's diagnosis.
     calls: deque = field(default_factory=lambda: deque(maxlen=8), compare=False, repr=False)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis prints a failing example's arguments with this; its dataclass printer would
+        # show every field, the recorded calls' arrays included (tens of kB per failure).
+        printer.text(f"Implementation({self.name!r}, dtype={self.dtype})")
 
     def provides(self, fn: str) -> bool:
         return callable(getattr(self.module, fn, None))
@@ -110,7 +116,13 @@ class Implementation:
                                         **{k: self._to_dtype(v) for k, v in kwargs.items()})
 
     def diagnosis(self) -> list[str]:
-        """The known variants and bugs the recorded calls reproduce (checks/diagnosis.py)."""
+        """The known variants and bugs the recorded calls reproduce (checks/diagnosis.py).
+
+        Empty while Hypothesis is still searching or shrinking: only the failure of its final
+        replay is reported, and replaying a random operation costs a fraction of a second.
+        """
+        if currently_in_test_context() and not current_build_context().is_final:
+            return []
         return diagnose(list(self.calls), unit_roundoff(self.dtype), draw=self.draw)
 
     def cast_all(self, a: Any) -> Any:
@@ -190,6 +202,11 @@ def load(name: str) -> Implementation:
     except ImplementationUnavailable:
         raise
     except ModuleNotFoundError as exc:
+        if exc.name is None or not (path == exc.name or path.startswith(exc.name + ".")):
+            raise ImplementationLoadError(
+                f"importing implementation {name!r} raised ModuleNotFoundError: {exc} "
+                f"(the module exists; something it imports is not installed)"
+            ) from exc
         raise ImplementationLoadError(
             f"cannot import implementation {name!r}: no module named {exc.name!r} "
             f"(give an importable module path, e.g. mypkg.my_lstm, or one of {sorted(SHIPPED)})"

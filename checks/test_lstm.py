@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nnspec.checks import propagation as prop
 from nnspec.checks import strategies as nst
 from nnspec.checks import tolerance as tol
 from nnspec.checks.failure import NonConformance, assert_close, fail
 from nnspec.checks.gradients import check_gradient
 from nnspec.checks.implementation import describe_args
-from nnspec.checks.tolerance import Bound
 from nnspec.reference import lstm as ref
 
 GRADIENT_NAMES = ("dx", "dh", "dc", "dw_ih", "dw_hh", "db_ih", "db_hh")
@@ -56,114 +54,6 @@ def typical_problem(rng: np.random.Generator, B: int = 4, D: int = 5,
             rng.uniform(-s, s, 4 * H), rng.uniform(-s, s, 4 * H))
 
 
-# ---- the tolerance derivation of spec/lstm.md ------------------------------------------------
-
-@dataclass(frozen=True)
-class Computed:
-    """A quantity as an implementation computing in ``dtype`` obtains it: the exact value (the
-    reference's) and a bound on the implementation's error."""
-
-    value: np.ndarray
-    error: Bound
-
-
-def exact(value: np.ndarray) -> Computed:
-    return Computed(np.asarray(value, dtype=np.float64), tol.exact(value))
-
-
-def product(*factors: Computed, dtype: np.dtype) -> Computed:
-    """Π v_k from factors with errors δ_k: the exact telescoped error
-    Σ_k δ_k·Π_{l<k}(|v_l|+δ_l)·Π_{l>k}|v_l|, plus the m − 1 roundings of the product."""
-    value = functools.reduce(np.multiply, (f.value for f in factors))
-    error = tol.exact(value)
-    before = np.ones_like(value)
-    for k, f in enumerate(factors):
-        after = functools.reduce(np.multiply, (np.abs(g.value) for g in factors[k + 1:]), 1.0)
-        error = error + f.error.scaled(before * after, "Π|other factors|")
-        before = before * (np.abs(f.value) + f.error.atol)
-    if len(factors) > 1:
-        error = error + tol.accumulated(before, len(factors) - 1, dtype)
-    return Computed(value, error)
-
-
-def total(*terms: Computed, dtype: np.dtype) -> Computed:
-    """Σ v_k from terms with errors δ_k: Σ δ_k plus the n − 1 roundings of the sum."""
-    value = functools.reduce(np.add, (t.value for t in terms))
-    error = functools.reduce(Bound.__add__, (t.error for t in terms))
-    magnitude = functools.reduce(np.add, (np.abs(t.value) + t.error.atol for t in terms))
-    return Computed(value, error + tol.accumulated(magnitude, len(terms) - 1, dtype))
-
-
-def one_minus(a: Computed, dtype: np.dtype) -> Computed:
-    return total(exact(np.ones_like(a.value)), Computed(-a.value, a.error), dtype=dtype)
-
-
-def sigmoid(a: Computed, dtype: np.dtype) -> Computed:
-    value = ref.sigmoid(a.value)
-    return Computed(value, a.error.scaled(0.25, "σ' ≤ 1/4") + tol.elementwise(value, dtype))
-
-
-def tanh(a: Computed, dtype: np.dtype) -> Computed:
-    value = np.tanh(a.value)
-    return Computed(value, a.error.scaled(1.0, "tanh' ≤ 1") + tol.elementwise(value, dtype))
-
-
-def matmul(a: Computed, W: np.ndarray, dtype: np.dtype) -> Computed:
-    """a W for an exact W: a's error carried by |W|, plus the n-term dot products' roundings."""
-    carried = Bound(a.error.atol @ np.abs(W), f"({a.error.rule})·|W|", a.error.unit)
-    magnitude = (np.abs(a.value) + a.error.atol) @ np.abs(W)
-    return Computed(a.value @ W, carried + tol.accumulated(magnitude, W.shape[0], dtype))
-
-
-def block(a: Computed, k: int, H: int) -> Computed:
-    rows = slice(k * H, (k + 1) * H)
-    return Computed(a.value[:, rows], Bound(a.error.atol[:, rows], a.error.rule, a.error.unit))
-
-
-def bound(c: Computed, why: str) -> Bound:
-    """The final bound, with a summary rule (the composed one is the whole derivation)."""
-    return Bound(c.error.atol, f"{why}, derived in spec/lstm.md (tol.accumulated on the gate sums "
-                               f"through σ' ≤ 1/4, tanh' ≤ 1 and the products, + tol.elementwise)",
-                 c.error.unit)
-
-
-def cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh, dtype):
-    """The cell as the implementation computes it, in PyTorch's order of operations."""
-    H = w_hh.shape[1]
-    A = Computed(ref.pre_activations_stacked(x, h, w_ih, w_hh, b_ih, b_hh),
-                 tol.accumulated(ref.gate_magnitude(x, h, w_ih, w_hh, b_ih, b_hh),
-                                 x.shape[1] + H + 2, dtype))
-    i, f, o = (sigmoid(block(A, k, H), dtype) for k in (0, 1, 3))
-    g = tanh(block(A, 2, H), dtype)
-    c_new = total(product(f, exact(c), dtype=dtype), product(i, g, dtype=dtype), dtype=dtype)
-    tanh_c = tanh(c_new, dtype)
-    h_new = product(o, tanh_c, dtype=dtype)
-    return A, (i, f, g, o), c_new, tanh_c, h_new
-
-
-def cell_backward(gh, gc, x, h, c, w_ih, w_hh, b_ih, b_hh, dtype):
-    """The VJP as autograd evaluates it; returns Computed gradients (None for absent biases)."""
-    _, (i, f, g, o), _, tanh_c, _ = cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh, dtype)
-    GH, GC = exact(gh), exact(gc)
-
-    def times(*factors: Computed) -> Computed:
-        return product(*factors, dtype=dtype)
-
-    dc_new = total(GC, times(GH, o, one_minus(times(tanh_c, tanh_c), dtype)), dtype=dtype)
-    dA_i = times(dc_new, g, i, one_minus(i, dtype))
-    dA_f = times(dc_new, exact(c), f, one_minus(f, dtype))
-    dA_g = times(dc_new, i, one_minus(times(g, g), dtype))
-    dA_o = times(GH, tanh_c, o, one_minus(o, dtype))
-    parts = (dA_i, dA_f, dA_g, dA_o)
-    dA = Computed(np.concatenate([p.value for p in parts], axis=1),
-                  Bound(np.concatenate([p.error.atol for p in parts], axis=1), "∂A", dA_i.error.unit))
-    dAT = Computed(dA.value.T, Bound(dA.error.atol.T, dA.error.rule, dA.error.unit))
-    db = matmul(dAT, np.ones(x.shape[0]), dtype)
-    return (matmul(dA, w_ih, dtype), matmul(dA, w_hh, dtype), times(dc_new, f),
-            matmul(dAT, x, dtype), matmul(dAT, h, dtype),
-            None if b_ih is None else db, None if b_hh is None else db)
-
-
 # ---- the cell --------------------------------------------------------------------------------
 
 @pytest.mark.spec("lstm.cell")
@@ -173,12 +63,13 @@ def test_lstm_cell_computes_gated_cell_and_hidden_state(impl, problem):
     x, h = args[0], args[1]
     got = impl.outputs(impl.call("lstm_cell", *args), fn="lstm_cell", names=("h'", "c'"))
     want = ref.lstm_cell(*args)
-    *_, c_new, _, h_new = cell_forward(*args, impl.dtype)
+    step = prop.lstm_step(*args, impl.dtype)
     call = f"lstm_cell{describe_args(args)}"
-    for name, got_i, want_i, derived in zip(("h'", "c'"), got, want, (h_new, c_new), strict=True):
+    for name, got_i, want_i, derived in zip(("h'", "c'"), got, want, (step.h_new, step.c_new),
+                                            strict=True):
         arr = impl.array(got_i, fn="lstm_cell", what=name, shape=(x.shape[0], h.shape[1]))
-        assert_close(arr, want_i, bound(derived, f"bound on {name}"), spec_id="lstm.cell",
-                     impl=impl, what=name, call=call)
+        assert_close(arr, want_i, prop.as_bound(derived, f"lstm_cell {name}", impl.dtype),
+                     spec_id="lstm.cell", impl=impl, what=name, call=call)
 
 
 @pytest.mark.spec("lstm.cell")
@@ -190,14 +81,14 @@ def test_lstm_cell_gradients_match_reference(impl, problem, rng):
     got = impl.outputs(impl.call("vjp_lstm_cell", (gh, gc), *args), fn="vjp_lstm_cell",
                        names=GRADIENT_NAMES)
     want = ref.lstm_cell_vjp((gh, gc), *args)
-    derived = cell_backward(gh, gc, *args, impl.dtype)
+    derived = prop.lstm_cell_backward(gh, gc, *args, impl.dtype)
     call = f"vjp_lstm_cell{describe_args(((gh, gc), *args))}"
     for name, got_i, want_i, d in zip(GRADIENT_NAMES, got, want, derived, strict=True):
         if want_i is None:
             continue
         arr = impl.array(got_i, fn="vjp_lstm_cell", what=name, shape=want_i.shape)
-        assert_close(arr, want_i, bound(d, f"bound on {name}"), spec_id="lstm.cell", impl=impl,
-                     what=name, call=call)
+        assert_close(arr, want_i, prop.as_bound(d, f"vjp_lstm_cell {name}", impl.dtype),
+                     spec_id="lstm.cell", impl=impl, what=name, call=call)
 
 
 @pytest.mark.spec("lstm.cell")
@@ -298,14 +189,15 @@ WRONG_CELLS = {
 @pytest.mark.parametrize("wrong", list(WRONG_CELLS))
 def test_forward_check_rejects_every_gate_block_permutation_and_known_bug(wrong, rng):
     args = tuple(a.astype(np.float32) for a in typical_problem(rng))
-    *_, c_new, _, h_new = cell_forward(*args, np.dtype(np.float32))
+    step = prop.lstm_step(*args, np.dtype(np.float32))
     got = WRONG_CELLS[wrong](*args)
     want = ref.lstm_cell(*args)
     # Even against float32's bound (the loosest one used), the wrong cell must fail.
-    for name, got_i, want_i, derived in zip(("h'", "c'"), got, want, (h_new, c_new), strict=True):
+    for name, got_i, want_i, derived in zip(("h'", "c'"), got, want, (step.h_new, step.c_new),
+                                            strict=True):
         try:
-            assert_close(got_i, want_i, bound(derived, name), spec_id="lstm.cell", impl=wrong,
-                         what=name, call="lstm_cell")
+            assert_close(got_i, want_i, prop.as_bound(derived, name, np.float32),
+                         spec_id="lstm.cell", impl=wrong, what=name, call="lstm_cell")
         except NonConformance:
             return
     fail("lstm.cell", wrong, "is accepted by the forward check on typical inputs (float32 bound)",
@@ -389,10 +281,11 @@ def test_concatenated_cell_equals_lstm_cell_under_weight_mapping(problem):
     p = ref.params_from_torch(w_ih, w_hh, b_ih, b_hh)
     got = ref.cell_concatenated(x, h, c, ref.concat_params_from(p))
     want = ref.cell(x, h, c, p)
-    *_, c_new, _, h_new = cell_forward(*problem, np.dtype(np.float64))
-    for name, got_i, want_i, derived in zip(("h'", "c'"), got, want, (h_new, c_new), strict=True):
+    step = prop.lstm_step(*problem, np.dtype(np.float64))
+    for name, got_i, want_i, derived in zip(("h'", "c'"), got, want, (step.h_new, step.c_new),
+                                            strict=True):
         # Both sides round in float64 (in different orders), so each contributes a bound.
-        b = bound(derived, f"float64 bound on {name}")
+        b = prop.as_bound(derived, f"float64 bound on {name}", np.float64)
         assert_close(got_i, want_i, b + b, spec_id="lstm.cell.concatenated", impl="reference",
                      what=name, call=f"cell_concatenated{describe_args((x, h, c))}")
 
@@ -403,8 +296,241 @@ def test_concat_order_bug_is_rejected(rng):
     q = ref.concat_params_from(ref.params_from_torch(w_ih, w_hh, b_ih, b_hh))
     got = ref.concat_order(x, h, c, q)
     want = ref.cell_concatenated(x, h, c, q)
-    *_, h_new = cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh, np.dtype(np.float32))
+    step = prop.lstm_step(x, h, c, w_ih, w_hh, b_ih, b_hh, np.dtype(np.float32))
     with pytest.raises(NonConformance):
-        assert_close(got[0], want[0], bound(h_new, "float32 bound on h'"),
+        assert_close(got[0], want[0], prop.as_bound(step.h_new, "float32 bound on h'", np.float32),
                      spec_id="lstm.cell.concatenated", impl="lstm.bug.concat_order", what="h'",
                      call="concat_order")
+
+
+# ---- lstm.layer ------------------------------------------------------------------------------
+
+LAYER_GRADIENT_NAMES = ("dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh")
+
+
+@st.composite
+def lstm_layer_problems(draw: st.DrawFn, *, magnitudes: tuple[float, ...] = nst.MAGNITUDES,
+                        proj: bool = False) -> tuple:
+    """(x, h0, c0, w_ih, w_hh, b_ih, b_hh) with x of T ≤ 4 steps, drawn like
+    :func:`lstm_problems`; with ``proj``, (x, h0, c0, w_ih, w_hh, w_hr, b_ih, b_hh) of a
+    projection to P < H units (nn.LSTM requires proj_size < hidden_size)."""
+    T, B, D = draw(nst.sizes(max_size=4)), draw(nst.sizes(max_size=3)), draw(nst.sizes(max_size=4))
+    H = draw(nst.sizes(min_size=2 if proj else 1, max_size=5))
+    P = draw(nst.sizes(max_size=H - 1)) if proj else H
+    rng = draw(nst.generators())
+    m_in, m_w = draw(st.sampled_from(magnitudes)), draw(st.sampled_from(magnitudes))
+
+    def uniform(shape: tuple[int, ...], m: float) -> np.ndarray:
+        return rng.uniform(-m, m, shape)
+
+    b_ih = uniform((4 * H,), m_w) if draw(st.booleans()) else None
+    b_hh = uniform((4 * H,), m_w) if draw(st.booleans()) else None
+    weights = (uniform((4 * H, D), m_w), uniform((4 * H, P), m_w),
+               *((uniform((P, H), m_w),) if proj else ()))
+    return (uniform((T, B, D), m_in), uniform((B, P), m_in), uniform((B, H), m_in), *weights,
+            b_ih, b_hh)
+
+
+def layer_cotangents(rng: np.random.Generator, impl, x: np.ndarray, h0: np.ndarray,
+                     c0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gy, ghT, gcT) ~ N(0, 1), as the implementation will see them."""
+    return tuple(impl.cast(rng.standard_normal(s))
+                 for s in ((x.shape[0], *h0.shape), h0.shape, c0.shape))
+
+
+def check_outputs(impl, fn: str, spec_id: str, names: tuple[str, ...], got: tuple, want: tuple,
+                  bounds: tuple, call: str) -> None:
+    """Every output (or gradient) within its bound of the reference; None where absent."""
+    __tracebackhide__ = True
+    for name, got_i, want_i, b in zip(names, got, want, bounds, strict=True):
+        if want_i is None:
+            continue
+        arr = impl.array(got_i, fn=fn, what=name, shape=want_i.shape)
+        assert_close(arr, want_i, b, spec_id=spec_id, impl=impl, what=name, call=call)
+
+
+@pytest.mark.spec("lstm.layer")
+@given(problem=lstm_layer_problems())
+def test_lstm_layer_runs_the_cell_over_time_with_shared_weights(impl, problem):
+    args = tuple(impl.cast(a) for a in problem)
+    got = impl.outputs(impl.call("lstm_layer", *args), fn="lstm_layer", names=("y", "h_T", "c_T"))
+    check_outputs(impl, "lstm_layer", "lstm.layer", ("y", "h_T", "c_T"), got,
+                  ref.lstm_layer(*args), prop.lstm_layer_bounds(*args, impl.dtype),
+                  f"lstm_layer{describe_args(args)}")
+
+
+@pytest.mark.spec("lstm.layer")
+@given(problem=lstm_layer_problems(), rng=nst.generators())
+def test_lstm_layer_gradients_match_reference_bptt(impl, problem, rng):
+    args = tuple(impl.cast(a) for a in problem)
+    g = layer_cotangents(rng, impl, *args[:3])
+    got = impl.outputs(impl.call("vjp_lstm_layer", g, *args), fn="vjp_lstm_layer",
+                       names=LAYER_GRADIENT_NAMES)
+    check_outputs(impl, "vjp_lstm_layer", "lstm.layer", LAYER_GRADIENT_NAMES, got,
+                  ref.lstm_layer_vjp(g, *args), prop.lstm_layer_vjp_bounds(g, *args, impl.dtype),
+                  f"vjp_lstm_layer{describe_args((g, *args))}")
+
+
+@pytest.mark.spec("lstm.layer")
+@given(problem=lstm_layer_problems(magnitudes=(1.0, 4.0)), rng=nst.generators())
+def test_reference_lstm_layer_bptt_matches_finite_differences(problem, rng):
+    # Magnitudes ≤ 4, as for the cell (test_reference_lstm_cell_gradient_matches_finite_differences).
+    check_gradient(ref.lstm_layer, ref.lstm_layer_vjp, problem,
+                   wrt=[k for k, a in enumerate(problem) if a is not None], rng=rng,
+                   spec_id="lstm.layer", name="reference",
+                   call=f"lstm_layer_vjp{describe_args(problem)}")
+
+
+@pytest.mark.spec("lstm.layer", "lstm.cell")
+@given(problem=lstm_layer_problems())
+def test_lstm_layer_equals_lstm_cell_applied_step_by_step(impl, problem):
+    args = tuple(impl.cast(a) for a in problem)
+    x, h, c, *params = args
+    y, _, c_T = impl.outputs(impl.call("lstm_layer", *args), fn="lstm_layer",
+                             names=("y", "h_T", "c_T"))
+    bound_y, _, bound_c = prop.lstm_layer_bounds(*args, impl.dtype)
+    steps = []
+    for x_t in x:
+        h, c = (impl.cast(impl.array(v, fn="lstm_cell", what=n, shape=c.shape))
+                for v, n in zip(impl.outputs(impl.call("lstm_cell", x_t, h, c, *params),
+                                             fn="lstm_cell", names=("h'", "c'")),
+                                ("h'", "c'"), strict=True))
+        steps.append(h)
+    # Both runs are within the running bound of the reference, hence within twice it of each other.
+    call = f"lstm_layer{describe_args(args)} against lstm_cell repeated"
+    for what, got, want, b in (("y", y, np.stack(steps), bound_y), ("c_T", c_T, c, bound_c)):
+        assert_close(impl.array(got, fn="lstm_layer", what=what, shape=want.shape), want,
+                     b.scaled(2, "2 (two runs)"), spec_id="lstm.layer", impl=impl, what=what,
+                     call=call)
+
+
+@pytest.mark.spec("lstm.layer")
+@given(problem=lstm_layer_problems())
+def test_reference_lstm_layer_is_the_cell_repeated_bit_for_bit(problem):
+    x, h, c, *params = problem
+    y, h_T, c_T = ref.lstm_layer(*problem)
+    for t, x_t in enumerate(x):
+        h, c = ref.lstm_cell(x_t, h, c, *params)
+        if not np.array_equal(y[t], h):
+            fail("lstm.layer", "reference", f"y[{t}] = {y[t]!r} differs from lstm_cell applied "
+                                            f"{t + 1} times: {h!r}",
+                 call=f"lstm_layer{describe_args(problem)}")
+    if not (np.array_equal(h_T, h) and np.array_equal(c_T, c)):
+        fail("lstm.layer", "reference", "(h_T, c_T) differ from the last step's (h', c')",
+             call=f"lstm_layer{describe_args(problem)}")
+
+
+@pytest.mark.spec("lstm.layer")
+@given(problem=lstm_layer_problems(magnitudes=(1.0,)))
+def test_saturated_forget_and_input_gates_carry_the_cell_through_time(impl, problem):
+    x, h0, c0, w_ih, w_hh, _, b_hh = problem
+    H = c0.shape[1]
+    # |x w_ihᵀ + h w_hhᵀ + b_hh| ≤ D + H + 1 ≤ 10 at every step (|h_t| ≤ 1 from step 1, |h0| ≤ 1),
+    # so A_f ≥ 990 and A_i ≤ −990: f = 1 and i = 0 exactly, and c_t = 1·c_{t−1} + 0·g = c_0 for
+    # every t, bit for bit (seed 000: "past memory is kept through time").
+    b_ih = np.concatenate([np.full(H, -1e3), np.full(H, 1e3), np.zeros(2 * H)])
+    args = tuple(impl.cast(a) for a in (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
+    _, _, c_T = impl.outputs(impl.call("lstm_layer", *args), fn="lstm_layer",
+                             names=("y", "h_T", "c_T"))
+    assert_close(impl.array(c_T, fn="lstm_layer", what="c_T", shape=args[2].shape), args[2],
+                 tol.exact(args[2]), spec_id="lstm.layer", impl=impl,
+                 what=f"c_T after {x.shape[0]} steps with f = 1, i = 0 (should be c_0)",
+                 call=f"lstm_layer{describe_args(args)}")
+
+
+# ---- lstm.cell.projection --------------------------------------------------------------------
+
+PROJECTION_GRADIENT_NAMES = ("dx", "dh", "dc", "dw_ih", "dw_hh", "dw_hr", "db_ih", "db_hh")
+
+
+@st.composite
+def projection_cells(draw: st.DrawFn, *, magnitudes: tuple[float, ...] = nst.MAGNITUDES) -> tuple:
+    """(x, h, c, w_ih, w_hh, w_hr, b_ih, b_hh): one step of a projected LSTM, P < H."""
+    x, h0, c0, *rest = draw(lstm_layer_problems(magnitudes=magnitudes, proj=True))
+    return (x[0], h0, c0, *rest)
+
+
+def projection_bounds(x, h, c, w_ih, w_hh, w_hr, b_ih, b_hh, dtype):
+    """lstm.layer's bounds at T = 1 are the projected cell's."""
+    y, _, c_new = prop.lstm_layer_bounds(x[None], h, c, w_ih, w_hh, b_ih, b_hh, dtype, w_hr)
+    return tol.Bound(y.atol[0], y.rule, y.unit), c_new
+
+
+@pytest.mark.spec("lstm.cell.projection")
+@given(problem=projection_cells())
+def test_projected_cell_maps_the_gated_state_through_w_hr(impl, problem):
+    args = tuple(impl.cast(a) for a in problem)
+    got = impl.outputs(impl.call("lstm_cell_projection", *args), fn="lstm_cell_projection",
+                       names=("h'", "c'"))
+    check_outputs(impl, "lstm_cell_projection", "lstm.cell.projection", ("h'", "c'"), got,
+                  ref.lstm_cell_projection(*args), projection_bounds(*args, impl.dtype),
+                  f"lstm_cell_projection{describe_args(args)}")
+
+
+@pytest.mark.spec("lstm.cell.projection")
+@given(problem=projection_cells(), rng=nst.generators())
+def test_projected_cell_gradients_match_reference(impl, problem, rng):
+    args = tuple(impl.cast(a) for a in problem)
+    x, h, c, w_ih, w_hh, w_hr, b_ih, b_hh = args
+    g = tuple(impl.cast(rng.standard_normal(s.shape)) for s in (h, c))
+    got = impl.outputs(impl.call("vjp_lstm_cell_projection", g, *args),
+                       fn="vjp_lstm_cell_projection", names=PROJECTION_GRADIENT_NAMES)
+    # The cell is lstm.layer's T = 1 with gy = 0: the same cotangents reach every gradient.
+    bounds = prop.lstm_layer_vjp_bounds((np.zeros((1, *h.shape)), *g), x[None], h, c, w_ih,
+                                        w_hh, b_ih, b_hh, impl.dtype, w_hr)
+    bounds = (tol.Bound(bounds[0].atol[0], bounds[0].rule, bounds[0].unit), *bounds[1:])
+    check_outputs(impl, "vjp_lstm_cell_projection", "lstm.cell.projection",
+                  PROJECTION_GRADIENT_NAMES, got, ref.lstm_cell_projection_vjp(g, *args), bounds,
+                  f"vjp_lstm_cell_projection{describe_args((g, *args))}")
+
+
+@pytest.mark.spec("lstm.cell.projection")
+@given(problem=projection_cells(magnitudes=(1.0, 4.0)), rng=nst.generators())
+def test_reference_projected_cell_gradient_matches_finite_differences(problem, rng):
+    check_gradient(ref.lstm_cell_projection, ref.lstm_cell_projection_vjp, problem,
+                   wrt=[k for k, a in enumerate(problem) if a is not None], rng=rng,
+                   spec_id="lstm.cell.projection", name="reference",
+                   call=f"lstm_cell_projection_vjp{describe_args(problem)}")
+
+
+@pytest.mark.spec("lstm.cell.projection", "lstm.cell")
+@given(problem=projection_cells())
+def test_projected_cell_is_lstm_cell_then_a_linear_map(impl, problem):
+    args = tuple(impl.cast(a) for a in problem)
+    x, h, c, w_ih, w_hh, w_hr, b_ih, b_hh = args
+    H, P = c.shape[1], h.shape[1]
+    # The core lstm_cell on the state zero-padded to H units (w_hh padded with zero columns) has
+    # the same pre-activations; its h' is o ⊙ tanh(c'), which linear(·, w_hr) projects.
+    h_pad = np.concatenate([h, np.zeros((h.shape[0], H - P))], axis=1)
+    w_hh_pad = np.concatenate([w_hh, np.zeros((4 * H, H - P))], axis=1)
+    gated, c_full = (impl.array(v, fn="lstm_cell", what=n, shape=c.shape) for v, n in zip(
+        impl.outputs(impl.call("lstm_cell", x, h_pad, c, w_ih, w_hh_pad, b_ih, b_hh),
+                     fn="lstm_cell", names=("h'", "c'")), ("h'", "c'"), strict=True))
+    composed = impl.array(impl.call("linear", impl.cast(gated), w_hr), fn="linear", what="h'",
+                          shape=h.shape)
+    h_new, c_new = (impl.array(v, fn="lstm_cell_projection", what=n, shape=s.shape)
+                    for v, n, s in zip(impl.outputs(impl.call("lstm_cell_projection", *args),
+                                                    fn="lstm_cell_projection", names=("h'", "c'")),
+                                       ("h'", "c'"), (h, c), strict=True))
+    step = prop.lstm_step(x, h_pad, c, w_ih, w_hh_pad, b_ih, b_hh, impl.dtype)
+    through_linear = prop.matmul(step.h_new, w_hr.T, impl.dtype)
+    bound_h, bound_c = projection_bounds(*args, impl.dtype)
+    call = f"lstm_cell_projection{describe_args(args)} against linear(lstm_cell(…), w_hr)"
+    assert_close(h_new, composed, bound_h + prop.as_bound(through_linear, "linear(lstm_cell h')",
+                                                          impl.dtype),
+                 spec_id="lstm.cell.projection", impl=impl, what="h'", call=call)
+    assert_close(c_new, c_full, bound_c + prop.as_bound(step.c_new, "lstm_cell c'", impl.dtype),
+                 spec_id="lstm.cell.projection", impl=impl, what="c'", call=call)
+
+
+@pytest.mark.spec("lstm.layer", "lstm.cell.projection")
+@pytest.mark.parametrize(("fn", "shapes", "message"), [
+    (ref.lstm_layer, ((2, 3), (3, 2), (3, 2), (8, 3), (8, 2)), "x must have shape"),
+    (ref.lstm_layer, ((0, 3, 3), (3, 2), (3, 2), (8, 3), (8, 2)), "T ≥ 1"),
+    (ref.lstm_layer, ((2, 3, 3), (3, 2), (1, 2), (8, 3), (8, 2)), "c0 must have shape"),
+    (ref.lstm_cell_projection, ((3, 3), (3, 1), (3, 2), (8, 3), (8, 2), (1, 2)), "w_hh must have"),
+    (ref.lstm_cell_projection, ((3, 3), (3, 2), (3, 2), (8, 3), (8, 1), (1, 2)), "h must have"),
+])
+def test_reference_rejects_inconsistent_layer_and_projection_shapes(fn, shapes, message):
+    with pytest.raises(ValueError, match=message):
+        fn(*(np.zeros(s) for s in shapes))

@@ -28,6 +28,10 @@ class Cell:
     skipped: int = 0
     messages: list[str] = field(default_factory=list)
     diagnoses: list[str] = field(default_factory=list)
+    #: Per failed check, in the order they ran: its headline, node id and diagnosis lines.
+    failures: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+    failure_diagnoses: list[list[str]] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -70,6 +74,9 @@ class _Collector:
             if outcome != "passed" and len(cell.messages) < 3:
                 cell.messages.append(_headline(report))
             if outcome == "failed":
+                cell.failures.append(_headline(report))
+                cell.failed_checks.append(report.nodeid)
+                cell.failure_diagnoses.append(_diagnoses(report))
                 for line in _diagnoses(report):
                     if line not in cell.diagnoses:
                         cell.diagnoses.append(line)
@@ -79,9 +86,15 @@ def _headline(report: pytest.TestReport) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     text = report.longreprtext
-    for line in text.splitlines():
-        if "NonConformance:" in line or "ImplementationError:" in line or line.startswith("E "):
-            return line.split("Error: ", 1)[-1].split("NonConformance: ", 1)[-1].strip("E ").strip()
+    # The oracle's own exceptions first, the last one raised: an exception the implementation
+    # raised is printed before the ImplementationError that explains it.
+    ours = [line for line in text.splitlines()
+            if "NonConformance:" in line or "ImplementationError:" in line]
+    for line in ours[-1:] + [line for line in text.splitlines() if line.startswith("E ")]:
+        for marker in ("NonConformance: ", "ImplementationError: "):
+            if marker in line:
+                return line.split(marker, 1)[1].strip()
+        return line.split("Error: ", 1)[-1].strip("E ").strip()
     return text.strip().splitlines()[-1] if text.strip() else "failed"
 
 

@@ -29,6 +29,8 @@ class OracleResult:
     messages: dict[str, list[str]]
     diagnoses: dict[str, list[str]]
     conformance: Conformance = field(repr=False)
+    #: Per failed spec id, the headline of each failed check (messages mixes in skip reasons).
+    failures: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -44,13 +46,15 @@ def _register(module: ModuleType) -> str:
     """Make a module object importable by name so the checks can load it like any other."""
     name = module.__name__
     if sys.modules.get(name) is not module:
-        name = f"nnspec_user_module_{id(module):x}"
+        if name in sys.modules:
+            name = f"nnspec_user_module_{id(module):x}"
         sys.modules[name] = module
     return name
 
 
 def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int | None = None,
-          seed: int = 0, quiet: bool = True, extra_args: Sequence[str] = ()) -> OracleResult:
+          seed: int = 0, quiet: bool = True, implementation_only: bool = False,
+          extra_args: Sequence[str] = ()) -> OracleResult:
     """Run every check (or those of ``only``) against ``module`` and return the findings.
 
     - ``module``: an importable module path, a shipped short name (``torch``, ``reference``…) or
@@ -58,15 +62,20 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
     - ``only``: spec ids, or family prefixes ending in '.', to restrict the run.
     - ``examples``: Hypothesis examples per check (default: the ``ci`` profile's).
     - ``seed``: seeds the checks' generators (``--nnspec-seed``); the same seed reproduces a run.
+    - ``implementation_only``: run only the checks that call ``module`` (``--nnspec-impl-only``),
+      not those of the reference and the spec themselves, which say nothing about ``module``.
     """
     name = _register(module) if isinstance(module, ModuleType) else module
     args = [f"--nnspec-seed={seed}", *(f"--only={sid}" for sid in only), *extra_args]
     if examples is not None:
         args.append(f"--nnspec-examples={examples}")
+    if implementation_only:
+        args.append("--nnspec-impl-only")
     conformance = run([name], extra_args=args, quiet=quiet)
     verdicts: dict[str, str] = {}
     messages: dict[str, list[str]] = {}
     diagnoses: dict[str, list[str]] = {}
+    failures: dict[str, list[str]] = {}
     for (sid, impl), cell in conformance.cells.items():
         if impl != name and impl != "(implementation-independent)":
             continue
@@ -75,5 +84,6 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
         verdicts[sid] = cell.verdict
         messages[sid] = cell.messages
         diagnoses[sid] = cell.diagnoses
+        failures[sid] = cell.failures
     return OracleResult(implementation=name, verdicts=verdicts, messages=messages,
-                        diagnoses=diagnoses, conformance=conformance)
+                        diagnoses=diagnoses, conformance=conformance, failures=failures)

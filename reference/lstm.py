@@ -11,7 +11,8 @@ Everything smooth here accepts complex arrays, so complex-step differentiation a
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -124,22 +125,151 @@ def cell_vjp(G_H: np.ndarray, G_C: np.ndarray, X: np.ndarray, H: np.ndarray, C: 
     return dX, dH, dC_t * F, dp
 
 
+def cell_projection(X: np.ndarray, H: np.ndarray, C: np.ndarray, p: Params,
+                    W_hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.cell.projection — C_t as in lstm.cell, H_t = (O ⊙ tanh(C_t)) W_hrᵀ: the gated state
+    projected to P units (nn.LSTM's proj_size, seed 001 §6.3's API).
+
+    :func:`cell` computes M = O ⊙ tanh(C_t); the projection maps it. X: (n, d), H = H_{t−1}:
+    (n, P), C = C_{t−1}: (n, h), W_hk: (P, h), W_hr: (P, h) → (H_t: (n, P), C_t: (n, h)).
+    """
+    M, C_t = cell(X, H, C, p)
+    return M @ W_hr.T, C_t
+
+
+def cell_projection_vjp(G_H: np.ndarray, G_C: np.ndarray, X: np.ndarray, H: np.ndarray,
+                        C: np.ndarray, p: Params,
+                        W_hr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Params,
+                                                   np.ndarray]:
+    """lstm.cell.projection — backward: ∂M = G_H W_hr and ∂W_hr = G_Hᵀ M for the projection,
+    then lstm.cell's backward (:func:`cell_vjp`) with ∂M as the cotangent of M = O ⊙ tanh(C_t).
+
+    → (∂X, ∂H, ∂C, ∂params, ∂W_hr).
+    """
+    M, _ = cell(X, H, C, p)
+    dX, dH, dC, dp = cell_vjp(G_H @ W_hr, G_C, X, H, C, p)
+    return dX, dH, dC, dp, G_H.T @ M
+
+
+Step = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _run(step: Step, X: np.ndarray, H0: np.ndarray,
+         C0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(H_t, C_t) = step(X_t, H_{t−1}, C_{t−1}) for t = 1 … T → (Y = (H_1 … H_T), H_T, C_T)."""
+    H, C, Y = H0, C0, []
+    for X_t in X:
+        H, C = step(X_t, H, C)
+        Y.append(H)
+    return np.stack(Y), H, C
+
+
+def _run_vjp(step: Step, step_vjp: Callable[..., tuple], G_Y: np.ndarray, G_HT: np.ndarray,
+             G_CT: np.ndarray, X: np.ndarray, H0: np.ndarray,
+             C0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    """Backpropagation through time for :func:`_run`: the state H_t receives G_Y[t] plus what
+    step t + 1 sends back (G_HT, G_CT after the last step); the parameters' gradients, the last
+    outputs of ``step_vjp`` (G_H, G_C, X_t, H, C) → (∂X_t, ∂H, ∂C, *∂θ), add up over the steps."""
+    states = [(H0, C0)]
+    for X_t in X:
+        states.append(step(X_t, *states[-1]))
+    G_H, G_C, dX, dtheta = G_HT, G_CT, [], None
+    for t in reversed(range(len(X))):
+        dX_t, G_H, G_C, *dtheta_t = step_vjp(G_Y[t] + G_H, G_C, X[t], *states[t])
+        dX.append(dX_t)
+        dtheta = dtheta_t if dtheta is None else [_add(a, b) for a, b in zip(dtheta, dtheta_t,
+                                                                             strict=True)]
+    return np.stack(dX[::-1]), G_H, G_C, tuple(dtheta)
+
+
+def _add(a: Any, b: Any) -> Any:
+    """a + b for arrays and, field by field, for :class:`Params`."""
+    return Params(*(x + y for x, y in zip(a, b, strict=True))) if isinstance(a, Params) else a + b
+
+
+def layer(X: np.ndarray, H0: np.ndarray, C0: np.ndarray,
+          p: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """lstm.layer — (H_t, C_t) = cell(X_t, H_{t−1}, C_{t−1}) for t = 1 … T with the same
+    parameters at every step (weight sharing, seed 001 §6.1.1); nn.LSTM's output is Y = (H_1 …
+    H_T).
+
+    X: (T, n, d), H0, C0: (n, h) → (Y: (T, n, h), H_T, C_T: (n, h)).
+    """
+    return _run(lambda X_t, H, C: cell(X_t, H, C, p), X, H0, C0)
+
+
+def layer_vjp(G_Y: np.ndarray, G_HT: np.ndarray, G_CT: np.ndarray, X: np.ndarray, H0: np.ndarray,
+              C0: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray, Params]:
+    """lstm.layer — backpropagation through time: the cotangent of H_t is G_Y[t] plus the ∂H
+    that :func:`cell_vjp` of step t + 1 returns (G_HT after step T), that of C_t the ∂C of step
+    t + 1 (G_CT after step T); the shared parameters' gradients are the sums over t of the steps'.
+
+    → (∂X: (T, n, d), ∂H0, ∂C0: (n, h), ∂params).
+    """
+    dX, dH0, dC0, (dp,) = _run_vjp(lambda X_t, H, C: cell(X_t, H, C, p),
+                                   lambda G_H, G_C, X_t, H, C: cell_vjp(G_H, G_C, X_t, H, C, p),
+                                   G_Y, G_HT, G_CT, X, H0, C0)
+    return dX, dH0, dC0, dp
+
+
+def layer_projection(X: np.ndarray, H0: np.ndarray, C0: np.ndarray, p: Params,
+                     W_hr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """lstm.cell.projection — run over a sequence like lstm.layer: (H_t, C_t) =
+    cell_projection(X_t, H_{t−1}, C_{t−1}); Y = (H_1 … H_T) has P features.
+
+    X: (T, n, d), H0: (n, P), C0: (n, h) → (Y: (T, n, P), H_T: (n, P), C_T: (n, h)).
+    """
+    return _run(lambda X_t, H, C: cell_projection(X_t, H, C, p, W_hr), X, H0, C0)
+
+
+def layer_projection_vjp(G_Y: np.ndarray, G_HT: np.ndarray, G_CT: np.ndarray, X: np.ndarray,
+                         H0: np.ndarray, C0: np.ndarray, p: Params,
+                         W_hr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Params,
+                                                    np.ndarray]:
+    """lstm.cell.projection — backpropagation through time of :func:`layer_projection`, as
+    :func:`layer_vjp` with :func:`cell_projection_vjp` per step → (∂X, ∂H0, ∂C0, ∂params,
+    ∂W_hr)."""
+    dX, dH0, dC0, (dp, dW_hr) = _run_vjp(
+        lambda X_t, H, C: cell_projection(X_t, H, C, p, W_hr),
+        lambda G_H, G_C, X_t, H, C: cell_projection_vjp(G_H, G_C, X_t, H, C, p, W_hr),
+        G_Y, G_HT, G_CT, X, H0, C0)
+    return dX, dH0, dC0, dp, dW_hr
+
+
 # ---- PyTorch's layout ------------------------------------------------------------------------
 
 def _check_cell_args(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
-                     w_hh: np.ndarray, b_ih: np.ndarray | None, b_hh: np.ndarray | None) -> None:
-    if np.ndim(w_hh) != 2 or np.shape(w_hh)[0] != 4 * np.shape(w_hh)[1]:
-        raise ValueError(f"w_hh must have shape (4·hidden, hidden), got {np.shape(w_hh)}")
-    hidden = np.shape(w_hh)[1]
+                     w_hh: np.ndarray, b_ih: np.ndarray | None, b_hh: np.ndarray | None, *,
+                     w_hr: np.ndarray | None = None, sequence: bool = False) -> None:
+    """Reject inconsistent shapes, naming the bad argument. Without ``w_hr`` the state h has the
+    cell's width; with it (a projection, lstm.cell.projection) h has w_hr's P rows. ``sequence``
+    expects x of shape (T ≥ 1, batch, input) and names the states h0, c0."""
+    if w_hr is None:
+        if np.ndim(w_hh) != 2 or np.shape(w_hh)[0] != 4 * np.shape(w_hh)[1]:
+            raise ValueError(f"w_hh must have shape (4·hidden, hidden), got {np.shape(w_hh)}")
+        hidden = out = np.shape(w_hh)[1]
+    else:
+        if np.ndim(w_hr) != 2:
+            raise ValueError(f"w_hr must have shape (proj, hidden), got {np.shape(w_hr)}")
+        out, hidden = np.shape(w_hr)
+        if np.shape(w_hh) != (4 * hidden, out):
+            raise ValueError(f"w_hh must have shape (4·hidden, proj) = {(4 * hidden, out)} for "
+                             f"w_hr of shape {np.shape(w_hr)}, got {np.shape(w_hh)}")
     if np.ndim(w_ih) != 2 or np.shape(w_ih)[0] != 4 * hidden:
         raise ValueError(f"w_ih must have shape (4·hidden, input) = (4·{hidden}, input), "
                          f"got {np.shape(w_ih)}")
-    if np.ndim(x) != 2 or np.shape(x)[1] != np.shape(w_ih)[1]:
-        raise ValueError(f"x must have shape (batch, {np.shape(w_ih)[1]}), got {np.shape(x)}")
-    for name, s in (("h", h), ("c", c)):
-        if np.shape(s) != (np.shape(x)[0], hidden):
-            raise ValueError(f"{name} must have shape (batch, hidden) = "
-                             f"{(np.shape(x)[0], hidden)}, got {np.shape(s)}")
+    n_input = np.shape(w_ih)[1]
+    if sequence and (np.ndim(x) != 3 or np.shape(x)[0] < 1 or np.shape(x)[2] != n_input):
+        raise ValueError(f"x must have shape (T ≥ 1, batch, {n_input}), got {np.shape(x)}")
+    if not sequence and (np.ndim(x) != 2 or np.shape(x)[1] != n_input):
+        raise ValueError(f"x must have shape (batch, {n_input}), got {np.shape(x)}")
+    batch = np.shape(x)[-2]
+    suffix = "0" if sequence else ""
+    h_width = "hidden" if w_hr is None else "proj"
+    for name, state, width, what in (("h", h, out, h_width), ("c", c, hidden, "hidden")):
+        if np.shape(state) != (batch, width):
+            raise ValueError(f"{name}{suffix} must have shape (batch, {what}) = {(batch, width)}, "
+                             f"got {np.shape(state)}")
     for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
         if b is not None and np.shape(b) != (4 * hidden,):
             raise ValueError(f"{name} must be None or have shape (4·hidden,) = ({4 * hidden},), "
@@ -152,9 +282,9 @@ def params_from_torch(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray | Non
 
     Row block k of w_ih (blocks i, f, g, o, each (h, d)) is W_xkᵀ, likewise w_hh's blocks are
     W_hkᵀ; g maps to the seed's c. The two biases add: b_k = b_ih[k] + b_hh[k] (None counts as
-    zero).
+    zero). With a projection (lstm.cell.projection) w_hh is (4h, P) and the W_hk are (P, h).
     """
-    hidden = np.shape(w_hh)[1]
+    hidden = np.shape(w_ih)[0] // 4
     b = np.zeros(4 * hidden)
     if b_ih is not None:
         b = b + b_ih
@@ -205,6 +335,92 @@ def lstm_cell_vjp(g: tuple[np.ndarray, np.ndarray], x: np.ndarray, h: np.ndarray
     dw_ih, dw_hh, db, _ = params_to_torch(dp)
     return (dx, dh, dc, dw_ih, dw_hh,
             None if b_ih is None else db, None if b_hh is None else db.copy())
+
+
+def _torch_grads(dp: Params, b_ih: np.ndarray | None,
+                 b_hh: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None,
+                                                   np.ndarray | None]:
+    """Seed-notation gradients → (∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh): the transpose of
+    :func:`params_from_torch`, which stacks the blocks like :func:`params_to_torch`; both biases
+    receive ∂b_k (None where absent)."""
+    dw_ih, dw_hh, db, _ = params_to_torch(dp)
+    return dw_ih, dw_hh, None if b_ih is None else db, None if b_hh is None else db.copy()
+
+
+def lstm_layer(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray,
+               w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+               b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """lstm.layer — nn.LSTM with one layer, not batch_first: (y, h_T, c_T) = layer(x, h0, c0,
+    params_from_torch(w_ih, …)), y_t = h_t.
+
+    x: (T, B, D), h0, c0: (B, H), w_ih: (4H, D), w_hh: (4H, H), b_ih, b_hh: (4H,) or None →
+    (y: (T, B, H), h_T: (B, H), c_T: (B, H)).
+    """
+    _check_cell_args(x, h0, c0, w_ih, w_hh, b_ih, b_hh, sequence=True)
+    return layer(x, h0, c0, params_from_torch(w_ih, w_hh, b_ih, b_hh))
+
+
+def lstm_layer_vjp(g: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndarray, h0: np.ndarray,
+                   c0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                   b_ih: np.ndarray | None = None,
+                   b_hh: np.ndarray | None = None) -> tuple[np.ndarray | None, ...]:
+    """lstm.layer — backpropagation through time in nn.LSTM's layout: g = (gy, ghT, gcT) →
+    (∂x, ∂h0, ∂c0, ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh), None for an absent bias (:func:`layer_vjp`)."""
+    _check_cell_args(x, h0, c0, w_ih, w_hh, b_ih, b_hh, sequence=True)
+    gy, ghT, gcT = g
+    dx, dh0, dc0, dp = layer_vjp(gy, ghT, gcT, x, h0, c0, params_from_torch(w_ih, w_hh, b_ih, b_hh))
+    return (dx, dh0, dc0, *_torch_grads(dp, b_ih, b_hh))
+
+
+def lstm_cell_projection(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                         w_hh: np.ndarray, w_hr: np.ndarray, b_ih: np.ndarray | None = None,
+                         b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.cell.projection — one step of nn.LSTM(proj_size=P): c' = f ⊙ c + i ⊙ g as in
+    lstm_cell, h' = w_hr (o ⊙ tanh(c')) (= cell_projection with params_from_torch).
+
+    x: (B, D), h: (B, P), c: (B, H), w_ih: (4H, D), w_hh: (4H, P), w_hr: (P, H), b_ih, b_hh:
+    (4H,) or None → (h': (B, P), c': (B, H)).
+    """
+    _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr)
+    return cell_projection(x, h, c, params_from_torch(w_ih, w_hh, b_ih, b_hh), w_hr)
+
+
+def lstm_cell_projection_vjp(g: tuple[np.ndarray, np.ndarray], x: np.ndarray, h: np.ndarray,
+                             c: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, w_hr: np.ndarray,
+                             b_ih: np.ndarray | None = None,
+                             b_hh: np.ndarray | None = None) -> tuple[np.ndarray | None, ...]:
+    """lstm.cell.projection — backward: g = (gh, gc) → (∂x, ∂h, ∂c, ∂w_ih, ∂w_hh, ∂w_hr, ∂b_ih,
+    ∂b_hh), None for an absent bias (:func:`cell_projection_vjp`)."""
+    _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr)
+    gh, gc = g
+    dx, dh, dc, dp, dw_hr = cell_projection_vjp(gh, gc, x, h, c,
+                                                params_from_torch(w_ih, w_hh, b_ih, b_hh), w_hr)
+    dw_ih, dw_hh, db_ih, db_hh = _torch_grads(dp, b_ih, b_hh)
+    return dx, dh, dc, dw_ih, dw_hh, dw_hr, db_ih, db_hh
+
+
+def lstm_layer_projection(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray,
+                          w_hh: np.ndarray, w_hr: np.ndarray, b_ih: np.ndarray | None = None,
+                          b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """lstm.cell.projection — nn.LSTM(proj_size=P) with one layer: lstm_cell_projection run
+    over x: (T, B, D) from h0: (B, P), c0: (B, H) → (y: (T, B, P), h_T: (B, P), c_T: (B, H))."""
+    _check_cell_args(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, sequence=True)
+    return layer_projection(x, h0, c0, params_from_torch(w_ih, w_hh, b_ih, b_hh), w_hr)
+
+
+def lstm_layer_projection_vjp(g: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndarray,
+                              h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                              w_hr: np.ndarray, b_ih: np.ndarray | None = None,
+                              b_hh: np.ndarray | None = None) -> tuple[np.ndarray | None, ...]:
+    """lstm.cell.projection — backpropagation through time of :func:`lstm_layer_projection`:
+    g = (gy, ghT, gcT) → (∂x, ∂h0, ∂c0, ∂w_ih, ∂w_hh, ∂w_hr, ∂b_ih, ∂b_hh)."""
+    _check_cell_args(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, sequence=True)
+    gy, ghT, gcT = g
+    dx, dh0, dc0, dp, dw_hr = layer_projection_vjp(
+        gy, ghT, gcT, x, h0, c0, params_from_torch(w_ih, w_hh, b_ih, b_hh), w_hr)
+    dw_ih, dw_hh, db_ih, db_hh = _torch_grads(dp, b_ih, b_hh)
+    return dx, dh0, dc0, dw_ih, dw_hh, dw_hr, db_ih, db_hh
 
 
 def pre_activations_stacked(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
@@ -311,3 +527,13 @@ def concat_order(x: np.ndarray, h: np.ndarray, c: np.ndarray,
     sizes since both have h + d entries."""
     # cell_concatenated(x=h, h=x) concatenates [x, h]: the arguments swap exactly the two parts.
     return cell_concatenated(h, x, c, q)
+
+
+def concat_order_torch_layout(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                              w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                              b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.bug.concat_order — in nn.LSTMCell's layout: the weights laid out for [h, x]
+    (:func:`concat_params_from`) applied to [x, h], the form a contract lstm_cell built on a
+    concatenated cell takes, so that the diagnosis can name it."""
+    _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    return concat_order(x, h, c, concat_params_from(params_from_torch(w_ih, w_hh, b_ih, b_hh)))

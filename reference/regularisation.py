@@ -311,6 +311,13 @@ def decay_sign(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: float, eta: f
     return (1 + eta * lam / B) * w - eta / B * (X_B.T @ r), b_new
 
 
+def sgd_step_decay_sign(w: np.ndarray, grad: np.ndarray, lr: float,
+                        weight_decay: float) -> np.ndarray:
+    """regularisation.bug.decay_sign — w' = w − lr·(grad − weight_decay·w): torch's step with the
+    decay's sign slipped, (1 + lr·weight_decay)·w − lr·grad, the form a contract sgd_step takes."""
+    return w - lr * (grad - weight_decay * w)
+
+
 def ridge_lambda_over_n(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
     """regularisation.bug.ridge_lambda_over_n — θ = (AᵀA + (λ/n)·D)⁻¹Aᵀy: λ' = λ/n instead of λ.
 

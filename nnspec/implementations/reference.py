@@ -39,12 +39,16 @@ from nnspec.reference.losses import log_softmax, softmax
 from nnspec.reference.losses import sequence_mean as cross_entropy
 from nnspec.reference.losses import sequence_mean_vjp as vjp_cross_entropy
 from nnspec.reference.losses import sequence_sum as cross_entropy_sum
-from nnspec.reference.lstm import lstm_cell
+from nnspec.reference.lstm import lstm_cell, lstm_cell_projection, lstm_layer
+from nnspec.reference.lstm import lstm_cell_projection_vjp as vjp_lstm_cell_projection
 from nnspec.reference.lstm import lstm_cell_vjp as vjp_lstm_cell
+from nnspec.reference.lstm import lstm_layer_vjp as vjp_lstm_layer
 from nnspec.reference.regularisation import adam_step, adamw_step, sgd_step
 from nnspec.reference.rnn import rnn_cell, rnn_layer
 from nnspec.reference.rnn import rnn_cell_vjp as vjp_rnn_cell
 from nnspec.reference.rnn import rnn_layer_vjp as vjp_rnn_layer
+from nnspec.reference.sequence import rnn_module
+from nnspec.reference.sequence import rnn_module_vjp as vjp_rnn_module
 from nnspec.reference.stability import clip_grad_norm, clip_grad_value
 
 DTYPE = np.float64
@@ -52,11 +56,13 @@ DTYPE = np.float64
 __all__ = ["DTYPE", "adam_step", "adamw_step", "clip_grad_norm", "clip_grad_value",
            "cross_entropy", "cross_entropy_sum", "dropout",
            "gru_cell", "gru_cell_textbook", "gru_layer",
-           "linear", "log_softmax", "lstm_cell", "maxout", "prelu", "relu", "rnn_cell",
-           "rnn_layer", "sgd_step", "sigmoid",
+           "linear", "log_softmax", "lstm_cell", "lstm_cell_projection", "lstm_layer",
+           "maxout", "prelu", "relu", "rnn_cell",
+           "rnn_layer", "rnn_module", "sgd_step", "sigmoid",
            "softmax", "softplus", "tanh", "threshold",
            "torch_default_linear", "torch_default_rnn", "vjp_cross_entropy", "vjp_dropout",
            "vjp_gru_cell", "vjp_gru_cell_textbook", "vjp_gru_layer",
-           "vjp_linear", "vjp_lstm_cell", "vjp_maxout", "vjp_prelu", "vjp_relu", "vjp_rnn_cell",
-           "vjp_rnn_layer", "vjp_sigmoid",
+           "vjp_linear", "vjp_lstm_cell", "vjp_lstm_cell_projection", "vjp_lstm_layer",
+           "vjp_maxout", "vjp_prelu", "vjp_relu", "vjp_rnn_cell",
+           "vjp_rnn_layer", "vjp_rnn_module", "vjp_sigmoid",
            "vjp_softplus", "vjp_tanh", "xavier_normal", "xavier_uniform"]

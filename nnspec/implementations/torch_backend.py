@@ -9,6 +9,7 @@ so equal generator states give equal masks and draws.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 _TORCH_DTYPES = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}
 
@@ -117,6 +119,78 @@ class TorchBackend:
         with torch.no_grad():
             y, (hT, cT) = run(*args)
         return self.n(y), self.n(hT[0]), self.n(cT[0])
+
+    # whole modules: nn.RNN / nn.GRU / nn.LSTM with every constructor option -----------------
+    def _module(self, mode: str, x: Any, state: Any, params: dict[str, Any], *, num_layers: int,
+                bidirectional: bool, batch_first: bool, nonlinearity: str, proj_size: int,
+                lengths: Any, dropout: float, training: bool, rng: Any,
+                grad: bool = False) -> tuple[Callable[..., tuple], list[torch.Tensor]]:
+        cls, gates = {"rnn": (nn.RNN, 1), "gru": (nn.GRU, 3), "lstm": (nn.LSTM, 4)}[mode]
+        kw: dict[str, Any] = {"nonlinearity": nonlinearity} if mode == "rnn" else {}
+        if proj_size:
+            kw["proj_size"] = proj_size
+        with warnings.catch_warnings():
+            # nn.RNN warns that dropout with one layer does nothing; the contract allows it.
+            warnings.simplefilter("ignore", UserWarning)
+            module = cls(np.shape(params["weight_ih_l0"])[1],
+                         np.shape(params["weight_hh_l0"])[0] // gates, num_layers=num_layers,
+                         bias="bias_ih_l0" in params, batch_first=batch_first, dropout=dropout,
+                         bidirectional=bidirectional, **kw)
+        module = module.to(device=self.device, dtype=self.tdtype).train(training)
+        names = list(params)
+        n_states = 0 if state is None else (len(state) if mode == "lstm" else 1)
+        states = [] if state is None else (list(state) if mode == "lstm" else [state])
+        inputs = [self.t(a, grad) for a in (x, *states, *(params[k] for k in names))]
+        steps = np.shape(x)[1 if batch_first else 0]
+        seed = None if rng is None else int(rng.integers(0, 2**63 - 1))
+        devices = [self.device] if self.device.type == "cuda" else []
+
+        def run(*args: torch.Tensor) -> tuple:
+            xs, st, ps = args[0], args[1:1 + n_states], args[1 + n_states:]
+            if lengths is not None:
+                xs = pack_padded_sequence(xs, torch.as_tensor(np.asarray(lengths), dtype=torch.int64),
+                                          batch_first=batch_first, enforce_sorted=False)
+            h: Any = None if not st else (tuple(st) if mode == "lstm" else st[0])
+            # Dropout between layers draws from the global generator: seed it from the caller's
+            # rng inside a fork, so equal rng states give equal masks and nothing leaks.
+            with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
+                # CPU builds note that oneDNN has no projection kernel and fall back to the
+                # default one: informational, once per call.
+                warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+                if seed is not None:
+                    torch.manual_seed(seed)
+                out = functional_call(module, dict(zip(names, ps, strict=True)), (xs, h),
+                                      strict=True)
+            y = out[0]
+            if lengths is not None:
+                y, _ = pad_packed_sequence(y, batch_first=batch_first, total_length=steps)
+            return (y, *(out[1] if mode == "lstm" else (out[1],)))
+
+        return run, inputs
+
+    def rnn_module(self, mode, x, state, params, *, num_layers=1, bidirectional=False,
+                   batch_first=False, nonlinearity="tanh", proj_size=0, lengths=None,
+                   dropout=0.0, training=False, rng=None):
+        run, args = self._module(mode, x, state, params, num_layers=num_layers,
+                                 bidirectional=bidirectional, batch_first=batch_first,
+                                 nonlinearity=nonlinearity, proj_size=proj_size, lengths=lengths,
+                                 dropout=dropout, training=training, rng=rng)
+        with torch.no_grad():
+            return tuple(self.n(o) for o in run(*args))
+
+    @staticmethod
+    def _projection_params(w_ih, w_hh, w_hr, b_ih, b_hh) -> dict[str, Any]:
+        b_ih, b_hh = TorchBackend._bias_pair(b_ih, b_hh)
+        named = {"weight_ih_l0": w_ih, "weight_hh_l0": w_hh, "weight_hr_l0": w_hr}
+        return named if b_ih is None else {**named, "bias_ih_l0": b_ih, "bias_hh_l0": b_hh}
+
+    def lstm_cell_projection(self, x, h, c, w_ih, w_hh, w_hr, b_ih=None, b_hh=None):
+        # No cell module projects: one step of nn.LSTM(proj_size=P) is the cell.
+        _, h1, c1 = self.rnn_module("lstm", np.asarray(x)[None], (np.asarray(h)[None],
+                                                                  np.asarray(c)[None]),
+                                    self._projection_params(w_ih, w_hh, w_hr, b_ih, b_hh),
+                                    proj_size=np.shape(w_hr)[0])
+        return h1[0], c1[0]
 
     # feed-forward pieces -----------------------------------------------------------------
     def linear(self, x, w, b=None):
@@ -331,6 +405,37 @@ class TorchBackend:
                                     grad=True, nonlinearity=nonlinearity)
         y, hT = run(*args)
         return self._rnn_grads([y, hT[0]], list(g), args, b_ih, b_hh)
+
+    def vjp_lstm_layer(self, g, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+        run, args = self._recurrent(nn.LSTM, x, [h0, c0], w_ih, w_hh, b_ih, b_hh, layer=True,
+                                    grad=True)
+        y, (hT, cT) = run(*args)
+        return self._rnn_grads([y, hT[0], cT[0]], list(g), args, b_ih, b_hh)
+
+    def vjp_rnn_module(self, cotangents, mode, x, state, params, *, num_layers=1,
+                       bidirectional=False, batch_first=False, nonlinearity="tanh", proj_size=0,
+                       lengths=None, dropout=0.0, training=False, rng=None):
+        run, args = self._module(mode, x, state, params, num_layers=num_layers,
+                                 bidirectional=bidirectional, batch_first=batch_first,
+                                 nonlinearity=nonlinearity, proj_size=proj_size, lengths=lengths,
+                                 dropout=dropout, training=training, rng=rng, grad=True)
+        outs = run(*args)
+        grads = torch.autograd.grad(outs, args, [self.t(c) for c in cotangents], allow_unused=True)
+        grads = [np.zeros(tuple(a.shape)) if gr is None else self.n(gr)
+                 for a, gr in zip(args, grads, strict=True)]
+        n_states = len(args) - 1 - len(params)
+        d_states = grads[1:1 + n_states]
+        d_state = None if state is None else (tuple(d_states) if mode == "lstm" else d_states[0])
+        return grads[0], d_state, dict(zip(params, grads[1 + n_states:], strict=True))
+
+    def vjp_lstm_cell_projection(self, g, x, h, c, w_ih, w_hh, w_hr, b_ih=None, b_hh=None):
+        gh, gc = g
+        dx, (dh, dc), dp = self.vjp_rnn_module(
+            (np.zeros((1, *np.shape(gh))), np.asarray(gh)[None], np.asarray(gc)[None]), "lstm",
+            np.asarray(x)[None], (np.asarray(h)[None], np.asarray(c)[None]),
+            self._projection_params(w_ih, w_hh, w_hr, b_ih, b_hh), proj_size=np.shape(w_hr)[0])
+        return (dx[0], dh[0], dc[0], dp["weight_ih_l0"], dp["weight_hh_l0"], dp["weight_hr_l0"],
+                None if b_ih is None else dp["bias_ih_l0"], None if b_hh is None else dp["bias_hh_l0"])
 
     # GRU: gradients, and the seeds' reset-before-matmul variant ----------------------------
     def vjp_gru_cell(self, gh, x, h, w_ih, w_hh, b_ih=None, b_hh=None):

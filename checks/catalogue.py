@@ -1,0 +1,570 @@
+"""The oracle's catalogue: implementations that are wrong on purpose, and some that are right in
+another parametrisation.
+
+Every entry is a small module built on demand (:meth:`Entry.module`): ``DTYPE`` and the contract
+functions it defines. Most bind a known bug's reference function to the contract name (the bug
+functions of ``reference/`` take the contract's arguments); where a bug or a variant is written
+for other arguments, a wrapper maps the contract's arguments onto them. checks/test_oracle.py runs
+the oracle (:func:`nnspec.oracle.check`) on each entry, restricted to the spec ids of ``only``, and
+proves that
+
+- every bug id of spec/*.md has an entry, or an entry in :data:`UNREACHABLE` saying why no
+  implementation under test can exhibit it;
+- every bug, variant handed in where another is asked for, and mistake is *detected* (each id of
+  ``only`` fails) and every bug and variant is *diagnosed* (a diagnosis line names it);
+- every correct implementation passes.
+
+:func:`detection` runs the whole catalogue and returns the figures for the report.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from scipy.special import expit as sigmoid
+
+from nnspec.checks.diagnosis import named_ids
+from nnspec.reference import (
+    activations,
+    dropout,
+    gru,
+    initialisation,
+    linear,
+    losses,
+    lstm,
+    regularisation,
+    rnn,
+    sequence,
+    stability,
+)
+
+#: Hypothesis examples per check when the oracle runs an entry: every entry fails within them.
+EXAMPLES = 10
+
+KINDS = ("bug", "variant", "mistake", "correct")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One implementation of the catalogue.
+
+    - ``name``: unique, made of [a-z0-9_] (the module is ``nnspec_catalogue_<name>``).
+    - ``kind``: *bug* (exhibits a bug id), *variant* (a variant id handed in where ``only`` asks for
+      another), *mistake* (a real-world mistake with no id yet), *correct* (must pass).
+    - ``functions``: contract name → function.
+    - ``only``: the spec ids the oracle runs; all of them must fail, except for *correct*, where
+      none may fail and each must pass at least one check.
+    - ``exhibits``: the bug or variant id (None for mistakes and correct entries).
+    - ``named_as``: ids of which the diagnosis must name one (default: ``exhibits``).
+    - ``origin``: where the mistake comes from.
+    """
+
+    name: str
+    kind: str
+    functions: Mapping[str, Callable[..., Any]]
+    only: tuple[str, ...]
+    origin: str
+    exhibits: str | None = None
+    named_as: tuple[str, ...] = field(default=())
+    dtype: type = np.float64
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z0-9_]+", self.name):
+            raise ValueError(f"entry name {self.name!r} must be made of [a-z0-9_]")
+        if self.kind not in KINDS:
+            raise ValueError(f"entry {self.name}: kind {self.kind!r} is not one of {KINDS}")
+        if (self.exhibits is None) != (self.kind in ("mistake", "correct")):
+            raise ValueError(f"entry {self.name}: a {self.kind} entry "
+                             f"{'needs' if self.exhibits is None else 'takes no'} exhibits")
+
+    @property
+    def module_name(self) -> str:
+        return f"nnspec_catalogue_{self.name}"
+
+    @property
+    def expected_names(self) -> tuple[str, ...]:
+        return self.named_as or ((self.exhibits,) if self.exhibits else ())
+
+    def module(self) -> ModuleType:
+        """A fresh module object holding DTYPE and the entry's contract functions."""
+        module = ModuleType(self.module_name, f"nnspec catalogue entry {self.name}: {self.origin}")
+        module.DTYPE = self.dtype
+        for fn, f in self.functions.items():
+            setattr(module, fn, f)
+        return module
+
+
+# ---- wrappers: the contract's arguments mapped onto another parametrisation ---------------------
+
+def _bias(b: np.ndarray | None, size: int) -> np.ndarray:
+    return np.zeros(size) if b is None else b
+
+
+def _concatenated_lstm(cell: Callable[..., tuple[np.ndarray, np.ndarray]]) -> Callable[..., Any]:
+    """A contract lstm_cell computed by a cell of seeds 002/004's concatenated parametrisation:
+    W_k = [W_hkᵀ, W_xkᵀ] (h, h + d) per gate k (reference/lstm.py's mapping)."""
+
+    def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+        return cell(x, h, c, lstm.concat_params_from(lstm.params_from_torch(w_ih, w_hh, b_ih, b_hh)))
+
+    return lstm_cell
+
+
+def _softmax_state_rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """Seed 002 ④'s state a_t = softmax(W_ax x_t + W_aa a_{t−1} + b_a) as the contract's rnn_cell,
+    one row of the batch at a time (the seed's output h_t = tanh(W_h a_t + b_h) is not a state)."""
+    H = w_hh.shape[0]
+    b_a = _bias(b_ih, H) + _bias(b_hh, H)
+    W_h, b_h = np.eye(H), np.zeros(H)  # the seed's output layer, which rnn_cell does not return
+    return np.stack([losses.softmax_hidden_activation(x_t, a, w_ih, w_hh, b_a, W_h, b_h)[0]
+                     for x_t, a in zip(x, h, strict=True)]).reshape(h.shape)
+
+
+# ---- a GRU in Keras's layout, in its own NumPy code ---------------------------------------------
+
+#: Keras's gate blocks z, r, h from PyTorch's r, z, n: Keras's block k is PyTorch's block
+#: KERAS_FROM_TORCH[k].
+KERAS_FROM_TORCH = (1, 0, 2)
+
+
+def keras_weights(w_ih, w_hh, b_ih=None, b_hh=None, order=KERAS_FROM_TORCH):
+    """PyTorch's w_ih (3H, D), w_hh (3H, H), b_ih, b_hh (3H,) → Keras's GRU weights: kernel (D, 3H),
+    recurrent_kernel (H, 3H) with column blocks z, r, h, and bias (2, 3H), row 0 for the input,
+    row 1 for the recurrent projection (keras.layers.GRU with reset_after=True)."""
+    H = w_hh.shape[1]
+
+    def blocks(a):
+        return [a[k * H:(k + 1) * H] for k in order]
+
+    kernel = np.concatenate([W.T for W in blocks(w_ih)], axis=1)
+    recurrent_kernel = np.concatenate([W.T for W in blocks(w_hh)], axis=1)
+    bias = np.stack([np.concatenate(blocks(_bias(b, 3 * H).astype(w_ih.dtype)))
+                     for b in (b_ih, b_hh)])
+    return kernel, recurrent_kernel, bias
+
+
+def keras_gru_step(x, h_tm1, kernel, recurrent_kernel, bias, *, reset_after=True):
+    """One step of keras.layers.GRUCell: x (B, D), h_tm1 (B, H) → h (B, H).
+
+    reset_after=True (Keras's default since TF 2): hh = tanh(x_h + r ⊙ (h_tm1 U_h + b_rh)).
+    reset_after=False (Keras 2's and TF 1's default): hh = tanh(x_h + (r ⊙ h_tm1) U_h) with a
+    single bias, here the sum of the two rows. Both mix h = z ⊙ h_tm1 + (1 − z) ⊙ hh.
+    """
+    if reset_after:
+        b_x, b_rec = bias[0], bias[1]
+    else:
+        b_x, b_rec = bias[0] + bias[1], np.zeros_like(bias[1])
+    x_z, x_r, x_h = np.split(x @ kernel + b_x, 3, axis=1)
+    U_z, U_r, U_h = np.split(recurrent_kernel, 3, axis=1)
+    b_rz, b_rr, b_rh = np.split(b_rec, 3)
+    z = sigmoid(x_z + h_tm1 @ U_z + b_rz)
+    r = sigmoid(x_r + h_tm1 @ U_r + b_rr)
+    recurrent_h = r * (h_tm1 @ U_h + b_rh) if reset_after else (r * h_tm1) @ U_h
+    hh = np.tanh(x_h + recurrent_h)
+    return z * h_tm1 + (1 - z) * hh
+
+
+def _keras_gru(*, reset_after=True, order=KERAS_FROM_TORCH) -> dict[str, Callable[..., Any]]:
+    """The contract's gru_cell and gru_layer computed by :func:`keras_gru_step` on the Keras
+    layout of the contract's weights (``order``: which PyTorch block fills each Keras block)."""
+
+    def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+        return keras_gru_step(x, h, *keras_weights(w_ih, w_hh, b_ih, b_hh, order),
+                              reset_after=reset_after)
+
+    def gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
+        weights = keras_weights(w_ih, w_hh, b_ih, b_hh, order)
+        h, ys = h0, []
+        for x_t in x:
+            h = keras_gru_step(x_t, h, *weights, reset_after=reset_after)
+            ys.append(h)
+        return np.stack(ys) if ys else np.zeros((0, *h0.shape), h0.dtype), h
+
+    return {"gru_cell": gru_cell, "gru_layer": gru_layer}
+
+
+# ---- real-world mistakes that have no bug id yet ------------------------------------------------
+
+def _lstm_coupled_gates(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """Seed 003's LSTM under GRU gate names, taken literally: the forget gate used as GRU's update
+    gate z and the input gate as 1 − z, C_t = F ⊙ C + (1 − F) ⊙ C̃ (the input gate is unused)."""
+    _, F, O, C_tilde = lstm.gates(x, h, lstm.params_from_torch(w_ih, w_hh, b_ih, b_hh))
+    C_t = F * c + (1 - F) * C_tilde
+    return O * np.tanh(C_t), C_t
+
+
+def _lstm_gate_order_icfo(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """TensorFlow's LSTMBlockCell block order (i, c̃, f, o) read as PyTorch's (i, f, g, o)."""
+    H = w_hh.shape[1]
+    swap = np.r_[0:H, 2 * H:3 * H, H:2 * H, 3 * H:4 * H]
+    return lstm.lstm_cell(x, h, c, w_ih[swap], w_hh[swap],
+                          None if b_ih is None else b_ih[swap], None if b_hh is None else b_hh[swap])
+
+
+def _lstm_without_b_hh(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One bias where PyTorch has two: b_hh is dropped."""
+    return lstm.lstm_cell(x, h, c, w_ih, w_hh, b_ih, None)
+
+
+def _rnn_cell_always_tanh(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """The nonlinearity argument ignored: tanh even where ReLU is asked for."""
+    return rnn.rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh)
+
+
+def _sigmoid_derivative_from_input(g, x, alpha=1.0):
+    """σ' = α·x(1 − x): the identity σ' = σ(1 − σ) applied to the input (the tanh bug, for σ)."""
+    return (g * alpha * x * (1 - x),)
+
+
+def _softmax_over_first_axis(y):
+    """The softmax taken over the leading axis (dim=0) instead of the classes."""
+    return np.moveaxis(losses.softmax(np.moveaxis(y, 0, -1)), -1, 0)
+
+
+def _adam_without_bias_correction(w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    """Adam with m̂ = m' and v̂ = v': the bias corrections 1/(1 − βᵗ) left out."""
+    g = grad + weight_decay * w
+    m_new = beta1 * m + (1 - beta1) * g
+    v_new = beta2 * v + (1 - beta2) * g * g
+    return w - lr * m_new / (np.sqrt(v_new) + eps), m_new, v_new
+
+
+def _clip_elementwise(grads, max_norm, norm_type=2.0):
+    """Every element clipped to [−max_norm, max_norm] (clip_grad_value) where the global norm is
+    meant."""
+    return stability.clip_grad_value(grads, max_norm), stability.total_norm(grads, norm_type)
+
+
+def _dropout_fixed_seed(x, p, training, rng):
+    """The generator ignored for a fixed seed: every call draws the same mask."""
+    return dropout.dropout(x, p, training, np.random.default_rng(0))
+
+
+def _dropout_mask_per_column(x, p, training, rng):
+    """One Bernoulli variable per column, broadcast down the rows (a mask shaped like a bias)."""
+    if not training:
+        return x.copy()
+    keep = rng.random(x.shape[-1:]) < 1.0 - p
+    return dropout.inverted(x, np.broadcast_to(keep, x.shape), p)
+
+
+def _xavier_normal_bound_as_std(shape, gain, rng):
+    """σ = gain·√(6/(a + b)), the uniform law's bound, where gain·√(2/(a + b)) is meant."""
+    bound = initialisation.xavier_uniform_bound(*initialisation.fans(shape), gain)
+    return bound * rng.standard_normal(tuple(shape))
+
+
+# ---- correct implementations with their own random streams --------------------------------------
+
+def _dropout_keep_prob(x, p, training, rng):
+    """dropout.inverted_keep_prob in its own code: keep probability q = 1 − p, ξ ~ Bernoulli(q)
+    drawn by rng.binomial (another stream than the reference's), h' = ξ/q·x."""
+    if not training:
+        return x.copy()
+    q = 1.0 - p
+    if q == 0.0:
+        return np.zeros_like(x)
+    ξ = rng.binomial(1, q, size=x.shape)
+    return ξ * x / q
+
+
+def _xavier_uniform_own(shape, gain, rng):
+    """U(−a, a), a = gain·√(6/(fan_in + fan_out)), as a·(2U − 1), U ~ U[0, 1)."""
+    fan_in, fan_out = initialisation.fans(shape)
+    a = gain * np.sqrt(6.0 / (fan_in + fan_out))
+    return a * (2.0 * rng.random(tuple(shape)) - 1.0)
+
+
+def _xavier_normal_own(shape, gain, rng):
+    """N(0, σ²), σ = gain·√(2/(fan_in + fan_out)), from rng.normal."""
+    fan_in, fan_out = initialisation.fans(shape)
+    return rng.normal(0.0, gain * np.sqrt(2.0 / (fan_in + fan_out)), size=tuple(shape))
+
+
+# ---- the catalogue ------------------------------------------------------------------------------
+
+def _bug(bug_id: str, fn: str, f: Callable[..., Any], only: str, origin: str, *,
+         name: str | None = None, named_as: tuple[str, ...] = ()) -> Entry:
+    return Entry(name=name or bug_id.split(".bug.")[0] + "_" + bug_id.split(".bug.")[1],
+                 kind="bug", functions={fn: f}, only=(only,), origin=origin, exhibits=bug_id,
+                 named_as=named_as)
+
+
+BUGS: tuple[Entry, ...] = (
+    _bug("activations.bug.sigmoid_overflow", "sigmoid", activations.sigmoid_overflow,
+         "activations.sigmoid", "exp(x)/(1 + exp(x)) written as on paper"),
+    _bug("activations.bug.softplus_naive", "softplus", activations.softplus_naive,
+         "activations.softplus", "log(1 + exp(x)) written as on paper"),
+    _bug("activations.bug.tanh_derivative_from_input", "vjp_tanh",
+         activations.tanh_derivative_from_input, "activations.tanh",
+         "f' = 1 − f² (seed 003) applied to the input"),
+    _bug("dropout.bug.no_rescale", "dropout", dropout.no_rescale, "dropout.inverted",
+         "dropout without rescaling (the original, non-inverted dropout at training time)"),
+    _bug("dropout.bug.active_in_eval", "dropout", dropout.active_in_eval, "dropout.inverted",
+         "dropout active in evaluation mode (model.eval() forgotten)"),
+    _bug("dropout.bug.keep_prob_as_drop_prob", "dropout", dropout.keep_prob_as_drop_prob,
+         "dropout.inverted", "TF 1's keep_prob passed where a drop probability is meant"),
+    _bug("dropout.bug.scale_by_p", "dropout", dropout.scale_by_p, "dropout.inverted",
+         "the survivors divided by p instead of 1 − p"),
+    _bug("gru.bug.gate_order_zrn", "gru_cell", gru.gate_order_zrn, "gru.cell.pytorch",
+         "gate order mix-up: PyTorch's r, z, n read in ONNX's z, r, n order"),
+    Entry(name="gru_keras_layout_torch_order", kind="bug",
+          functions=_keras_gru(order=(0, 1, 2)), only=("gru.cell.pytorch", "gru.layer"),
+          origin="PyTorch weights transposed into Keras's layout without reordering the blocks "
+                 "(Keras reads z, r, h)",
+          exhibits="gru.bug.gate_order_zrn"),
+    _bug("gru.bug.reset_on_input", "gru_cell", gru.reset_on_input, "gru.cell.pytorch",
+         "the reset gate applied to the input projection"),
+    _bug("gru.bug.bias_hn_outside_reset", "gru_cell", gru.bias_hn_outside_reset,
+         "gru.cell.pytorch", "misplaced bias: b_ih and b_hh merged, so b_hn escapes r ⊙ (·)"),
+    _bug("initialisation.bug.xavier_fan_in_only", "xavier_uniform",
+         initialisation.xavier_fan_in_only, "initialisation.xavier_uniform",
+         "Xavier from fan-in only (Caffe's 'xavier' filler)"),
+    _bug("initialisation.bug.xavier_variance_as_bound", "xavier_uniform",
+         initialisation.xavier_variance_as_bound, "initialisation.xavier_uniform",
+         "Xavier with the variance 2/(a + b) used as the bound"),
+    _bug("linear.bug.no_bias", "linear", linear.no_bias, "linear.affine", "missing bias"),
+    _bug("losses.bug.softmax_no_shift", "softmax", losses.softmax_no_shift, "losses.softmax",
+         "softmax without the max shift"),
+    _bug("losses.bug.softmax_hidden_activation", "rnn_cell", _softmax_state_rnn_cell, "rnn.cell",
+         "seed 002 ④: softmax as the hidden activation, written for one sample; the contract's "
+         "rnn_cell exhibits it as its twin rnn.bug.softmax_hidden",
+         named_as=("rnn.bug.softmax_hidden",)),
+    _bug("losses.bug.log_of_softmax", "log_softmax", losses.log_of_softmax, "losses.log_softmax",
+         "log(softmax(y)) instead of y − logsumexp(y)"),
+    _bug("losses.bug.sum_instead_of_mean", "cross_entropy", losses.sum_instead_of_mean,
+         "losses.sequence_mean", "sum over time (seed 002 ⑦) where the mean (seed 001) is meant"),
+    _bug("lstm.bug.no_tanh_on_cell", "lstm_cell", lstm.no_tanh_on_cell, "lstm.cell",
+         "seed 002 ⑰: h = o ⊙ c without tanh"),
+    _bug("lstm.bug.ungated_hidden", "lstm_cell", lstm.ungated_hidden, "lstm.cell",
+         "seed 002 ⑰: h = tanh(c), the output gate left out"),
+    _bug("lstm.bug.gate_order_ifog", "lstm_cell", lstm.gate_order_ifog, "lstm.cell",
+         "gate order mix-up: i, f, g, o read as i, f, o, g"),
+    _bug("lstm.bug.concat_order", "lstm_cell", _concatenated_lstm(lstm.concat_order), "lstm.cell",
+         "concatenation order: weights for [h, x] (seed 002) applied to [x, h] (seed 004)"),
+    _bug("regularisation.bug.decay_sign", "sgd_step", regularisation.sgd_step_decay_sign,
+         "regularisation.sgd_step.torch", "the decay's sign slipped: the weights grow"),
+    _bug("regularisation.bug.adam_l2_as_adamw", "adamw_step", regularisation.adam_l2_as_adamw,
+         "regularisation.adamw", "torch.optim.Adam(weight_decay=λ) taken for AdamW"),
+    _bug("rnn.bug.softmax_hidden", "rnn_cell", rnn.softmax_hidden, "rnn.cell",
+         "seed 002 ④: softmax as the hidden activation"),
+    _bug("rnn.bug.missing_nonlinearity", "rnn_cell", rnn.missing_nonlinearity, "rnn.cell",
+         "seed 004 §1: no nonlinearity on the hidden state"),
+    _bug("rnn.bug.time_reversed", "rnn_layer", rnn.time_reversed, "rnn.layer",
+         "the sequence consumed backwards"),
+    _bug("sequence.bug.bidirectional_not_reversed", "rnn_module",
+         sequence.bidirectional_not_reversed, "sequence.bidirectional",
+         "the backward direction fed x_1 … x_T: bidirectional=True without the reversal"),
+    _bug("sequence.bug.bidirectional_concat_order", "rnn_module",
+         sequence.bidirectional_concat_order, "sequence.bidirectional",
+         "concatenation order: [←h_t; →h_t] where PyTorch puts the forward features first"),
+    _bug("sequence.bug.packed_padding_leaks", "rnn_module", sequence.packed_padding_leaks,
+         "sequence.packed", "a padded batch run without its lengths: padding steps processed"),
+    _bug("sequence.bug.dropout_in_eval", "rnn_module", sequence.dropout_in_eval,
+         "sequence.inter_layer_dropout", "nn.RNN's dropout active in evaluation mode"),
+    _bug("sequence.bug.dropout_after_last_layer", "rnn_module",
+         sequence.dropout_after_last_layer, "sequence.inter_layer_dropout",
+         "dropout after the last layer too (nn.RNN drops only between layers)"),
+    _bug("stability.bug.clip_per_tensor", "clip_grad_norm", stability.clip_per_tensor,
+         "stability.clip_grad_norm", "clipping per tensor instead of by the global norm"),
+    _bug("stability.bug.clip_no_eps", "clip_grad_norm", stability.clip_no_eps,
+         "stability.clip_grad_norm", "max_norm/total without torch's ε"),
+    _bug("stability.bug.clip_always_scales", "clip_grad_norm", stability.clip_always_scales,
+         "stability.clip_grad_norm", "min(·, 1) forgotten: small gradients scaled up"),
+)
+
+VARIANTS: tuple[Entry, ...] = (
+    Entry(name="gru_textbook_as_pytorch", kind="variant",
+          functions={"gru_cell": gru.gru_cell_textbook}, only=("gru.cell.pytorch",),
+          origin="d2l's trap: the seeds' GRU (reset before the matmul) where PyTorch's is asked",
+          exhibits="gru.cell.textbook"),
+    Entry(name="gru_keras_reset_before", kind="variant",
+          functions=_keras_gru(reset_after=False), only=("gru.cell.pytorch", "gru.layer"),
+          origin="a NumPy GRU in Keras's layout with reset_after=False (Keras 2's default)",
+          exhibits="gru.cell.textbook"),
+    Entry(name="gru_update_flipped", kind="variant",
+          functions={"gru_cell": gru.gru_cell_flipped}, only=("gru.cell.pytorch",),
+          origin="h' = z ⊙ n + (1 − z) ⊙ h: the update gate's roles swapped (Cho et al. vs d2l)",
+          exhibits="gru.update.flipped"),
+    Entry(name="adamw_as_adam", kind="variant",
+          functions={"adam_step": regularisation.adamw_step}, only=("regularisation.adam_l2",),
+          origin="AdamW's decoupled decay where Adam's L2 term is asked",
+          exhibits="regularisation.adamw"),
+)
+
+MISTAKES: tuple[Entry, ...] = (
+    Entry(name="lstm_coupled_gates", kind="mistake", functions={"lstm_cell": _lstm_coupled_gates},
+          only=("lstm.cell",), origin="seed 003: an LSTM's gates under GRU names (r_t, z_t), "
+                                      "the update gate's 1 − z taken for the input gate"),
+    Entry(name="lstm_gate_order_icfo", kind="mistake",
+          functions={"lstm_cell": _lstm_gate_order_icfo}, only=("lstm.cell",),
+          origin="gate order mix-up: TensorFlow LSTMBlockCell's i, c̃, f, o read as i, f, g, o"),
+    Entry(name="lstm_without_b_hh", kind="mistake", functions={"lstm_cell": _lstm_without_b_hh},
+          only=("lstm.cell",), origin="missing bias: b_hh dropped"),
+    Entry(name="rnn_always_tanh", kind="mistake", functions={"rnn_cell": _rnn_cell_always_tanh},
+          only=("rnn.cell",), origin="nonlinearity='relu' ignored"),
+    Entry(name="sigmoid_derivative_from_input", kind="mistake",
+          functions={"vjp_sigmoid": _sigmoid_derivative_from_input}, only=("activations.sigmoid",),
+          origin="σ' = σ(1 − σ) applied to the input"),
+    Entry(name="softmax_over_first_axis", kind="mistake",
+          functions={"softmax": _softmax_over_first_axis}, only=("losses.softmax",),
+          origin="softmax(dim=0) over the batch instead of the classes"),
+    Entry(name="adam_without_bias_correction", kind="mistake",
+          functions={"adam_step": _adam_without_bias_correction}, only=("regularisation.adam_l2",),
+          origin="Adam without the bias corrections 1/(1 − βᵗ)"),
+    Entry(name="clip_elementwise", kind="mistake", functions={"clip_grad_norm": _clip_elementwise},
+          only=("stability.clip_grad_norm",), origin="clipping by value where the norm is meant"),
+    Entry(name="dropout_fixed_seed", kind="mistake", functions={"dropout": _dropout_fixed_seed},
+          only=("dropout.inverted",), origin="the generator ignored: the same mask every call"),
+    Entry(name="dropout_mask_per_column", kind="mistake",
+          functions={"dropout": _dropout_mask_per_column}, only=("dropout.inverted",),
+          origin="one mask value per feature, shared by every row of the batch"),
+    Entry(name="xavier_normal_bound_as_std", kind="mistake",
+          functions={"xavier_normal": _xavier_normal_bound_as_std},
+          only=("initialisation.xavier_normal",),
+          origin="Xavier normal with the uniform law's bound √(6/(a + b)) as σ"),
+)
+
+
+def _reference_functions(*names: str) -> dict[str, Callable[..., Any]]:
+    from nnspec.implementations import reference
+
+    return {fn: getattr(reference, fn) for fn in names}
+
+
+CORRECT: tuple[Entry, ...] = (
+    Entry(name="reference", kind="correct",
+          functions=_reference_functions("lstm_cell", "gru_cell", "dropout", "xavier_uniform",
+                                         "clip_grad_norm"),
+          only=("lstm.cell", "gru.cell.pytorch", "dropout.inverted",
+                "initialisation.xavier_uniform", "stability.clip_grad_norm"),
+          origin="the reference itself, through the contract"),
+    Entry(name="lstm_concatenated", kind="correct",
+          functions={"lstm_cell": _concatenated_lstm(lstm.cell_concatenated)}, only=("lstm.cell",),
+          origin="seeds 002/004's concatenated LSTM, W_k (h, h + d) over [h, x]"),
+    Entry(name="gru_keras_layout", kind="correct", functions=_keras_gru(),
+          only=("gru.cell.pytorch", "gru.layer"),
+          origin="a NumPy GRU in Keras's layout (kernel (D, 3H), blocks z, r, h, "
+                 "reset_after=True)"),
+    Entry(name="gru_keras_layout_float32", kind="correct", functions=_keras_gru(),
+          only=("gru.cell.pytorch", "gru.layer"), dtype=np.float32,
+          origin="the same Keras-layout GRU computing in float32"),
+    Entry(name="softplus_torch_threshold", kind="correct",
+          functions={"softplus": activations.softplus_torch_threshold},
+          only=("activations.softplus",), origin="softplus with torch's linear tail above 20"),
+    Entry(name="own_random_streams", kind="correct",
+          functions={"dropout": _dropout_keep_prob, "xavier_uniform": _xavier_uniform_own,
+                     "xavier_normal": _xavier_normal_own},
+          only=("dropout.inverted", "initialisation.xavier_uniform",
+                "initialisation.xavier_normal"),
+          origin="dropout in the keep-probability form and Xavier initialisers drawing their "
+                 "own random streams"),
+)
+
+#: Bug ids of the spec that no implementation under test can exhibit, and why.
+UNREACHABLE: dict[str, str] = {
+    "decay.bug.eigenvalue_bound":
+        "a claim about gradient norms (ρ(W)^k read as a bound), not a function an implementation "
+        "computes; checks/test_decay.py shows a non-normal W exceeding it",
+    "regularisation.bug.decay_bias":
+        "sgd_step(w, grad, lr, weight_decay) updates one tensor with the weight_decay it is "
+        "given and the checks hand the bias 0: decaying the bias is a choice of the caller's "
+        "parameter groups, outside the contract; checks/test_regularisation.py shows the seed "
+        "step's bound separates the bug's reference model",
+    "regularisation.bug.lambda_not_divided":
+        "the conversion weight_decay = λ/|B| is the caller's, sgd_step never sees λ or |B|; "
+        "checks/test_regularisation.py shows the seed step's bound separates the bug's model",
+    "regularisation.bug.ridge_lambda_over_n":
+        "regularisation.ridge is checked on the reference only, the contract has no ridge solver; "
+        "checks/test_regularisation.py shows the bug's model is not the minimiser",
+    "model_selection.bug.kfold_drops_remainder":
+        "model_selection.kfold is checked on the reference only: the contract has no fold splitter",
+    "model_selection.bug.validation_leak":
+        "model_selection.kfold_error is checked on the reference only: the contract has no "
+        "cross-validation",
+}
+
+ENTRIES: tuple[Entry, ...] = BUGS + VARIANTS + MISTAKES + CORRECT
+
+
+# ---- running the oracle on an entry -------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    """What the oracle said about one entry."""
+
+    entry: Entry
+    verdicts: dict[str, str]
+    diagnoses: list[str]
+    failures: list[str]
+    seconds: float
+
+    @property
+    def named(self) -> list[str]:
+        """The variant and bug ids the diagnosis named, in order, once each."""
+        return list(dict.fromkeys(sid for line in self.diagnoses for sid in named_ids(line)))
+
+    @property
+    def detected(self) -> bool:
+        return all(self.verdicts.get(sid) == "fail" for sid in self.entry.only)
+
+    @property
+    def diagnosed(self) -> bool:
+        return any(sid in self.named for sid in self.entry.expected_names)
+
+    @property
+    def passed(self) -> bool:
+        return all(self.verdicts.get(sid) == "pass" for sid in self.entry.only) and (
+            "fail" not in self.verdicts.values())
+
+
+def run(entry: Entry, *, seed: int = 0) -> Outcome:
+    """Run the oracle on ``entry``: its spec ids only, the checks that call it only, and
+    :data:`EXAMPLES` Hypothesis examples per check."""
+    from nnspec import oracle
+
+    start = time.perf_counter()
+    result = oracle.check(entry.module(), only=entry.only, examples=EXAMPLES, seed=seed,
+                          implementation_only=True)
+    return Outcome(entry=entry, verdicts=result.verdicts,
+                   diagnoses=[line for sid in result.diagnoses for line in result.diagnoses[sid]],
+                   failures=[line for sid in entry.only for line in result.failures.get(sid, [])],
+                   seconds=time.perf_counter() - start)
+
+
+def rates(outcomes: list[Outcome]) -> dict[str, dict[str, int]]:
+    """Per kind: how many entries, how many detected, diagnosed (bugs and variants) or passed."""
+    table: dict[str, dict[str, int]] = {}
+    for kind in KINDS:
+        of_kind = [o for o in outcomes if o.entry.kind == kind]
+        row = {"entries": len(of_kind)}
+        if kind == "correct":
+            row["passed"] = sum(o.passed for o in of_kind)
+        else:
+            row["detected"] = sum(o.detected for o in of_kind)
+        if kind in ("bug", "variant"):
+            row["diagnosed"] = sum(o.diagnosed for o in of_kind)
+        table[kind] = row
+    return table
+
+
+def detection(*, seed: int = 0) -> dict[str, Any]:
+    """Run the whole catalogue: the rates per kind and the per-entry table, ready for JSON
+    (for the report to write beside conformance.json)."""
+    outcomes = [run(entry, seed=seed) for entry in ENTRIES]
+    return {
+        "rates": rates(outcomes),
+        "entries": [{"name": o.entry.name, "kind": o.entry.kind, "exhibits": o.entry.exhibits,
+                     "only": list(o.entry.only), "origin": o.entry.origin,
+                     "verdicts": o.verdicts, "detected": o.detected, "diagnosed": o.diagnosed,
+                     "passed": o.passed, "named": o.named, "seconds": round(o.seconds, 2)}
+                    for o in outcomes],
+        "unreachable": UNREACHABLE,
+    }
+

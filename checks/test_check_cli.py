@@ -1,0 +1,420 @@
+"""Checks of ``nnspec check``, the adapters, the seed 004 walk-through and the pytest plugin.
+
+``nnspec check`` runs in-process (``nnspec.cli.main``) on small modules written to ``tmp_path``.
+Each module gets a name of its own: imported modules, and the implementations the checks load,
+are cached by name for the whole session. Runs are restricted with ``--only`` and few examples.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import textwrap
+import tomllib
+import types
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nnspec import adapters, cli, pytest_plugin
+from nnspec.reference import gru as ref_gru
+from nnspec.reference import lstm as ref_lstm
+from nnspec.reference import rnn as ref_rnn
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+needs_examples = pytest.mark.skipif(not (REPOSITORY / "examples").is_dir(),
+                                    reason="examples/ exists in a repository checkout only")
+
+
+def write_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> str:
+    name = f"user_impl_{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
+def nnspec_check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = cli.main(["check", *argv])
+    return code, capsys.readouterr().out
+
+
+CORRECT_LSTM = """
+    import numpy as np
+    from nnspec.reference.lstm import lstm_cell as reference
+
+    DTYPE = np.float64
+
+    def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+        return reference(x, h, c, w_ih, w_hh, b_ih, b_hh)
+"""
+
+#: One contract function per defect, so that one run shows how each is reported.
+DEFECTS = """
+    import numpy as np
+    from nnspec.implementations import reference
+
+    DTYPE = np.float64
+
+    def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+        h1, c1 = reference.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)
+        return h1[:, :0], c1
+
+    def tanh(x):
+        return np.tanh(x).astype(np.float32)
+
+    def sigmoid(x, alpha=1.0):
+        return np.full_like(reference.sigmoid(x, alpha), np.nan)
+
+    def linear(x, w, b=None):
+        raise ValueError("weights not loaded")
+"""
+
+
+# ---- modules that cannot be used: exit 2, one line ---------------------------------------------
+
+@pytest.mark.parametrize(("source", "complaint"), [
+    ("def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None): ...", "does not define DTYPE"),
+    ("import numpy as np\nDTYPE = np.int32", "DTYPE = int32 is not a floating-point dtype"),
+    ("DTYPE = 'banana'", "DTYPE = 'banana' is not a NumPy dtype"),
+    ("raise RuntimeError('cannot find weights.bin')", "raised RuntimeError: cannot find weights.bin"),
+    ("import not_installed_dependency_xyz", "something it imports is not installed"),
+    ("import sys\nsys.exit(0)", "called sys.exit(0)"),
+], ids=["no-DTYPE", "int-DTYPE", "not-a-dtype", "raises-on-import", "missing-dependency",
+        "exits-on-import"])
+def test_unusable_module_exits_2_with_one_clear_line(tmp_path, monkeypatch, capsys, source,
+                                                      complaint):
+    name = write_module(tmp_path, monkeypatch, source)
+    code, out = nnspec_check(capsys, name, "--only", "lstm.cell")
+    assert code == 2, out
+    assert out.startswith("nnspec check: ") and complaint in out, out
+    assert len(out.strip().splitlines()) == 1, out
+
+
+def test_module_path_that_does_not_exist_exits_2_naming_it(capsys):
+    code, out = nnspec_check(capsys, "no_such_package_xyz.my_lstm")
+    assert code == 2
+    assert "no module named 'no_such_package_xyz'" in out and len(out.strip().splitlines()) == 1
+
+
+def test_module_providing_no_contract_function_does_not_conform(tmp_path, monkeypatch, capsys):
+    name = write_module(tmp_path, monkeypatch, """
+        import numpy as np
+        DTYPE = np.float64
+        def lstmcell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+            return h, c
+    """)
+    code, out = nnspec_check(capsys, name)
+    assert code == 1
+    assert "provides none of the contract functions" in out
+    assert "lstmcell is not lstm_cell" in out
+
+
+# ---- outputs the contract does not allow: exit 1, the cause in the first failure line -----------
+
+def test_bad_outputs_and_exceptions_fail_with_their_cause_in_one_line(tmp_path, monkeypatch,
+                                                                       capsys):
+    name = write_module(tmp_path, monkeypatch, DEFECTS)
+    code, out = nnspec_check(capsys, name, "--examples", "1", "--only", "lstm.cell",
+                             "activations.tanh", "activations.sigmoid", "--only", "linear.affine")
+    assert code == 1, out
+    first = {}
+    for block in out.split("\nFAIL ")[1:]:
+        sid, rest = block.split(":", 1)
+        first[sid] = next(line for line in rest.splitlines() if line.startswith("  first failure: "))
+    # A check marked with several ids fails all of them.
+    assert {"lstm.cell", "activations.tanh", "activations.sigmoid", "linear.affine"} <= set(first)
+    assert "lstm_cell() returned shape" in first["lstm.cell"]
+    assert "tanh() returned float32 for φ(x) but declares DTYPE = float64" in first[
+        "activations.tanh"]
+    assert "sigmoid() returned a non-finite value" in first["activations.sigmoid"]
+    assert f"{name}.linear() raised ValueError: weights not loaded" in first["linear.affine"]
+    assert "Traceback" not in out and f"{name} does not conform: " in out
+
+
+def test_module_providing_none_of_the_selected_functions_was_not_checked(tmp_path, monkeypatch,
+                                                                          capsys):
+    name = write_module(tmp_path, monkeypatch, CORRECT_LSTM)
+    code, out = nnspec_check(capsys, name, "--only", "gru.cell.pytorch", "--examples", "1")
+    assert code == 1, out
+    assert "not provided" in out and f"{name} was not checked" in out
+
+
+# ---- misuse: exit 2 ---------------------------------------------------------------------------
+
+def test_unknown_spec_id_is_refused_with_close_matches(capsys):
+    code, out = nnspec_check(capsys, "reference", "--only", "lstm.cel")
+    assert code == 2 and "did you mean lstm.cell" in out
+
+
+def test_ids_without_implementation_checks_are_refused(capsys):
+    code, out = nnspec_check(capsys, "reference", "--only", "gru.update.flipped")
+    assert code == 2 and "selects no check that calls an implementation" in out
+
+
+def test_module_swallowed_by_only_is_explained(capsys):
+    code, out = nnspec_check(capsys, "--only", "lstm.cell", "reference")
+    assert code == 2 and "put MODULE first" in out
+
+
+def test_tolerance_policy_other_than_strict_is_refused_with_the_reason(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["check", "reference", "--tolerance-policy", "dtype:float32"])
+    assert exc.value.code == 2
+    assert "declare DTYPE = numpy.float32" in capsys.readouterr().err
+
+
+# ---- the seed 004 walk-through (README) -------------------------------------------------------
+
+@needs_examples
+def test_seed004_cell_conforms_to_lstm_cell(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(REPOSITORY))
+    code, out = nnspec_check(capsys, "examples.seed004_lstm", "--only", "lstm.cell",
+                             "--examples", "3")
+    assert code == 0, out
+    assert "examples.seed004_lstm conforms: 1 spec id passed" in out
+
+
+@needs_examples
+def test_seed004_cell_without_tanh_fails_and_is_diagnosed(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(REPOSITORY))
+    code, out = nnspec_check(capsys, "examples.seed004_lstm_no_tanh", "--only", "lstm.cell",
+                             "--examples", "3")
+    assert code == 1, out
+    assert "diagnosis: lstm_cell() matches lstm.bug.no_tanh_on_cell" in out, out
+    reproduce = next(line for line in out.splitlines() if "reproduce: " in line)
+    command = shlex.split(reproduce.split("reproduce: ", 1)[1])
+    assert command[1:] == ["-m", "pytest", "--pyargs", "nnspec.checks", "--impl",
+                           "examples.seed004_lstm_no_tanh", "--only", "lstm.cell",
+                           "--nnspec-seed", "0", "--nnspec-examples", "3"]
+
+
+@needs_examples
+def test_seed004_typo_in_a_mapping_is_caught_when_the_adapter_is_built(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPOSITORY))
+    from examples.seed004_lstm import MyLSTM, step
+
+    with pytest.raises(ValueError, match=r"names 'w_C\.weight', which MyLSTM does not have"):
+        adapters.from_torch_cell(
+            lambda D, H: MyLSTM(D, H, 1), kind="lstm", call=step,
+            mapping=adapters.linear_per_gate({"i": "w_i", "f": "w_f", "g": "w_C", "o": "w_o"},
+                                             order="xh"))
+
+
+# ---- adapters ---------------------------------------------------------------------------------
+
+def lstm_problem(rng: np.random.Generator, B: int = 3, D: int = 4, H: int = 5, blocks: int = 4):
+    return (rng.standard_normal((B, D)), rng.standard_normal((B, H)),
+            rng.standard_normal((B, H)), rng.standard_normal((blocks * H, D)),
+            rng.standard_normal((blocks * H, H)), rng.standard_normal(blocks * H),
+            rng.standard_normal(blocks * H))
+
+
+class Elman(nn.Module):
+    """Seed 001's h_t = φ(W h_{t−1} + U x_t + b), one bias, its own parameter names."""
+
+    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh") -> None:
+        super().__init__()
+        self.U = nn.Parameter(torch.zeros(hidden_size, input_size))
+        self.W = nn.Parameter(torch.zeros(hidden_size, hidden_size))
+        self.b = nn.Parameter(torch.zeros(hidden_size))
+        self.phi = torch.tanh if nonlinearity == "tanh" else torch.relu
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return self.phi(h @ self.W.T + x @ self.U.T + self.b)
+
+
+def test_torch_cell_with_own_names_computes_the_reference_forward_and_gradients(rng):
+    elman = adapters.from_torch_cell(
+        Elman, kind="rnn", mapping=lambda p: {"U": p.w_ih, "W": p.w_hh, "b": p.b_ih + p.b_hh})
+    x, h, _, w_ih, w_hh, _, b_hh = lstm_problem(rng, blocks=1)
+    for phi in ("tanh", "relu"):
+        np.testing.assert_allclose(elman.rnn_cell(x, h, w_ih, w_hh, None, b_hh, nonlinearity=phi),
+                                   ref_rnn.rnn_cell(x, h, w_ih, w_hh, None, b_hh, phi),
+                                   rtol=1e-12, atol=1e-13)
+        g = rng.standard_normal(h.shape)
+        got = elman.vjp_rnn_cell(g, x, h, w_ih, w_hh, None, b_hh, nonlinearity=phi)
+        want = ref_rnn.rnn_cell_vjp(g, x, h, w_ih, w_hh, None, b_hh, phi)
+        assert got[4] is None and want[4] is None
+        for k in (0, 1, 2, 3, 5):
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-11, atol=1e-12)
+
+
+def test_torch_cell_renamed_parameters_compute_the_reference(rng):
+    class Wrapped(nn.Module):
+        def __init__(self, input_size: int, hidden_size: int) -> None:
+            super().__init__()
+            self.core = nn.GRUCell(input_size, hidden_size)
+
+        def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+            return self.core(x, h)
+
+    gru = adapters.from_torch_cell(Wrapped, kind="gru", mapping={
+        "w_ih": "core.weight_ih", "w_hh": "core.weight_hh", "b_ih": "core.bias_ih",
+        "b_hh": "core.bias_hh"})
+    x, h, _, w_ih, w_hh, b_ih, _ = lstm_problem(rng, blocks=3)
+    np.testing.assert_allclose(gru.gru_cell(x, h, w_ih, w_hh, b_ih),
+                               ref_gru.gru_cell(x, h, w_ih, w_hh, b_ih), rtol=1e-12, atol=1e-13)
+    dx, dh, dw_ih, dw_hh, db_ih, db_hh = gru.vjp_gru_cell(np.ones_like(h), x, h, w_ih, w_hh, b_ih)
+    want = ref_gru.gru_cell_vjp(np.ones_like(h), x, h, w_ih, w_hh, b_ih)
+    for got, w in zip((dx, dh, dw_ih, dw_hh, db_ih), want, strict=False):
+        np.testing.assert_allclose(got, w, rtol=1e-11, atol=1e-12)
+    assert db_hh is None and want[5] is None
+
+
+@pytest.mark.parametrize(("kwargs", "complaint"), [
+    ({"kind": "lstn"}, "kind must be one of"),
+    ({"kind": "lstm", "variant": "textbook"}, "variant applies to kind='gru' only"),
+    ({"kind": "lstm", "dtype": np.int64}, "dtype must be float32 or float64"),
+    ({"kind": "lstm", "mapping": {"weight": "weight_ih"}}, "mapping keys must be among"),
+])
+def test_adapter_rejects_bad_arguments_naming_them(kwargs, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        adapters.from_torch_cell(nn.LSTMCell, **kwargs)
+
+
+def test_linear_per_gate_rejects_a_wrong_order():
+    with pytest.raises(ValueError, match="order must be 'hx'"):
+        adapters.linear_per_gate({"h": "lin"}, order="x,h")
+
+
+def test_concatenated_lstm_of_seed_002_computes_the_cell_forward_only(rng):
+    def seed002(x, h, c, weights):
+        q = ref_lstm.ConcatParams(*weights["f"], *weights["i"], *weights["g"], *weights["o"])
+        return ref_lstm.cell_concatenated(x, h, c, q)
+
+    module = adapters.from_concatenated(seed002, kind="lstm", order="hx")
+    assert module.__all__ == ["DTYPE", "lstm_cell"]
+    x, h, c, w_ih, w_hh, b_ih, b_hh = lstm_problem(rng)
+    for got, want in zip(module.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh),
+                         ref_lstm.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_concatenated_gru_is_checked_as_the_textbook_variant(rng):
+    def textbook(x, h, weights):
+        (W_r, b_r), (W_z, b_z), (W_n, b_n) = weights["r"], weights["z"], weights["n"]
+        sigmoid = ref_gru.sigmoid
+        r = sigmoid(np.concatenate([x, h], axis=1) @ W_r.T + b_r)
+        z = sigmoid(np.concatenate([x, h], axis=1) @ W_z.T + b_z)
+        n = np.tanh(np.concatenate([x, r * h], axis=1) @ W_n.T + b_n)
+        return (1 - z) * n + z * h
+
+    module = adapters.from_concatenated(textbook, kind="gru", order="xh")
+    x, h, _, w_ih, w_hh, b_ih, b_hh = lstm_problem(rng, blocks=3)
+    np.testing.assert_allclose(module.gru_cell_textbook(x, h, w_ih, w_hh, b_ih, b_hh),
+                               ref_gru.gru_cell_textbook(x, h, w_ih, w_hh, b_ih, b_hh),
+                               rtol=1e-12, atol=1e-13)
+
+
+def stand_in_jax(*, x64: bool) -> types.ModuleType:
+    """Enough of JAX's API for from_jax, on torch (JAX is not a dependency): jax.numpy.asarray
+    and the ops below, and jax.vjp as torch.func.vjp. Without x64, asarray rounds to float32, as
+    JAX does by default."""
+    jax = types.ModuleType("jax")
+
+    def asarray(a, dtype=None):
+        a = np.asarray(a, dtype=dtype)
+        return torch.as_tensor(a if x64 or a.dtype.kind != "f" else a.astype(np.float32))
+
+    jax.numpy = SimpleNamespace(asarray=asarray, exp=torch.exp, tanh=torch.tanh)
+    jax.vjp = torch.func.vjp
+    return jax
+
+
+def jax_lstm_cell(jnp):
+    """An LSTM cell written against jax.numpy (or the stand-in's few functions)."""
+
+    def lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh):
+        H = h.shape[1]
+        A = x @ w_ih.T + h @ w_hh.T + b_ih + b_hh
+        i, f, g, o = (A[:, k * H:(k + 1) * H] for k in range(4))
+
+        def sigmoid(a):
+            return 1 / (1 + jnp.exp(-a))
+
+        c_new = sigmoid(f) * c + sigmoid(i) * jnp.tanh(g)
+        return sigmoid(o) * jnp.tanh(c_new), c_new
+
+    return lstm_cell
+
+
+@pytest.fixture(params=["stand-in", "jax"])
+def jax_module(request, monkeypatch):
+    if request.param == "jax":
+        jax = pytest.importorskip("jax", reason="JAX is not installed; the stand-in covers the "
+                                                "adapter's logic")
+        jax.config.update("jax_enable_x64", True)
+        return jax
+    jax = stand_in_jax(x64=True)
+    monkeypatch.setitem(sys.modules, "jax", jax)
+    return jax
+
+
+def test_jax_function_computes_the_reference_forward_and_gradients(jax_module, rng):
+    module = adapters.from_jax(jax_lstm_cell(jax_module.numpy), kind="lstm", dtype=np.float64)
+    x, h, c, w_ih, w_hh, b_ih, _ = lstm_problem(rng)
+    for got, want in zip(module.lstm_cell(x, h, c, w_ih, w_hh, b_ih),
+                         ref_lstm.lstm_cell(x, h, c, w_ih, w_hh, b_ih), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    g = (rng.standard_normal(h.shape), rng.standard_normal(c.shape))
+    got = module.vjp_lstm_cell(g, x, h, c, w_ih, w_hh, b_ih)
+    want = ref_lstm.lstm_cell_vjp(g, x, h, c, w_ih, w_hh, b_ih)
+    assert got[-1] is None and want[-1] is None
+    for got_i, want_i in zip(got[:-1], want[:-1], strict=True):
+        np.testing.assert_allclose(got_i, want_i, rtol=1e-11, atol=1e-12)
+
+
+def test_jax_in_float64_without_x64_is_refused(monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", stand_in_jax(x64=False))
+    with pytest.raises(ValueError, match="jax_enable_x64"):
+        adapters.from_jax(lambda *a: a, kind="gru", dtype=np.float64)
+
+
+def test_jax_adapter_without_jax_says_it_is_not_installed(monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)  # makes `import jax` raise ImportError
+    with pytest.raises(ImportError, match="from_jax needs JAX, which is not installed"):
+        adapters.from_jax(lambda *a: a, kind="gru")
+
+
+def test_rnn_reference_through_from_concatenated_matches(rng):
+    def elman(x, h, weights, nonlinearity):
+        W, b = weights["h"]
+        a = np.concatenate([h, x], axis=1) @ W.T + b
+        return np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
+
+    module = adapters.from_concatenated(elman, kind="rnn")
+    x, h, _, w_ih, w_hh, b_ih, b_hh = lstm_problem(rng, blocks=1)
+    for phi in ("tanh", "relu"):
+        np.testing.assert_allclose(module.rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity=phi),
+                                   ref_rnn.rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh, phi),
+                                   rtol=1e-12, atol=1e-13)
+
+
+# ---- the pytest plugin ------------------------------------------------------------------------
+
+@pytest.mark.skipif(not (REPOSITORY / "pyproject.toml").is_file(),
+                    reason="pyproject.toml exists in a repository checkout only")
+def test_plugin_settings_equal_pyproject_ini_options():
+    ini = tomllib.loads((REPOSITORY / "pyproject.toml").read_text(encoding="utf-8"))
+    options = ini["tool"]["pytest"]["ini_options"]
+    for name, lines in pytest_plugin.INI.items():
+        assert options[name] == lines, name
+    addopts = shlex.split(options["addopts"])
+    assert all(opt in addopts for opt in pytest_plugin.ADDOPTS), addopts
+    assert addopts[addopts.index("-m") + 1] == pytest_plugin.ADDOPTS[-1] == "not slow"
+
+
+def test_checks_run_with_pyargs_from_any_directory(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "nnspec.checks.test_linear", "--impl",
+         "reference", "--only", "linear.affine", "--nnspec-examples", "2", "-q", "-p",
+         "no:cacheprovider"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout

@@ -1,0 +1,64 @@
+"""Run the pytest-benchmark suites of ``bench/`` and summarise them as ratios.
+
+Every comparison is a ratio of medians measured in one run: reference over torch for the same
+cell and sizes, and each gradient-check tool over ``gradcheck(fast_mode=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nnspec.bench
+
+#: pytest ``-k`` selections per report size; "large" runs every case.
+SELECTIONS = {
+    "default": "(sequence_forward and 100-32-128) or (cell_forward and 32-128) or gradient",
+    "large": "",
+}
+
+
+def run(size: str = "default", *, quiet: bool = True) -> dict[str, Any]:
+    """Run the benchmarks of ``size`` and return pytest-benchmark's JSON plus our ratios."""
+    bench_dir = Path(next(iter(nnspec.bench.__path__)))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bench.json"
+        args = [str(bench_dir), "--rootdir", str(bench_dir.parent), "--import-mode=importlib",
+                "-p", "no:cacheprovider", "--benchmark-enable", f"--benchmark-json={out}",
+                "--benchmark-max-time=0.5", "--benchmark-min-rounds=3",
+                "-q" if quiet else "-v"]
+        if SELECTIONS[size]:
+            args += ["-k", SELECTIONS[size]]
+        if size == "large":
+            args.append("--run-slow-gradcheck")
+        code = pytest.main(args)
+        data = json.loads(out.read_text()) if out.exists() else {"benchmarks": []}
+    data["exit_code"] = int(code)
+    data["ratios"] = ratios(data["benchmarks"])
+    return data
+
+
+def ratios(benchmarks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per group, every case's median over the group's baseline (torch, or gradcheck fast)."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for b in benchmarks:
+        groups[b["group"]].append(b)
+    rows = []
+    for group, cases in groups.items():
+        def label(b: dict[str, Any]) -> str:
+            info = b.get("extra_info", {})
+            return info.get("impl") or info.get("tool") or b["name"]
+
+        base = next((b for b in cases if label(b) in ("torch", "torch.autograd.gradcheck("
+                                                      "fast_mode=True)")), None)
+        for b in cases:
+            median = b["stats"]["median"]
+            rows.append({"group": group, "case": label(b), "median_s": median,
+                         "baseline": label(base) if base else None,
+                         "ratio": median / base["stats"]["median"] if base else None})
+    return rows

@@ -1,0 +1,374 @@
+"""The report's sweeps of the decay measurement (spec/decay.md) and their plots.
+
+:func:`sweeps` runs the measurements — decay curves up to T = 10 000, the rate against the weight
+scale, the initialisation, the LSTM forget-gate bias, the hidden size and the RNN's
+nonlinearity, the mean-field comparison, the Lyapunov spectra, and the timings of the single
+sweep against the naive method — and returns plain data; :func:`plot` draws PNGs from it.
+Every measurement carries its input distribution.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnspec.decay_cli import float64_range_exit, summarise, weight_summary
+from nnspec.reference import decay
+
+KINDS = ("rnn", "gru", "lstm")
+
+#: "default" runs in a few minutes on two cores; "large" is the report's full size.
+SIZES: dict[str, dict[str, Any]] = {
+    "default": {"curve_length": 10_000, "hidden": 32, "draws": 8, "length": 500,
+                "scales": [0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0],
+                "forget_biases": [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 5.0, 8.0],
+                "hiddens": [8, 16, 32, 64, 128], "mean_field_hiddens": [64, 256],
+                "sigma_ws": [0.5, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0], "mean_field_length": 400,
+                "lyapunov_length": 1000, "lyapunov_hidden": 16, "naive_length": 300},
+    "large": {"curve_length": 10_000, "hidden": 32, "draws": 16, "length": 2000,
+              "scales": [0.5, 0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0],
+              "forget_biases": [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 40.0],
+              "hiddens": [8, 16, 32, 64, 128, 256], "mean_field_hiddens": [64, 256, 1024],
+              "sigma_ws": [0.5, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0], "mean_field_length": 600,
+              "lyapunov_length": 4000, "lyapunov_hidden": 32, "naive_length": 1000},
+}
+
+
+def _measured(cell: decay.Cell, **kw: Any) -> dict[str, Any]:
+    """A summarised measurement without curves or torch; an overflowing forward run (a linear or
+    ReLU RNN scaled above 1) is recorded as such instead of a rate."""
+    try:
+        m = decay.measure(cell, **kw)
+    except FloatingPointError as exc:
+        return {"cell": str(cell), **{k: v for k, v in kw.items()}, "overflow": str(exc)}
+    return summarise(m, lyapunov=0, torch=False, curves=False)
+
+
+def _timed(f: Callable[[], Any], repeats: int = 1) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def timings(*, curve_length: int, hidden: int, draws: int, naive_length: int) -> dict[str, Any]:
+    """Seconds for the decay curves of all three cells at T = curve_length (forward run and
+    sweep, ``draws`` draws, H = hidden), and for the single sweep against the naive method at
+    T = naive_length (one backward pass per k), per cell."""
+    out: dict[str, Any] = {"curve_length": curve_length, "hidden": hidden, "draws": draws,
+                           "curves_s": {}, "naive_length": naive_length, "sweep_s": {},
+                           "naive_s": {}}
+    for kind in KINDS:
+        cell = decay.Cell(kind)
+        out["curves_s"][kind] = _timed(lambda cell=cell: decay.measure(
+            cell, hidden=hidden, length=curve_length, draws=draws))
+        m = decay.measure(cell, hidden=hidden, length=naive_length, draws=draws)
+        traj, v = m.trajectory, m.v
+        out["sweep_s"][kind] = _timed(lambda traj=traj, v=v: decay.gradient_norms(traj, v), 3)
+        out["naive_s"][kind] = _timed(lambda traj=traj, v=v: decay.naive_gradient_norms(traj, v))
+    out["curves_total_s"] = sum(out["curves_s"].values())
+    out["speedup"] = {k: out["naive_s"][k] / out["sweep_s"][k] for k in KINDS}
+    return out
+
+
+def mean_field(*, hiddens: list[int], sigma_ws: list[float], length: int, draws: int,
+               sigma_x: float = 1.0) -> list[dict[str, Any]]:
+    """Measured tanh-RNN rates (w_hh ~ N(0, σ_w²/H), w_ih = I, x ~ N(0, σ_x²)) against ½ ln χ."""
+    rows = []
+    rng = np.random.default_rng(2024)
+    for H in hiddens:
+        for sw in sigma_ws:
+            params = decay.gaussian_tanh_params(H, sw, draws, rng)
+            traj = decay.run(decay.Cell("rnn", "tanh"), params,
+                             sigma_x * rng.standard_normal((draws, length, H)))
+            norms = decay.gradient_norms(traj, rng.standard_normal((draws, H)))
+            r = decay.rate(norms.log_g, k_min=50, k_max=length - 50)
+            mf = decay.mean_field_tanh(sw, sigma_x, hidden=H)
+            rows.append({"hidden": H, "sigma_w": sw, "sigma_x": sigma_x, "rate": r.mean,
+                         "standard_error": r.standard_error, "mean_field": mf.rate,
+                         "finite_size": mf.finite_size, "q_star": mf.q_star, "chi": mf.chi,
+                         "inputs": f"w_ih = I, x_t ~ N(0, {sigma_x:g}²·I_{H}), no bias"})
+    return rows
+
+
+def sweeps(size: str = "default") -> dict[str, Any]:
+    """Run the report's sweeps at ``size`` ("default" or "large") and return their data."""
+    if size not in SIZES:
+        raise ValueError(f"size = {size!r} must be one of {sorted(SIZES)}")
+    c = SIZES[size]
+    H, S, T = c["hidden"], c["draws"], c["length"]
+    data: dict[str, Any] = {"size": size, "settings": c}
+
+    data["curves"] = {}
+    for label, kw in (("pytorch", {"init": "pytorch"}),
+                      ("orthogonal", {"init": "orthogonal", "input_std": 0.5})):
+        data["curves"][label] = [
+            summarise(decay.measure(decay.Cell(kind), hidden=H, length=c["curve_length"],
+                                    draws=S, **kw), lyapunov=1, torch=True, curves=True)
+            for kind in KINDS]
+
+    data["scale"] = [_measured(decay.Cell(kind), hidden=H, length=T, draws=S, init=init,
+                               scale=s)
+                     for kind in KINDS for init in decay.INITS for s in c["scales"]]
+    data["drive"] = [_measured(decay.Cell(kind), hidden=H, length=T, draws=S, init="orthogonal",
+                               scale=s, input_std=0.1)
+                     for kind in KINDS for s in c["scales"]]
+    data["forget_bias"] = [_measured(decay.Cell("lstm"), hidden=H, length=T, draws=S, init=init,
+                                     forget_bias=b)
+                           for init in ("pytorch", "orthogonal") for b in c["forget_biases"]]
+    data["hidden"] = [_measured(decay.Cell(kind), hidden=h, length=T, draws=S, init=init)
+                      for kind in KINDS for init in ("pytorch", "orthogonal") for h in c["hiddens"]]
+    data["nonlinearity"] = [
+        _measured(decay.Cell("rnn", nl), hidden=H, length=T, draws=S, init="orthogonal", scale=s,
+                  input_std=0.0 if nl == "linear" else 1.0)
+        for nl in decay.NONLINEARITIES for s in c["scales"]]
+    data["mean_field"] = mean_field(hiddens=c["mean_field_hiddens"], sigma_ws=c["sigma_ws"],
+                                    length=c["mean_field_length"], draws=S)
+
+    data["lyapunov"] = []
+    for kind in KINDS:
+        m = decay.measure(decay.Cell(kind), hidden=c["lyapunov_hidden"],
+                          length=c["lyapunov_length"], draws=S)
+        ly = decay.lyapunov_exponents(m.trajectory)
+        top = ly.exponents[:, 0]
+        data["lyapunov"].append({
+            "cell": kind, "hidden": c["lyapunov_hidden"], "length": c["lyapunov_length"],
+            "inputs": m.inputs, "rate": m.rate.mean, "rate_standard_error": m.rate.standard_error,
+            "top": float(np.mean(top)),
+            "top_standard_error": float(np.std(top, ddof=1) / math.sqrt(top.size)),
+            "spectrum": np.mean(ly.exponents, axis=0).tolist(),
+            "spectrum_sum": float(np.mean(np.sum(ly.exponents, axis=1))),
+            **weight_summary(m.trajectory.params)})
+
+    data["timings"] = timings(curve_length=c["curve_length"], hidden=H, draws=8,
+                              naive_length=c["naive_length"])
+    return data
+
+
+# ---- plots ---------------------------------------------------------------------------------------
+
+LOG10 = math.log(10.0)
+COLOURS = {"rnn": "tab:blue", "gru": "tab:green", "lstm": "tab:purple",
+           "pytorch": "tab:blue", "xavier": "tab:orange", "orthogonal": "tab:green",
+           "orthogonal, σ_x = 0.1": "tab:olive",
+           "tanh": "tab:blue", "relu": "tab:orange", "sigmoid": "tab:green", "linear": "tab:gray"}
+
+
+def _curve(values: list[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _plot_curves(plt: Any, rows: list[dict[str, Any]], title: str, path: Path) -> None:
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
+    floors = {"float64": math.log10(np.nextafter(0.0, 1.0)),
+              "float32": math.log10(float(np.nextafter(np.float32(0), np.float32(1))))}
+    for col, row in enumerate(rows):
+        curves = np.array([_curve(c) for c in row["log_g"]]) / LOG10
+        curves -= curves[:, :1]
+        k = np.arange(curves.shape[1])
+        exits = {d: row["torch"][d]["exit"] for d in ("float32", "float64")}
+        stop = max([e["zero"] or e["overflow"] or 0 for e in exits.values()]
+                   + [row["float64_exit"][0]["zero"] or 0])
+        zoom = int(min(curves.shape[1] - 1, max(50, 1.3 * stop)))
+        for r, ax in enumerate(axes[:, col]):
+            end = None if r == 0 else zoom + 1
+            for c in curves[1:]:
+                ax.plot(k[:end], c[:end], color="0.75", lw=0.6)
+            ax.plot(k[:end], np.mean(curves, axis=0)[:end], color=COLOURS[row["kind"]], lw=2,
+                    label=f"log-space sweep, mean of {len(curves)} draws (grey: each)")
+            ax.plot(k[:end], curves[0, :end], color="k", lw=0.8,
+                    label="log-space sweep, draw 0 (the draw torch runs)")
+            for dtype, style in (("float64", "--"), ("float32", ":")):
+                t = _curve(row["torch"][dtype]["log_g"]) / LOG10
+                t = t - t[0]
+                ax.plot(k[:end], t[:end], style, color="tab:red" if dtype == "float32"
+                        else "tab:orange", lw=1.6, label=f"torch autograd {dtype} (draw 0)")
+                z = exits[dtype]["zero"]
+                if z is not None and (end is None or z < end):
+                    ax.axvline(z, color="tab:red" if dtype == "float32" else "tab:orange",
+                               lw=0.8, alpha=0.6)
+                ax.axhline(floors[dtype], color="0.4", lw=0.6, ls=style)
+            ax.set_xlabel("distance k = T − t")
+            ax.set_ylabel("log₁₀ ‖∂L/∂h_(T−k)‖ / ‖∂L/∂h_T‖")
+            ax.grid(alpha=0.3)
+            if r == 0:
+                ax.set_title(f"{row['cell']}: rate {row['rate']['mean']:+.4f} ± "
+                             f"{row['rate']['standard_error']:.4f} per step\n"
+                             f"(ln units; λ₁ by QR {row['lyapunov']['top_mean']:+.4f})")
+            else:
+                ax.set_title(f"zoom: torch reaches 0 at k = {exits['float64']['zero']} (float64), "
+                             f"{exits['float32']['zero']} (float32)", fontsize=10)
+        axes[1, col].legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"{title}\n{rows[0]['inputs']}; dotted/dashed grey: smallest float32/float64 "
+                 f"subnormal", fontsize=11)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _errorbar_lines(ax: Any, rows: list[dict[str, Any]], key: str, x: str, label_of: str,
+                    **kw: Any) -> None:
+    for name in dict.fromkeys(r[key] for r in rows):
+        sel = [r for r in rows if r[key] == name and "rate" in r]
+        ax.errorbar([r[x] for r in sel], [r["rate"]["mean"] for r in sel],
+                    yerr=[r["rate"]["standard_error"] for r in sel], marker="o", ms=4, capsize=3,
+                    color=COLOURS.get(name), label=f"{label_of}{name}", **kw)
+
+
+def plot(data: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write the sweeps' PNG plots into ``out_dir``; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    for label, rows in data["curves"].items():
+        path = out / f"decay_curves_{label}.png"
+        init = "PyTorch default init" if label == "pytorch" else "orthogonal w_hh, scale 1"
+        _plot_curves(plt, rows, f"Gradient-norm decay, {init}, H = {rows[0]['hidden']}, "
+                                f"T = {rows[0]['length']}", path)
+        paths.append(path)
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), constrained_layout=True, sharey=True)
+    for ax, kind in zip(axes, KINDS, strict=True):
+        rows = [r for r in data["scale"] if r["cell"].startswith(kind)]
+        _errorbar_lines(ax, rows, "init", "spectral_radius", "init = ")
+        weak = [dict(r, init="orthogonal, σ_x = 0.1") for r in data["drive"]
+                if r["cell"].startswith(kind)]
+        _errorbar_lines(ax, weak, "init", "spectral_radius", "init = ", ls="--")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.axvline(1, color="k", lw=0.5, ls=":")
+        ax.set(title=f"{kind}: rate against the recurrent blocks' spectral radius",
+               xlabel="mean spectral radius ρ of the H × H blocks of scale·w_hh",
+               ylabel="rate per step (slope of ln g)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Weight scale, initialisation and input drive (H = {data['settings']['hidden']}, "
+                 f"T = {data['settings']['length']}); {data['scale'][0]['inputs']} (dashed: "
+                 f"σ_x = 0.1)", fontsize=10)
+    paths.append(out / "rate_vs_spectral_radius.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), constrained_layout=True)
+    _errorbar_lines(ax, data["forget_bias"], "init", "forget_bias", "init = ")
+    b = np.linspace(min(data["settings"]["forget_biases"]), max(data["settings"]["forget_biases"]),
+                    200)
+    ax.plot(b, np.log(1 / (1 + np.exp(-b))), "k--", lw=1,
+            label="ln σ(b_f): the c-path alone (h cut from the gates)")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set(title="LSTM: rate against the forget-gate bias b_f", xlabel="b_f",
+           ylabel="rate per step (slope of ln ‖∂L/∂h‖)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    paths.append(out / "rate_vs_forget_bias.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True, sharey=True)
+    for ax, init in zip(axes, ("pytorch", "orthogonal"), strict=True):
+        rows = [dict(r, kind=r["cell"].split("(")[0]) for r in data["hidden"] if r["init"] == init]
+        _errorbar_lines(ax, rows, "kind", "hidden", "")
+        ax.set_xscale("log", base=2)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set(title=f"rate against hidden size, init = {init}", xlabel="hidden size H",
+               ylabel="rate per step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    paths.append(out / "rate_vs_hidden.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
+    rows = [dict(r, nl=r["cell"][4:-1]) for r in data["nonlinearity"]]
+    _errorbar_lines(ax, rows, "nl", "scale", "φ = ")
+    ax.text(0.02, 0.97, "inputs x_t ~ N(0, I); the linear RNN with x = 0 (its Jacobians do not "
+            "depend on x)", transform=ax.transAxes, fontsize=8, va="top")
+    s = np.linspace(min(data["settings"]["scales"]), max(data["settings"]["scales"]), 100)
+    for nl, gamma, which in (("tanh", 1.0, "tanh, ReLU, linear"), ("sigmoid", 0.25, "sigmoid")):
+        ax.plot(s, np.log(gamma * s), ls="--", lw=1, color=COLOURS[nl],
+                label=f"Pascanu bound ln(γ·σ_max), γ = {gamma:g} ({which})")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set(title="Elman RNN, orthogonal w_hh·scale (σ_max = ρ = scale): rate by nonlinearity",
+           xlabel="scale", ylabel="rate per step")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    paths.append(out / "rnn_nonlinearity.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, (ax, res) = plt.subplots(1, 2, figsize=(14, 5), constrained_layout=True)
+    mf = data["mean_field"]
+    sigmas = sorted({r["sigma_w"] for r in mf})
+    fine = np.linspace(min(sigmas), max(sigmas), 100)
+    ax.plot(fine, [decay.mean_field_tanh(x, mf[0]["sigma_x"]).rate for x in fine], "k-", lw=1.2,
+            label="mean field ½ ln χ (H → ∞)")
+    for i, H in enumerate(sorted({r["hidden"] for r in mf})):
+        sel = [r for r in mf if r["hidden"] == H]
+        x = np.array([r["sigma_w"] for r in sel]) + 0.015 * i
+        y = np.array([r["rate"] for r in sel])
+        se = np.array([r["standard_error"] for r in sel])
+        line = ax.errorbar(x, y, yerr=se, marker="o", ms=4, capsize=3, ls="",
+                           label=f"measured, H = {H}")
+        colour = line[0].get_color()
+        res.errorbar(x, y - np.array([r["mean_field"] for r in sel]), yerr=se, marker="o", ms=4,
+                     capsize=3, ls=":", color=colour, alpha=0.5,
+                     label=f"H = {H}: measured − ½ ln χ")
+        res.errorbar(x, y - np.array([r["mean_field"] + r["finite_size"] for r in sel]), yerr=se,
+                     marker="s", ms=4, capsize=3, ls="-", color=colour,
+                     label=f"H = {H}: measured − (½ ln χ + 1/H term)")
+    ax.axhline(0, color="k", lw=0.8)
+    res.axhline(0, color="k", lw=0.8)
+    where = (f"w_hh ~ N(0, σ_w²/H), w_ih = I, x_t ~ N(0, {mf[0]['sigma_x']:g}²·I), "
+             f"T = {data['settings']['mean_field_length']}")
+    ax.set(title=f"tanh RNN against mean field\n{where}", xlabel="σ_w", ylabel="rate per step")
+    res.set(title="residuals (measured − prediction), ± standard error over draws",
+            xlabel="σ_w", ylabel="rate difference per step")
+    for a in (ax, res):
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    paths.append(out / "mean_field.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 4.8), constrained_layout=True)
+    for row in data["lyapunov"]:
+        spectrum = row["spectrum"]
+        ax.plot(np.arange(1, len(spectrum) + 1), spectrum, "o-", ms=3, color=COLOURS[row["cell"]],
+                label=f"{row['cell']}: λ₁ = {row['top']:+.4f}, rate of g = {row['rate']:+.4f}")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set(title=f"Lyapunov spectra by QR (PyTorch default init, H = "
+                 f"{data['lyapunov'][0]['hidden']}, T = {data['lyapunov'][0]['length']})",
+           xlabel="index i (LSTM: 2H exponents of (h, c))", ylabel="λ_i per step")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    paths.append(out / "lyapunov_spectra.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+def rate_table(data: dict[str, Any]) -> str:
+    """The rates of the curves and the Lyapunov cross-check as Markdown."""
+    lines = ["| cell | init | H | T | rate/step ± SE | λ₁ (QR) ± SE | float64 plain pass | "
+             "torch float64 → 0 | torch float32 → 0 |", "| --- " * 9 + "|"]
+    for label, rows in data["curves"].items():
+        for r in rows:
+            lines.append(
+                f"| {r['cell']} | {label} | {r['hidden']} | {r['length']} | "
+                f"{r['rate']['mean']:+.5f} ± {r['rate']['standard_error']:.5f} | "
+                f"{r['lyapunov']['top_mean']:+.5f} ± {r['lyapunov']['top_standard_error']:.5f} | "
+                f"{float64_range_exit(np.array(_curve(r['log_g'][0])))} | "
+                f"k = {r['torch']['float64']['exit']['zero']} | "
+                f"k = {r['torch']['float32']['exit']['zero']} |")
+    return "\n".join(lines)
