@@ -47,7 +47,8 @@ def _report(args: argparse.Namespace) -> int:
 
     impls = [i.strip() for i in (args.impl or ",".join(DEFAULT)).split(",") if i.strip()]
     return report.main(impls, Path(args.out), args.pytest_args, size=args.size,
-                       bench=not args.no_bench, decay=not args.no_decay)
+                       bench=not args.no_bench, decay=not args.no_decay,
+                       oracle=not args.no_oracle)
 
 
 def _decay(args: argparse.Namespace) -> int:
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                "longer decay sweeps")
     p_report.add_argument("--no-bench", action="store_true", help="skip the benchmarks")
     p_report.add_argument("--no-decay", action="store_true", help="skip the decay sweeps")
+    p_report.add_argument("--no-oracle", action="store_true",
+                          help="skip the oracle self-test catalogue")
     p_report.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     p_report.set_defaults(run=_report)
     p_decay = sub.add_parser("decay", help="measure how fast ‖∂L/∂h_(T−k)‖ decays with k "
