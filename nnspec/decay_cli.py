@@ -103,7 +103,8 @@ def _finite_list(a: np.ndarray) -> list[float | None]:
     return [float(x) if np.isfinite(x) else None for x in a]
 
 
-def _fmt_exit(e: dict[str, int | None]) -> str:
+def exit_text(e: dict[str, int | None]) -> str:
+    """'0 at k=…', 'inf at k=…' or 'in range' for a range exit."""
     parts = []
     if e["zero"] is not None:
         parts.append(f"0 at k={e['zero']}")
@@ -128,9 +129,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{'—' if r['forget_bias'] is None else format(r['forget_bias'], 'g')} | {r['hidden']} | "
             f"{r['length']} | {r['draws']} | {r['spectral_radius']:.3f} | "
             f"{r['rate']['mean']:+.5f} ± {r['rate']['standard_error']:.5f} | {lam} | "
-            f"{r['log10_g_T']:.1f} | {_fmt_exit(r['float64_exit'][0])} | "
-            f"{_fmt_exit(tor['float64']['exit']) if tor else '—'} | "
-            f"{_fmt_exit(tor['float32']['exit']) if tor else '—'} |")
+            f"{r['log10_g_T']:.1f} | {exit_text(r['float64_exit'][0])} | "
+            f"{exit_text(tor['float64']['exit']) if tor else '—'} | "
+            f"{exit_text(tor['float32']['exit']) if tor else '—'} |")
     return "\n".join(lines)
 
 

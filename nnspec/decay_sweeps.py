@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from nnspec.decay_cli import float64_range_exit, summarise, weight_summary
+from nnspec.decay_cli import exit_text, summarise, weight_summary
 from nnspec.reference import decay
 
 KINDS = ("rnn", "gru", "lstm")
+LOG10 = math.log(10.0)
 
 #: "default" runs in a few minutes on two cores; "large" is the report's full size.
 SIZES: dict[str, dict[str, Any]] = {
@@ -32,7 +33,7 @@ SIZES: dict[str, dict[str, Any]] = {
                 "lyapunov_length": 1000, "lyapunov_hidden": 16, "naive_length": 300},
     "large": {"curve_length": 10_000, "hidden": 32, "draws": 16, "length": 2000,
               "scales": [0.5, 0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0],
-              "forget_biases": [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 40.0],
+              "forget_biases": [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0],
               "hiddens": [8, 16, 32, 64, 128, 256], "mean_field_hiddens": [64, 256, 1024],
               "sigma_ws": [0.5, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0], "mean_field_length": 600,
               "lyapunov_length": 4000, "lyapunov_hidden": 32, "naive_length": 1000},
@@ -98,6 +99,34 @@ def mean_field(*, hiddens: list[int], sigma_ws: list[float], length: int, draws:
     return rows
 
 
+#: Points kept per stored sweep curve (the full-resolution curves of 16 draws at T = 10 000 would
+#: make the report's JSON tens of megabytes; the plots need no more).
+CURVE_POINTS = 2000
+
+
+def compact_curves(row: dict[str, Any]) -> dict[str, Any]:
+    """Replace a summary's per-draw log g curves by log₁₀ g(k)/g(0) at every ``stride``-th k
+    (mean, lowest and highest over the draws, and draw 0, the draw torch runs), and cut torch's
+    curves after their first range exit; values rounded to 10⁻³ decades."""
+    curves = np.array([_curve(c) for c in row.pop("log_g")]) / LOG10
+    curves -= curves[:, :1]
+    stride = max(1, (curves.shape[1] - 1) // CURVE_POINTS)
+    kept = curves[:, ::stride]
+
+    def rounded(a: np.ndarray) -> list[float]:
+        return np.round(a, 3).tolist()
+
+    row["curve"] = {"stride": stride, "mean": rounded(np.mean(kept, axis=0)),
+                    "low": rounded(np.min(kept, axis=0)), "high": rounded(np.max(kept, axis=0)),
+                    "draw0": rounded(kept[0])}
+    for t in row["torch"].values():
+        log10 = _curve(t.pop("log_g")) / LOG10
+        end = int(np.argmin(np.isfinite(log10))) + 1 if not np.all(np.isfinite(log10)) else None
+        t["log10_g"] = [None if not np.isfinite(x) else round(float(x - log10[0]), 3)
+                        for x in log10[:end]]
+    return row
+
+
 def sweeps(size: str = "default") -> dict[str, Any]:
     """Run the report's sweeps at ``size`` ("default" or "large") and return their data."""
     if size not in SIZES:
@@ -110,8 +139,9 @@ def sweeps(size: str = "default") -> dict[str, Any]:
     for label, kw in (("pytorch", {"init": "pytorch"}),
                       ("orthogonal", {"init": "orthogonal", "input_std": 0.5})):
         data["curves"][label] = [
-            summarise(decay.measure(decay.Cell(kind), hidden=H, length=c["curve_length"],
-                                    draws=S, **kw), lyapunov=1, torch=True, curves=True)
+            compact_curves(summarise(decay.measure(decay.Cell(kind), hidden=H,
+                                                   length=c["curve_length"], draws=S, **kw),
+                                     lyapunov=1, torch=True, curves=True))
             for kind in KINDS]
 
     data["scale"] = [_measured(decay.Cell(kind), hidden=H, length=T, draws=S, init=init,
@@ -154,7 +184,6 @@ def sweeps(size: str = "default") -> dict[str, Any]:
 
 # ---- plots ---------------------------------------------------------------------------------------
 
-LOG10 = math.log(10.0)
 COLOURS = {"rnn": "tab:blue", "gru": "tab:green", "lstm": "tab:purple",
            "pytorch": "tab:blue", "xavier": "tab:orange", "orthogonal": "tab:green",
            "orthogonal, σ_x = 0.1": "tab:olive",
@@ -170,28 +199,29 @@ def _plot_curves(plt: Any, rows: list[dict[str, Any]], title: str, path: Path) -
     floors = {"float64": math.log10(np.nextafter(0.0, 1.0)),
               "float32": math.log10(float(np.nextafter(np.float32(0), np.float32(1))))}
     for col, row in enumerate(rows):
-        curves = np.array([_curve(c) for c in row["log_g"]]) / LOG10
-        curves -= curves[:, :1]
-        k = np.arange(curves.shape[1])
+        curve = row["curve"]
+        mean = np.array(curve["mean"])
+        k = np.arange(mean.size) * curve["stride"]
         exits = {d: row["torch"][d]["exit"] for d in ("float32", "float64")}
         stop = max([e["zero"] or e["overflow"] or 0 for e in exits.values()]
                    + [row["float64_exit"][0]["zero"] or 0])
-        zoom = int(min(curves.shape[1] - 1, max(50, 1.3 * stop)))
+        zoom = min(int(k[-1]), max(50, int(1.3 * stop)))
         for r, ax in enumerate(axes[:, col]):
-            end = None if r == 0 else zoom + 1
-            for c in curves[1:]:
-                ax.plot(k[:end], c[:end], color="0.75", lw=0.6)
-            ax.plot(k[:end], np.mean(curves, axis=0)[:end], color=COLOURS[row["kind"]], lw=2,
-                    label=f"log-space sweep, mean of {len(curves)} draws (grey: each)")
-            ax.plot(k[:end], curves[0, :end], color="k", lw=0.8,
+            end = k.size if r == 0 else int(np.searchsorted(k, zoom)) + 1
+            ax.fill_between(k[:end], curve["low"][:end], curve["high"][:end], color="0.85",
+                            label=f"log-space sweep, range over {row['draws']} draws")
+            ax.plot(k[:end], mean[:end], color=COLOURS[row["kind"]], lw=2,
+                    label="log-space sweep, mean over the draws")
+            ax.plot(k[:end], curve["draw0"][:end], color="k", lw=0.8,
                     label="log-space sweep, draw 0 (the draw torch runs)")
             for dtype, style in (("float64", "--"), ("float32", ":")):
-                t = _curve(row["torch"][dtype]["log_g"]) / LOG10
-                t = t - t[0]
-                ax.plot(k[:end], t[:end], style, color="tab:red" if dtype == "float32"
+                t = _curve(row["torch"][dtype]["log10_g"])
+                kt = np.arange(t.size)
+                last = t.size if r == 0 else min(t.size, zoom + 1)
+                ax.plot(kt[:last], t[:last], style, color="tab:red" if dtype == "float32"
                         else "tab:orange", lw=1.6, label=f"torch autograd {dtype} (draw 0)")
                 z = exits[dtype]["zero"]
-                if z is not None and (end is None or z < end):
+                if z is not None and z <= k[end - 1]:
                     ax.axvline(z, color="tab:red" if dtype == "float32" else "tab:orange",
                                lw=0.8, alpha=0.6)
                 ax.axhline(floors[dtype], color="0.4", lw=0.6, ls=style)
@@ -292,8 +322,11 @@ def plot(data: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
     rows = [dict(r, nl=r["cell"][4:-1]) for r in data["nonlinearity"]]
     _errorbar_lines(ax, rows, "nl", "scale", "φ = ")
+    overflowed = sorted({f"{r['nl']} at scale {r['scale']:g}" for r in rows if "overflow" in r})
     ax.text(0.02, 0.97, "inputs x_t ~ N(0, I); the linear RNN with x = 0 (its Jacobians do not "
-            "depend on x)", transform=ax.transAxes, fontsize=8, va="top")
+            "depend on x)" + (f"\nforward run overflowed (no rate): {', '.join(overflowed)}"
+                              if overflowed else ""),
+            transform=ax.transAxes, fontsize=8, va="top")
     s = np.linspace(min(data["settings"]["scales"]), max(data["settings"]["scales"]), 100)
     for nl, gamma, which in (("tanh", 1.0, "tanh, ReLU, linear"), ("sigmoid", 0.25, "sigmoid")):
         ax.plot(s, np.log(gamma * s), ls="--", lw=1, color=COLOURS[nl],
@@ -360,15 +393,15 @@ def plot(data: dict[str, Any], out_dir: str | Path) -> list[Path]:
 
 def rate_table(data: dict[str, Any]) -> str:
     """The rates of the curves and the Lyapunov cross-check as Markdown."""
-    lines = ["| cell | init | H | T | rate/step ± SE | λ₁ (QR) ± SE | float64 plain pass | "
-             "torch float64 → 0 | torch float32 → 0 |", "| --- " * 9 + "|"]
+    lines = ["| cell | init | H | T | rate/step ± SE | λ₁ (QR) ± SE | plain float64 pass "
+             "(predicted) | torch float64 | torch float32 |", "| --- " * 9 + "|"]
     for label, rows in data["curves"].items():
         for r in rows:
             lines.append(
                 f"| {r['cell']} | {label} | {r['hidden']} | {r['length']} | "
                 f"{r['rate']['mean']:+.5f} ± {r['rate']['standard_error']:.5f} | "
                 f"{r['lyapunov']['top_mean']:+.5f} ± {r['lyapunov']['top_standard_error']:.5f} | "
-                f"{float64_range_exit(np.array(_curve(r['log_g'][0])))} | "
-                f"k = {r['torch']['float64']['exit']['zero']} | "
-                f"k = {r['torch']['float32']['exit']['zero']} |")
+                f"{exit_text(r['float64_exit'][0])} | "
+                f"{exit_text(r['torch']['float64']['exit'])} | "
+                f"{exit_text(r['torch']['float32']['exit'])} |")
     return "\n".join(lines)
