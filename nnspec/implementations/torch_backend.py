@@ -23,6 +23,22 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 _TORCH_DTYPES = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}
 
 
+def cuda_backend(dtype: type) -> TorchBackend:
+    """The backend for PyTorch on CUDA, or ImplementationUnavailable without a GPU.
+
+    TF32 is switched off for matmuls and cuDNN (cuDNN's RNNs use it by default for float32), so
+    float32 means IEEE float32 and the tolerance model applies; the report records the defaults.
+    """
+    from nnspec.checks.implementation import ImplementationUnavailable
+
+    if not torch.cuda.is_available():
+        raise ImplementationUnavailable(
+            f"no CUDA device (torch {torch.__version__}, built with CUDA {torch.version.cuda})")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    return TorchBackend("cuda", dtype)
+
+
 class TorchBackend:
     """Contract functions evaluated by PyTorch on ``device`` in ``dtype``."""
 
