@@ -348,6 +348,13 @@ BUGS: tuple[Entry, ...] = (
          "gate order mix-up: i, f, g, o read as i, f, o, g"),
     _bug("lstm.bug.concat_order", "lstm_cell", _concatenated_lstm(lstm.concat_order), "lstm.cell",
          "concatenation order: weights for [h, x] (seed 002) applied to [x, h] (seed 004)"),
+    _bug("regularisation.bug.decay_bias", "sgd_step_seed000", regularisation.decay_bias,
+         "regularisation.sgd_step.seed000",
+         "weight decay applied to the bias too (every parameter handed to one weight_decay)"),
+    _bug("regularisation.bug.lambda_not_divided", "sgd_step_seed000",
+         regularisation.lambda_not_divided, "regularisation.sgd_step.seed000",
+         "the seed's λ passed as weight_decay instead of λ/|B|", named_as=(
+             "regularisation.bug.lambda_not_divided", "regularisation.sgd_step.textbook")),
     _bug("regularisation.bug.decay_sign", "sgd_step", regularisation.sgd_step_decay_sign,
          "regularisation.sgd_step.torch", "the decay's sign slipped: the weights grow"),
     _bug("regularisation.bug.adam_l2_as_adamw", "adamw_step", regularisation.adam_l2_as_adamw,
@@ -472,14 +479,6 @@ UNREACHABLE: dict[str, str] = {
     "decay.bug.eigenvalue_bound":
         "a claim about gradient norms (ρ(W)^k read as a bound), not a function an implementation "
         "computes; checks/test_decay.py shows a non-normal W exceeding it",
-    "regularisation.bug.decay_bias":
-        "sgd_step(w, grad, lr, weight_decay) updates one tensor with the weight_decay it is "
-        "given and the checks hand the bias 0: decaying the bias is a choice of the caller's "
-        "parameter groups, outside the contract; checks/test_regularisation.py shows the seed "
-        "step's bound separates the bug's reference model",
-    "regularisation.bug.lambda_not_divided":
-        "the conversion weight_decay = λ/|B| is the caller's, sgd_step never sees λ or |B|; "
-        "checks/test_regularisation.py shows the seed step's bound separates the bug's model",
     "regularisation.bug.ridge_lambda_over_n":
         "regularisation.ridge is checked on the reference only, the contract has no ridge solver; "
         "checks/test_regularisation.py shows the bug's model is not the minimiser",

@@ -42,6 +42,9 @@ EXTENSIONS: dict[str, str] = {
     # losses
     "cross_entropy_sum": "cross_entropy_sum(logits, target) -> sum of per-position cross-entropies",
     # optimisers
+    "sgd_step_seed000": "sgd_step_seed000(X_B, y_B, w, b, eta, lam) -> (w', b'): one minibatch "
+                        "step of seed 000's linear regression with weight decay λ in the seed's "
+                        "convention (bias not decayed); the implementation maps it to its optimiser",
     "adam_step": "adam_step(w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay) -> (w', m', v')",
     "adamw_step": "adamw_step(w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay) -> (w', m', v')",
     "clip_grad_value": "clip_grad_value(grads, clip_value) -> clipped list",

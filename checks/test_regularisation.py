@@ -284,6 +284,42 @@ def test_seed_step_is_plain_sgd_on_the_l2_penalised_batch_loss(impl, step):
                      call=f"sgd_step{describe_args((p, g, eta, 0.0))}")
 
 
+def seed_step_bounds(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: np.ndarray, eta: float,
+                     lam: float, dtype: np.dtype) -> tuple[tol.Bound, tol.Bound]:
+    """Bounds on (w', b') when the implementation also forms the batch gradient itself.
+
+    r = X w + b − y is a (d + 2)-term sum; ∂w = Xᵀ r/|B| and ∂b = Σ r/|B| are (|B| + 1)-term sums
+    that also carry r's error through |X|ᵀ/|B|; the step then adds η times the gradient's error to
+    the sgd_step bound (spec/regularisation.md).
+    """
+    B = X.shape[0]
+    r = X @ w + b - y
+    err_r = tol.accumulated(np.abs(X) @ np.abs(w) + np.abs(b) + np.abs(y), X.shape[1] + 2,
+                            dtype).atol
+    err_dw = np.abs(X).T @ err_r / B + tol.accumulated(np.abs(X).T @ np.abs(r) / B, B + 1,
+                                                        dtype).atol
+    err_db = err_r.sum() / B + tol.accumulated(np.abs(r).sum() / B, B + 1, dtype).atol
+    dw, db = batch_gradient(X, y, w, b)
+    return (sgd_bound(w, dw, eta, lam / B, dtype) + tol.Bound(eta * err_dw, "η·(error of ∂w)"),
+            sgd_bound(b, db, eta, 0.0, dtype) + tol.Bound(eta * np.asarray(err_db), "η·(error of ∂b)"))
+
+
+@pytest.mark.spec("regularisation.sgd_step.seed000")
+@given(step=minibatch_steps())
+def test_seed_step_through_the_contract_decays_w_by_eta_lambda_over_batch_and_not_b(impl, step):
+    X, y, w, b = (impl.cast(np.asarray(a, dtype=np.float64)) for a in step[:4])
+    eta, lam = step[4:]
+    got = impl.outputs(impl.call("sgd_step_seed000", X, y, w, b, eta, lam),
+                       fn="sgd_step_seed000", names=("w'", "b'"))
+    want = ref.sgd_step_seed000(X, y, w, b, eta, lam)
+    for what, got_i, want_i, bound in zip(("w'", "b'"), got, want,
+                                          seed_step_bounds(X, y, w, b, eta, lam, impl.dtype),
+                                          strict=True):
+        assert_close(impl.array(got_i, fn="sgd_step_seed000", what=what, shape=np.shape(want_i)),
+                     want_i, bound, spec_id="regularisation.sgd_step.seed000", impl=impl,
+                     what=what, call=f"sgd_step_seed000{describe_args((X, y, w, b, eta, lam))}")
+
+
 @pytest.mark.spec("regularisation.sgd_step.seed000")
 @pytest.mark.parametrize("bug", [ref.decay_bias, ref.lambda_not_divided, ref.decay_sign],
                          ids=lambda f: f.__name__)

@@ -43,7 +43,7 @@ from nnspec.reference.lstm import lstm_cell, lstm_cell_projection, lstm_layer
 from nnspec.reference.lstm import lstm_cell_projection_vjp as vjp_lstm_cell_projection
 from nnspec.reference.lstm import lstm_cell_vjp as vjp_lstm_cell
 from nnspec.reference.lstm import lstm_layer_vjp as vjp_lstm_layer
-from nnspec.reference.regularisation import adam_step, adamw_step, sgd_step
+from nnspec.reference.regularisation import adam_step, adamw_step, sgd_step, sgd_step_seed000
 from nnspec.reference.rnn import rnn_cell, rnn_layer
 from nnspec.reference.rnn import rnn_cell_vjp as vjp_rnn_cell
 from nnspec.reference.rnn import rnn_layer_vjp as vjp_rnn_layer
@@ -58,7 +58,7 @@ __all__ = ["DTYPE", "adam_step", "adamw_step", "clip_grad_norm", "clip_grad_valu
            "gru_cell", "gru_cell_textbook", "gru_layer",
            "linear", "log_softmax", "lstm_cell", "lstm_cell_projection", "lstm_layer",
            "maxout", "prelu", "relu", "rnn_cell",
-           "rnn_layer", "rnn_module", "sgd_step", "sigmoid",
+           "rnn_layer", "rnn_module", "sgd_step", "sgd_step_seed000", "sigmoid",
            "softmax", "softplus", "tanh", "threshold",
            "torch_default_linear", "torch_default_rnn", "vjp_cross_entropy", "vjp_dropout",
            "vjp_gru_cell", "vjp_gru_cell_textbook", "vjp_gru_layer",

@@ -266,6 +266,16 @@ class TorchBackend:
         torch.optim.SGD([p], lr=lr, weight_decay=weight_decay).step()
         return self.n(p)
 
+    def sgd_step_seed000(self, X_B, y_B, w, b, eta, lam):
+        # What a torch user writes for seed 000's step: the batch-mean loss, and optimiser
+        # parameter groups that decay w by λ/|B| and leave the bias alone (spec/regularisation.md).
+        X, y = self.t(X_B), self.t(y_B)
+        wp, bp = nn.Parameter(self.t(w)), nn.Parameter(self.t(np.asarray(b)))
+        (0.5 * ((X @ wp + bp - y) ** 2).mean()).backward()
+        torch.optim.SGD([{"params": [wp], "weight_decay": lam / X.shape[0]},
+                         {"params": [bp], "weight_decay": 0.0}], lr=eta).step()
+        return self.n(wp), self.n(bp)
+
     def _adam(self, cls, w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
         p = nn.Parameter(self.t(w))
         p.grad = self.t(grad)
