@@ -14,21 +14,15 @@ import pytest
 import torch
 
 from nnspec.checks.gradients import check_gradient
+from nnspec.checks.strategies import typical_lstm_cell
 from nnspec.reference import lstm as ref
 
 B, D, H = 4, 32, 64
 
 
-def _problem(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    s = 1.0 / np.sqrt(H)
-    return (rng.standard_normal((B, D)), rng.standard_normal((B, H)), rng.standard_normal((B, H)),
-            rng.uniform(-s, s, (4 * H, D)), rng.uniform(-s, s, (4 * H, H)),
-            rng.uniform(-s, s, 4 * H), rng.uniform(-s, s, 4 * H))
-
-
 @pytest.mark.parametrize("method", ["complex", "richardson"])
 def test_check_gradient_on_lstm_cell(benchmark, rng, method):
-    args = _problem(rng)
+    args = typical_lstm_cell(rng, B, D, H)
     benchmark.group = "gradient check, LSTM cell B=4 D=32 H=64"
     benchmark.extra_info.update(tool=f"nnspec check_gradient ({method})")
     benchmark(check_gradient, ref.lstm_cell, ref.lstm_cell_vjp, args, wrt=range(7), rng=rng,
@@ -47,7 +41,7 @@ def _torch_cell(args: tuple[np.ndarray, ...]):
 
 
 def test_gradcheck_fast_mode_on_lstm_cell(benchmark, rng):
-    f, inputs = _torch_cell(_problem(rng))
+    f, inputs = _torch_cell(typical_lstm_cell(rng, B, D, H))
     benchmark.group = "gradient check, LSTM cell B=4 D=32 H=64"
     benchmark.extra_info.update(tool="torch.autograd.gradcheck(fast_mode=True)")
     assert benchmark(torch.autograd.gradcheck, f, inputs, fast_mode=True)
@@ -56,7 +50,7 @@ def test_gradcheck_fast_mode_on_lstm_cell(benchmark, rng):
 def test_gradcheck_slow_mode_on_lstm_cell(benchmark, rng, request):
     if not request.config.getoption("--run-slow-gradcheck"):
         pytest.skip("slow gradcheck takes ~10 s a call: pass --run-slow-gradcheck")
-    f, inputs = _torch_cell(_problem(rng))
+    f, inputs = _torch_cell(typical_lstm_cell(rng, B, D, H))
     benchmark.group = "gradient check, LSTM cell B=4 D=32 H=64"
     benchmark.extra_info.update(tool="torch.autograd.gradcheck(fast_mode=False)")
     assert benchmark.pedantic(torch.autograd.gradcheck, (f, inputs), rounds=1, iterations=1)

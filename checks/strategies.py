@@ -73,3 +73,13 @@ def moderate_float_arrays(shape: Any, *, smallest: float = 1e-3,
 #: h·f'(x), h = 1e-20, must stay a normal number (above λ/u ≈ 2e-292), or it loses digits in the
 #: subnormal range; the smooth activations' derivatives stay above e^−600 for |x| ≤ 300.
 FD_MAGNITUDES = (1.0, 4.0, 30.0, 300.0)
+
+
+def typical_lstm_cell(rng: np.random.Generator, B: int = 4, D: int = 5,
+                    H: int = 6) -> tuple[np.ndarray, ...]:
+    """Inputs as in training: x ~ N(0, 1), |h|, |c| < 1, weights and biases drawn like
+    nn.LSTMCell's default U(−1/√H, 1/√H)."""
+    s = 1 / np.sqrt(H)
+    return (rng.standard_normal((B, D)), rng.uniform(-1, 1, (B, H)), rng.uniform(-1, 1, (B, H)),
+            rng.uniform(-s, s, (4 * H, D)), rng.uniform(-s, s, (4 * H, H)),
+            rng.uniform(-s, s, 4 * H), rng.uniform(-s, s, 4 * H))

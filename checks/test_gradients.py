@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nnspec.checks import strategies as nst
 from nnspec.checks.failure import NonConformance, fail
 from nnspec.checks.gradients import check_gradient
-from nnspec.checks.test_lstm import GRADIENT_NAMES, typical_problem
 from nnspec.reference import lstm as ref
 
 #: The relative error put into one gradient entry.
@@ -68,7 +68,7 @@ def require_power(args: tuple[np.ndarray, ...], n_entries: int, method: str,
     __tracebackhide__ = True
     if flags(ref.lstm_cell_vjp, args, method, rng):
         fail("lstm.cell", "check_gradient", f"false alarm ({method}): the reference VJP is rejected")
-    missed = [f"{GRADIENT_NAMES[k]}{list(np.unravel_index(j, args[k].shape))}"
+    missed = [f"{ref.LSTM_CELL_GRADIENT_NAMES[k]}{list(np.unravel_index(j, args[k].shape))}"
               for k, j in entries(args, n_entries, rng)
               if not flags(corrupted(ref.lstm_cell_vjp, k, j, ENTRY_ERROR), args, method, rng)]
     if missed:
@@ -81,21 +81,21 @@ def require_power(args: tuple[np.ndarray, ...], n_entries: int, method: str,
 @pytest.mark.spec("lstm.cell")
 @pytest.mark.parametrize("method", ["complex", "richardson"])
 def test_check_gradient_catches_a_0_1_percent_error_in_one_lstm_gradient_entry(method, rng):
-    require_power(typical_problem(rng, **SIZES), 10, method, rng)
+    require_power(nst.typical_lstm_cell(rng, **SIZES), 10, method, rng)
 
 
 @pytest.mark.slow
 @pytest.mark.spec("lstm.cell")
 @pytest.mark.parametrize("method", ["complex", "richardson"])
 def test_check_gradient_catches_a_0_1_percent_error_in_each_of_200_entries(method, rng):
-    require_power(typical_problem(rng, **SIZES), 200, method, rng)
+    require_power(nst.typical_lstm_cell(rng, **SIZES), 200, method, rng)
 
 
 @pytest.mark.slow
 @pytest.mark.spec("lstm.cell")
 @pytest.mark.parametrize("method", ["complex", "richardson"])
 def test_check_gradient_raises_no_false_alarm_on_200_lstm_cells(method, rng):
-    alarms = sum(flags(ref.lstm_cell_vjp, typical_problem(rng, **SIZES), method, rng)
+    alarms = sum(flags(ref.lstm_cell_vjp, nst.typical_lstm_cell(rng, **SIZES), method, rng)
                  for _ in range(200))
     if alarms:
         fail("lstm.cell", "check_gradient",

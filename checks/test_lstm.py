@@ -17,7 +17,7 @@ from nnspec.checks.gradients import check_gradient
 from nnspec.checks.implementation import describe_args
 from nnspec.reference import lstm as ref
 
-GRADIENT_NAMES = ("dx", "dh", "dc", "dw_ih", "dw_hh", "db_ih", "db_hh")
+GRADIENT_NAMES = ref.LSTM_CELL_GRADIENT_NAMES
 
 
 # ---- inputs ----------------------------------------------------------------------------------
@@ -42,16 +42,6 @@ def lstm_problems(draw: st.DrawFn, *, magnitudes: tuple[float, ...] = nst.MAGNIT
     b_hh = uniform((4 * H,), m_w) if draw(st.booleans()) else None
     return (uniform((B, D), m_in), uniform((B, H), m_in), uniform((B, H), m_in),
             uniform((4 * H, D), m_w), uniform((4 * H, H), m_w), b_ih, b_hh)
-
-
-def typical_problem(rng: np.random.Generator, B: int = 4, D: int = 5,
-                    H: int = 6) -> tuple[np.ndarray, ...]:
-    """Inputs as in training: x ~ N(0, 1), |h|, |c| < 1, weights and biases drawn like
-    nn.LSTMCell's default U(−1/√H, 1/√H)."""
-    s = 1 / np.sqrt(H)
-    return (rng.standard_normal((B, D)), rng.uniform(-1, 1, (B, H)), rng.uniform(-1, 1, (B, H)),
-            rng.uniform(-s, s, (4 * H, D)), rng.uniform(-s, s, (4 * H, H)),
-            rng.uniform(-s, s, 4 * H), rng.uniform(-s, s, 4 * H))
 
 
 # ---- the cell --------------------------------------------------------------------------------
@@ -188,7 +178,7 @@ WRONG_CELLS = {
 @pytest.mark.spec("lstm.cell")
 @pytest.mark.parametrize("wrong", list(WRONG_CELLS))
 def test_forward_check_rejects_every_gate_block_permutation_and_known_bug(wrong, rng):
-    args = tuple(a.astype(np.float32) for a in typical_problem(rng))
+    args = tuple(a.astype(np.float32) for a in nst.typical_lstm_cell(rng))
     step = prop.lstm_step(*args, np.dtype(np.float32))
     got = WRONG_CELLS[wrong](*args)
     want = ref.lstm_cell(*args)
@@ -220,7 +210,7 @@ def test_constant_weights_hide_every_gate_block_permutation(rng):
 
 @pytest.mark.spec("lstm.cell")
 def test_zero_states_hide_w_hh_block_order_and_the_forget_gate(rng):
-    x, _, _, w_ih, w_hh, b_ih, _ = typical_problem(rng)
+    x, _, _, w_ih, w_hh, b_ih, _ = nst.typical_lstm_cell(rng)
     H = w_hh.shape[1]
     h = c = np.zeros((x.shape[0], H))
     ifog = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
@@ -292,7 +282,7 @@ def test_concatenated_cell_equals_lstm_cell_under_weight_mapping(problem):
 
 @pytest.mark.spec("lstm.cell.concatenated")
 def test_concat_order_bug_is_rejected(rng):
-    x, h, c, w_ih, w_hh, b_ih, b_hh = typical_problem(rng)
+    x, h, c, w_ih, w_hh, b_ih, b_hh = nst.typical_lstm_cell(rng)
     q = ref.concat_params_from(ref.params_from_torch(w_ih, w_hh, b_ih, b_hh))
     got = ref.concat_order(x, h, c, q)
     want = ref.cell_concatenated(x, h, c, q)

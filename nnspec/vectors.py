@@ -40,7 +40,6 @@ from nnspec.checks import test_activations as checks_activations
 from nnspec.checks import test_dropout as checks_dropout
 from nnspec.checks import test_initialisation as checks_initialisation
 from nnspec.checks import test_losses as checks_losses
-from nnspec.checks import test_lstm as checks_lstm
 from nnspec.checks import test_regularisation as checks_regularisation
 from nnspec.checks import test_rnn as checks_rnn
 from nnspec.checks import test_stability as checks_stability
@@ -54,6 +53,7 @@ from nnspec.reference import linear as ref_linear
 from nnspec.reference import losses as ref_losses
 from nnspec.reference import rnn as ref_rnn
 from nnspec.reference import stability as ref_stability
+from nnspec.reference.lstm import LSTM_CELL_GRADIENT_NAMES
 
 SCHEMA = "nnspec-vectors/1"
 
@@ -466,7 +466,7 @@ def lstm_cell_vjp_bounds(args: tuple, want: dict, dtype: np.dtype) -> dict:
     derived = checks_propagation.lstm_cell_backward(gh, gc, *rest, dtype)
     return {name: None if d is None else checks_propagation.as_bound(d, f"vjp_lstm_cell {name}",
                                                                       dtype)
-            for name, d in zip(checks_lstm.GRADIENT_NAMES, derived, strict=True)}
+            for name, d in zip(LSTM_CELL_GRADIENT_NAMES, derived, strict=True)}
 
 
 def rnn_problem(args: tuple, g: Any = None) -> checks_rnn.Problem:
@@ -693,7 +693,7 @@ VECTORS: tuple[Values | Claims, ...] = (
     Values("lstm.cell", "lstm_cell", LSTM_CELLS, ("h_new", "c_new"), lstm_cell_bounds,
            "shared: nnspec.checks.propagation.lstm_step and as_bound"),
     Values("lstm.cell", "vjp_lstm_cell", with_cotangent("lstm_cell", LSTM_CELLS),
-           checks_lstm.GRADIENT_NAMES, lstm_cell_vjp_bounds,
+           LSTM_CELL_GRADIENT_NAMES, lstm_cell_vjp_bounds,
            "shared: nnspec.checks.propagation.lstm_cell_backward"),
     Values("rnn.cell", "rnn_cell", rnn_cell_cases(), ("h_new",), rnn_cell_bound,
            "shared: nnspec.checks.test_rnn.cell_bound"),

@@ -319,6 +319,10 @@ def lstm_cell(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray, w_h
     return cell(x, h, c, params_from_torch(w_ih, w_hh, b_ih, b_hh))
 
 
+#: The order of :func:`lstm_cell_vjp`'s gradients.
+LSTM_CELL_GRADIENT_NAMES = ("dx", "dh", "dc", "dw_ih", "dw_hh", "db_ih", "db_hh")
+
+
 def lstm_cell_vjp(g: tuple[np.ndarray, np.ndarray], x: np.ndarray, h: np.ndarray, c: np.ndarray,
                   w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray | None = None,
                   b_hh: np.ndarray | None = None) -> tuple[np.ndarray | None, ...]:
