@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnspec.checks.implementation import Implementation, load
+from nnspec.checks.harness.implementation import Implementation, load
 
 #: One generator seed for every benchmark input, so runs are comparable.
 SEED = 20261122

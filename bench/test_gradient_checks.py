@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from nnspec.checks.gradients import check_gradient
-from nnspec.checks.strategies import typical_lstm_cell
+from nnspec.checks.harness.gradients import check_gradient
+from nnspec.checks.harness.strategies import typical_lstm_cell
 from nnspec.reference import lstm as ref
 
 B, D, H = 4, 32, 64

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from nnspec.checks import stats
-from nnspec.checks.implementation import (
+from nnspec.checks.harness import stats
+from nnspec.checks.harness.implementation import (
     Implementation,
     ImplementationUnavailable,
     load,

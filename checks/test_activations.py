@@ -17,11 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nnspec.checks import strategies as nst
-from nnspec.checks import tolerance as tol
-from nnspec.checks.failure import NonConformance, assert_close, fail
-from nnspec.checks.gradients import check_gradient
-from nnspec.checks.implementation import Implementation, ImplementationError, bug_model, describe_args
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.failure import NonConformance, assert_close, fail
+from nnspec.checks.harness.gradients import check_gradient
+from nnspec.checks.harness.implementation import Implementation, ImplementationError, bug_model, describe_args
 from nnspec.reference import activations as ref
 
 #: Inputs where a careless formula overflows, cancels or underflows: exp overflow (±710 in

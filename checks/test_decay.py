@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 from scipy import integrate
 from scipy import stats as sps
 
-from nnspec.checks import stats
-from nnspec.checks import strategies as nst
-from nnspec.checks import tolerance as tol
-from nnspec.checks.failure import assert_close, fail
-from nnspec.checks.gradients import FD_ESTIMATE_FACTOR, check_gradient
-from nnspec.checks.implementation import describe_args
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import stats
+from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.failure import assert_close, fail
+from nnspec.checks.harness.gradients import FD_ESTIMATE_FACTOR, check_gradient
+from nnspec.checks.harness.implementation import describe_args
 from nnspec.reference import decay as ref
 from nnspec.reference import rnn as rnn_ref
 from nnspec.reference.activations import sigmoid, tanh_vjp

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnspec.checks import stats
-from nnspec.checks import strategies as nst
-from nnspec.checks import tolerance as tol
-from nnspec.checks.failure import assert_close
-from nnspec.checks.gradients import check_gradient
-from nnspec.checks.implementation import Implementation, describe_args
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import stats
+from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.failure import assert_close
+from nnspec.checks.harness.gradients import check_gradient
+from nnspec.checks.harness.implementation import Implementation, describe_args
 from nnspec.reference import dropout as ref
 
 #: Drop probabilities of the statistical tests. 0.5 is avoided: there, reading p as the keep

@@ -10,11 +10,11 @@ from hypothesis import find, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nnspec.checks import strategies as nst
-from nnspec.checks import tolerance as tol
-from nnspec.checks.failure import assert_close, fail
-from nnspec.checks.gradients import check_gradient
-from nnspec.checks.implementation import Implementation, describe_args
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.failure import assert_close, fail
+from nnspec.checks.harness.gradients import check_gradient
+from nnspec.checks.harness.implementation import Implementation, describe_args
 from nnspec.reference import gru as ref
 
 GRADIENT_NAMES = ("dx", "dh", "dw_ih", "dw_hh", "db_ih", "db_hh")

@@ -13,12 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats as dist
 
-from nnspec.checks import stats
-from nnspec.checks import strategies as nst
-from nnspec.checks import tolerance as tol
-from nnspec.checks.failure import assert_close, fail
-from nnspec.checks.gradients import check_gradient
-from nnspec.checks.implementation import Implementation, describe_args
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import stats
+from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.failure import assert_close, fail
+from nnspec.checks.harness.gradients import check_gradient
+from nnspec.checks.harness.implementation import Implementation, describe_args
 from nnspec.reference import initialisation as ref
 
 #: Shapes of the statistical Xavier tests (about 10⁵ samples each): a linear weight with

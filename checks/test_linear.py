@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnspec.checks import strategies as nst
-from nnspec.checks import tolerance as tol
-from nnspec.checks.failure import assert_close
-from nnspec.checks.gradients import check_gradient
-from nnspec.checks.implementation import describe_args
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.failure import assert_close
+from nnspec.checks.harness.gradients import check_gradient
+from nnspec.checks.harness.implementation import describe_args
 from nnspec.reference import linear as ref
 
 

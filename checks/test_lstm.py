@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnspec.checks import propagation as prop
-from nnspec.checks import strategies as nst
-from nnspec.checks import tolerance as tol
-from nnspec.checks.failure import NonConformance, assert_close, fail
-from nnspec.checks.gradients import check_gradient
-from nnspec.checks.implementation import describe_args
+from nnspec.checks.bounds import engine as prop
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.failure import NonConformance, assert_close, fail
+from nnspec.checks.harness.gradients import check_gradient
+from nnspec.checks.harness.implementation import describe_args
 from nnspec.reference import lstm as ref
 
 GRADIENT_NAMES = ref.LSTM_CELL_GRADIENT_NAMES

@@ -11,10 +11,10 @@ import scipy.linalg
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from nnspec.checks import strategies as nst
-from nnspec.checks import tolerance as tol
-from nnspec.checks.failure import assert_close, fail
-from nnspec.checks.implementation import describe_args
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.failure import assert_close, fail
+from nnspec.checks.harness.implementation import describe_args
 from nnspec.reference import model_selection as ref
 
 U = tol.unit_roundoff(np.float64)

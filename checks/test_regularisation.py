@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnspec.checks import strategies as nst
-from nnspec.checks import tolerance as tol
-from nnspec.checks.failure import assert_close, fail
-from nnspec.checks.gradients import check_gradient
-from nnspec.checks.implementation import Implementation, describe_args
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.failure import assert_close, fail
+from nnspec.checks.harness.gradients import check_gradient
+from nnspec.checks.harness.implementation import Implementation, describe_args
 from nnspec.reference import regularisation as ref
 
 #: The longest chain of roundings one term of w − lr·(grad + wd·w) goes through in DTYPE: the

@@ -18,13 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnspec.checks import propagation as prop
-from nnspec.checks import stats
-from nnspec.checks import strategies as nst
-from nnspec.checks import tolerance as tol
-from nnspec.checks.failure import assert_close, fail
-from nnspec.checks.gradients import check_gradient
-from nnspec.checks.implementation import Implementation, describe_args
+from nnspec.checks.bounds import engine as prop
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import stats
+from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.failure import assert_close, fail
+from nnspec.checks.harness.gradients import check_gradient
+from nnspec.checks.harness.implementation import Implementation, describe_args
 from nnspec.reference import rnn as ref_rnn
 from nnspec.reference import sequence as ref
 

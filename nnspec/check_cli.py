@@ -81,8 +81,8 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
     from nnspec import oracle, speclib
-    from nnspec.checks import contract
-    from nnspec.checks.implementation import ImplementationLoadError, ImplementationUnavailable, load
+    from nnspec.checks.harness import contract
+    from nnspec.checks.harness.implementation import ImplementationLoadError, ImplementationUnavailable, load
 
     if not args.module:
         hint = (" (--only takes several ids, so it swallowed the module name: put MODULE first, "

@@ -43,7 +43,7 @@ def _spec(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from nnspec import report
-    from nnspec.checks.implementation import DEFAULT
+    from nnspec.checks.harness.implementation import DEFAULT
 
     impls = [i.strip() for i in (args.impl or ",".join(DEFAULT)).split(",") if i.strip()]
     return report.main(impls, Path(args.out), args.pytest_args, size=args.size,

@@ -108,7 +108,9 @@ def run(implementations: list[str], *, extra_args: list[str] | None = None,
     """Run every check against ``implementations`` and return the matrix."""
     checks_dir = Path(next(iter(nnspec.checks.__path__)))
     collector = _Collector()
-    args = [str(checks_dir), "--rootdir", str(checks_dir.parent), "--import-mode=importlib",
+    # checks/meta tests the tool itself; a conformance run is the checks alone.
+    args = [str(checks_dir), "--ignore", str(checks_dir / "meta"), "--rootdir", str(checks_dir.parent),
+            "--import-mode=importlib",
             "-p", "no:cacheprovider", "--benchmark-disable", "-q", "-m", "not slow",
             "--impl", ",".join(implementations), *(extra_args or [])]
     start = time.perf_counter()

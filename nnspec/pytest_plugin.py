@@ -34,7 +34,7 @@ ADDOPTS = ["--import-mode=importlib", "-m", "not slow"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from nnspec.checks.implementation import DEFAULT, SHIPPED
+    from nnspec.checks.harness.implementation import DEFAULT, SHIPPED
 
     group = parser.getgroup("nnspec")
     group.addoption(

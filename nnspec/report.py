@@ -202,7 +202,7 @@ def main(implementations: list[str], out_dir: Path, extra_args: list[str], *,
         sections.append(benchmark_section(data))
         _dump(out_dir / "benchmarks.json", data, command)
     if oracle:
-        from nnspec.checks import catalogue
+        from nnspec.checks.oracle import catalogue
 
         print("nnspec report [3/4]: oracle self-test catalogue", flush=True)
         data = catalogue.detection()

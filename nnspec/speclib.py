@@ -25,7 +25,7 @@ from pathlib import Path
 import nnspec.checks
 import nnspec.reference
 import nnspec.spec
-from nnspec.checks.tolerance import RULES
+from nnspec.checks.bounds.rules import RULES
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+$")
 _DOC_ID = re.compile(r"^([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)(?=$|[\s:—-])")

@@ -33,9 +33,6 @@ import numpy as np
 
 import nnspec
 from nnspec import speclib
-from nnspec.checks import bounds as checks_bounds
-from nnspec.checks import contract
-from nnspec.checks import propagation as checks_propagation
 from nnspec.checks import test_activations as checks_activations
 from nnspec.checks import test_dropout as checks_dropout
 from nnspec.checks import test_initialisation as checks_initialisation
@@ -43,8 +40,11 @@ from nnspec.checks import test_losses as checks_losses
 from nnspec.checks import test_regularisation as checks_regularisation
 from nnspec.checks import test_rnn as checks_rnn
 from nnspec.checks import test_stability as checks_stability
-from nnspec.checks import tolerance as tol
-from nnspec.checks.stats import ALPHA
+from nnspec.checks.bounds import engine as checks_propagation
+from nnspec.checks.bounds import losses as checks_bounds
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import contract
+from nnspec.checks.harness.stats import ALPHA
 from nnspec.implementations import reference as contract_reference
 from nnspec.reference import activations as ref_activations
 from nnspec.reference import gru as ref_gru

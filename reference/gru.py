@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nnspec.checks import tolerance as tol
+from nnspec.checks.bounds import rules as tol
 
 Cell = Callable[..., Any]
 

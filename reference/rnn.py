@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nnspec.checks import tolerance as tol
+from nnspec.checks.bounds import rules as tol
 from nnspec.reference.activations import relu, relu_vjp, tanh, tanh_vjp
 from nnspec.reference.linear import affine, affine_vjp
 from nnspec.reference.losses import sequence_mean, sequence_mean_vjp, softmax

@@ -5,5 +5,5 @@
   ``ImplementationUnavailable`` and their checks skip with that reason.
 - ``reference``: nnspec's own float64 reference exposed through the contract.
 
-Each is a plain module of contract functions (nnspec.checks.contract), as a user's would be.
+Each is a plain module of contract functions (nnspec.checks.harness.contract), as a user's would be.
 """

@@ -29,7 +29,7 @@ def cuda_backend(dtype: type) -> TorchBackend:
     TF32 is switched off for matmuls and cuDNN (cuDNN's RNNs use it by default for float32), so
     float32 means IEEE float32 and the tolerance model applies; the report records the defaults.
     """
-    from nnspec.checks.implementation import ImplementationUnavailable
+    from nnspec.checks.harness.implementation import ImplementationUnavailable
 
     if not torch.cuda.is_available():
         raise ImplementationUnavailable(
@@ -497,6 +497,6 @@ class TorchBackend:
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         """The contract functions, for ``globals().update`` in the per-device modules."""
-        from nnspec.checks.contract import ALL
+        from nnspec.checks.harness.contract import ALL
 
         return {name: getattr(self, name) for name in ALL if hasattr(self, name)}

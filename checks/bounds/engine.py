@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nnspec.checks import tolerance as tol
+from nnspec.checks.bounds import rules as tol
 from nnspec.reference import gru as gru_ref
 from nnspec.reference.activations import sigmoid as _sigmoid
 from nnspec.reference.sequence import GATES, time_major

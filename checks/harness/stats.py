@@ -17,8 +17,8 @@ from collections import Counter
 import numpy as np
 from scipy import stats
 
-from nnspec.checks.failure import fail
-from nnspec.checks.implementation import Implementation
+from nnspec.checks.harness.failure import fail
+from nnspec.checks.harness.implementation import Implementation
 
 #: False-alarm probability of one statistical test.
 ALPHA = 1e-6

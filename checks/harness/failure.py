@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from nnspec.checks.implementation import Implementation
-from nnspec.checks.tolerance import Bound, unit_roundoff
+from nnspec.checks.bounds.rules import Bound, unit_roundoff
+from nnspec.checks.harness.implementation import Implementation
 
 
 class NonConformance(AssertionError):

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy.differentiate import derivative
 
-from nnspec.checks.failure import fail
+from nnspec.checks.harness.failure import fail
 
 #: Relative (to S = Σ|g||d|) part of the bound per method. For "complex", γ_n(float64) for
 #: n ≤ 10⁵ terms is ≤ 1.2e-11 and chained reference arithmetic adds ~1e-15 per step; 1e-12

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnspec.checks import tolerance as tol
+from nnspec.checks.bounds import rules as tol
 from nnspec.reference import losses as ref_losses
 
 

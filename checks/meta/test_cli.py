@@ -27,7 +27,7 @@ from nnspec.reference import gru as ref_gru
 from nnspec.reference import lstm as ref_lstm
 from nnspec.reference import rnn as ref_rnn
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 needs_examples = pytest.mark.skipif(not (REPOSITORY / "examples").is_dir(),
                                     reason="examples/ exists in a repository checkout only")
 

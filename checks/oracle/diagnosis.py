@@ -217,7 +217,7 @@ def _agreement(a: list[np.ndarray], b: list[np.ndarray], unit: float) -> float:
 def _diagnose_random(call: Call, found: dict[str, Callable[..., Any]], unit: float,
                      draw: Callable[..., Any]) -> list[str]:
     """Name the candidates whose law the implementation's replayed outputs follow."""
-    from nnspec.checks.stats import ALPHA
+    from nnspec.checks.harness.stats import ALPHA
     from nnspec.implementations import reference
 
     size = max(1, sum(a.size for a in _arrays(call.output)))

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from hypothesis.control import current_build_context, currently_in_test_context
 
-from nnspec.checks.diagnosis import Call, diagnose
-from nnspec.checks.tolerance import unit_roundoff
+from nnspec.checks.bounds.rules import unit_roundoff
+from nnspec.checks.oracle.diagnosis import Call, diagnose
 
 #: Short names for the shipped implementations; anything else is an importable module path.
 SHIPPED: dict[str, str] = {

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nnspec.checks import strategies as nst
-from nnspec.checks.failure import NonConformance, fail
-from nnspec.checks.gradients import check_gradient
+from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.failure import NonConformance, fail
+from nnspec.checks.harness.gradients import check_gradient
 from nnspec.reference import lstm as ref
 
 #: The relative error put into one gradient entry.

@@ -116,7 +116,7 @@ RULES = {
     "tol.exact": exact,
     "tol.elementwise": elementwise,
     "tol.accumulated": accumulated,
-    # Random operations are not compared value by value: see nnspec.checks.stats.
+    # Random operations are not compared value by value: see nnspec.checks.harness.stats.
     "tol.statistical": None,
     # Finite-difference comparisons: see nnspec.checks.gradients.
     "tol.fd": None,

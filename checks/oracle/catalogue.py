@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit as sigmoid
 
-from nnspec.checks.diagnosis import named_ids
+from nnspec.checks.oracle.diagnosis import named_ids
 from nnspec.reference import (
     activations,
     dropout,

@@ -17,8 +17,8 @@ from functools import cache
 import pytest
 
 from nnspec import speclib
-from nnspec.checks import catalogue
-from nnspec.checks.catalogue import Entry, Outcome
+from nnspec.checks.oracle import catalogue
+from nnspec.checks.oracle.catalogue import Entry, Outcome
 
 #: The entries of the default run: a bug of every family (the random families through the
 #: statistical diagnosis, the seeds' mistakes), a variant, a mistake, the other parametrisations.

@@ -22,8 +22,8 @@ from nnspec.checks import test_activations as checks_activations
 from nnspec.checks import test_linear as checks_linear
 from nnspec.checks import test_losses as checks_losses
 from nnspec.checks import test_stability as checks_stability
-from nnspec.checks.failure import NonConformance, assert_close, fail
-from nnspec.checks.implementation import Implementation, ImplementationError, describe_args
+from nnspec.checks.harness.failure import NonConformance, assert_close, fail
+from nnspec.checks.harness.implementation import Implementation, ImplementationError, describe_args
 from nnspec.checks.test_lstm import WRONG_CELLS
 from nnspec.implementations import reference as contract_reference
 from nnspec.reference import initialisation as ref_initialisation
