@@ -7,6 +7,7 @@ plugin nnspec/pytest_plugin.py, which pytest loads before it parses the command 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Generator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from nnspec.checks.harness import stats
+from nnspec.checks.harness.failure import failures_in
 from nnspec.checks.harness.implementation import (
     Implementation,
     ImplementationUnavailable,
@@ -101,6 +103,21 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     path = Path(request.node.path).resolve().relative_to(Path(__file__).resolve().parents[1])
     key = zlib.crc32(f"{path.as_posix()}::{request.node.nodeid.split('::', 1)[1].split('[')[0]}".encode())
     return np.random.default_rng([seed, key])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Record the failures a check raised on its report, as data: one ``("nnspec_failure",
+    Failure.to_dict())`` entry of ``user_properties`` each (pytest-xdist carries those back from
+    its workers). nnspec.conformance reads them instead of the traceback's text."""
+    report = yield
+    failures = failures_in(call.excinfo.value) if call.excinfo else []
+    if failures:
+        # A new list: pytest hands item.user_properties itself to the reports of every phase.
+        report.user_properties = [*report.user_properties,
+                                  *(("nnspec_failure", f.to_dict()) for f in failures)]
+    return report
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

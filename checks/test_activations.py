@@ -17,26 +17,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from nnspec.checks.bounds import activations as bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.harness import strategies as nst
-from nnspec.checks.harness.failure import NonConformance, assert_close, fail
+from nnspec.checks.harness.designs import EXTREMES
+from nnspec.checks.harness.failure import NonConformance, assert_close, fail, none_of
 from nnspec.checks.harness.gradients import check_gradient
 from nnspec.checks.harness.implementation import Implementation, ImplementationError, bug_model, describe_args
 from nnspec.reference import activations as ref
-
-#: Inputs where a careless formula overflows, cancels or underflows: exp overflow (±710 in
-#: float64, ±88.7 in float32), σ rounding to 1 (≈ 17 in float32, 37 in float64), results
-#: below the smallest normal number (σ(−100) in float32, σ(−745.5) in float64), PyTorch's
-#: softplus threshold (20), and magnitudes far beyond all of them.
-EXTREMES = np.array([-1e30, -1e3, -745.5, -710.0, -100.0, -88.5, -40.0, -20.5, -1.0, -1e-30,
-                     0.0, 1e-30, 1.0, 17.0, 20.0, 20.5, 37.0, 40.0, 100.0, 710.0, 1e3, 1e30])
-
-
-# ---- the tolerance pieces of spec/activations.md ---------------------------------------------
-
-def product(value: np.ndarray, dtype: np.dtype) -> tol.Bound:
-    """One rounded product (a·x, α·x): a 1-term tol.accumulated, (γ₁ + 4u)·|a·x|."""
-    return tol.accumulated(np.abs(value), 1, dtype)
 
 
 def representable(alpha: float, impl: Implementation) -> float:
@@ -57,12 +45,8 @@ def check_threshold(impl: Implementation, x: np.ndarray) -> None:
 def check_sigmoid(impl: Implementation, x: np.ndarray, alpha: float = 1.0) -> None:
     x, alpha = impl.cast(x), representable(alpha, impl)
     got = impl.array(impl.call("sigmoid", x, alpha), fn="sigmoid", what="φ(x)", shape=x.shape)
-    want = ref.sigmoid(x, alpha)
-    bound = tol.elementwise(want, impl.dtype)
-    if alpha != 1.0:
-        slope = want * ref.sigmoid(-x, alpha)
-        bound = bound + product(alpha * x, impl.dtype).scaled(slope, "σ'(αx)")
-    assert_close(got, want, bound, spec_id="activations.sigmoid", impl=impl, what="φ(x)",
+    assert_close(got, ref.sigmoid(x, alpha), bounds.sigmoid(x, alpha, dtype=impl.dtype),
+                 spec_id="activations.sigmoid", impl=impl, what="φ(x)",
                  call=f"sigmoid{describe_args((x, alpha))}")
 
 
@@ -72,34 +56,16 @@ def check_sigmoid_gradient(impl: Implementation, g: np.ndarray, x: np.ndarray,
     (dx,) = impl.outputs(impl.call("vjp_sigmoid", g, x, alpha), fn="vjp_sigmoid", names=("dx",))
     got = impl.array(dx, fn="vjp_sigmoid", what="dx", shape=x.shape)
     (want,) = ref.sigmoid_vjp(g, x, alpha)
-    s = ref.sigmoid(x, alpha)
-    ga = np.abs(g * alpha)
-    # φ' = α φ(1 − φ): an error δ in φ moves it by |1 − 2φ|·δ (spec/activations.md).
-    bound = (tol.elementwise(want, impl.dtype)
-             + tol.elementwise(s, impl.dtype).scaled(ga * np.abs(1.0 - 2.0 * s), "|gα|·|1 − 2φ|"))
-    if alpha != 1.0:
-        curvature = ga * s * ref.sigmoid(-x, alpha) * np.abs(1.0 - 2.0 * s)
-        bound = bound + product(alpha * x, impl.dtype).scaled(curvature, "|gα|·|σ''(αx)|")
-    assert_close(got, want, bound, spec_id="activations.sigmoid", impl=impl, what="dx",
+    assert_close(got, want, bounds.vjp_sigmoid(g, x, alpha, dtype=impl.dtype),
+                 spec_id="activations.sigmoid", impl=impl, what="dx",
                  call=f"vjp_sigmoid{describe_args((g, x, alpha))}")
 
 
 def check_tanh(impl: Implementation, x: np.ndarray) -> None:
     x = impl.cast(x)
     got = impl.array(impl.call("tanh", x), fn="tanh", what="φ(x)", shape=x.shape)
-    want = ref.tanh(x)
-    bound = tol.elementwise(want, impl.dtype)
-    assert_close(got, want, bound, spec_id="activations.tanh", impl=impl, what="φ(x)",
-                 call=f"tanh{describe_args((x,))}")
-
-
-def tanh_gradient_bound(g: np.ndarray, x: np.ndarray, want: np.ndarray,
-                        dtype: np.dtype) -> tol.Bound:
-    """g·(1 − f²): the subtraction cancels terms of size |g| (scale), and f's own error moves
-    1 − f² by 2|f|·δ."""
-    f = ref.tanh(x)
-    return (tol.elementwise(want, dtype, scale=np.abs(g))
-            + tol.elementwise(f, dtype).scaled(2.0 * np.abs(g * f), "|g|·|∂(1 − f²)/∂f| = 2|g f|"))
+    assert_close(got, ref.tanh(x), bounds.tanh(x, dtype=impl.dtype), spec_id="activations.tanh",
+                 impl=impl, what="φ(x)", call=f"tanh{describe_args((x,))}")
 
 
 def check_tanh_gradient(impl: Implementation, g: np.ndarray, x: np.ndarray) -> None:
@@ -107,7 +73,7 @@ def check_tanh_gradient(impl: Implementation, g: np.ndarray, x: np.ndarray) -> N
     (dx,) = impl.outputs(impl.call("vjp_tanh", g, x), fn="vjp_tanh", names=("dx",))
     got = impl.array(dx, fn="vjp_tanh", what="dx", shape=x.shape)
     (want,) = ref.tanh_vjp(g, x)
-    assert_close(got, want, tanh_gradient_bound(g, x, want, impl.dtype),
+    assert_close(got, want, bounds.vjp_tanh(g, x, dtype=impl.dtype),
                  spec_id="activations.tanh", impl=impl, what="dx",
                  call=f"vjp_tanh{describe_args((g, x))}")
 
@@ -138,22 +104,20 @@ def assert_close_to_either(got: np.ndarray, candidates: list[tuple[str, np.ndarr
         try:
             assert_close(got, want, bound, spec_id=spec_id, impl=impl, what=what, call=call)
         except NonConformance as exc:
-            failures.append(str(exc))
+            failures.append(exc.failure)
         else:
             return
-    raise NonConformance("conforms to none of the variants the spec allows:\n" +
-                         "\n".join(failures))
+    raise NonConformance(none_of("conforms to none of the variants the spec allows:", failures))
 
 
 def check_softplus(impl: Implementation, x: np.ndarray) -> None:
     x = impl.cast(x)
     got = impl.array(impl.call("softplus", x), fn="softplus", what="φ(x)", shape=x.shape)
-    candidates = []
-    for spec_id, variant in (("activations.softplus", ref.softplus),
-                             ("activations.softplus.torch_threshold", ref.softplus_torch_threshold)):
-        want = variant(x)
-        candidates.append((spec_id, want,
-                           tol.elementwise(want, impl.dtype)))
+    candidates = [(spec_id, variant(x), bound(x, dtype=impl.dtype))
+                  for spec_id, variant, bound in (
+                      ("activations.softplus", ref.softplus, bounds.softplus),
+                      ("activations.softplus.torch_threshold", ref.softplus_torch_threshold,
+                       bounds.softplus_torch_threshold))]
     assert_close_to_either(got, candidates, impl=impl, what="φ(x)",
                            call=f"softplus{describe_args((x,))}")
 
@@ -162,13 +126,11 @@ def check_softplus_gradient(impl: Implementation, g: np.ndarray, x: np.ndarray) 
     g, x = impl.cast(g), impl.cast(x)
     (dx,) = impl.outputs(impl.call("vjp_softplus", g, x), fn="vjp_softplus", names=("dx",))
     got = impl.array(dx, fn="vjp_softplus", what="dx", shape=x.shape)
-    candidates = []
-    for spec_id, variant in (("activations.softplus", ref.softplus_vjp),
-                             ("activations.softplus.torch_threshold",
-                              ref.softplus_torch_threshold_vjp)):
-        (want,) = variant(g, x)
-        candidates.append((spec_id, want,
-                           tol.elementwise(want, impl.dtype)))
+    candidates = [(spec_id, variant(g, x)[0], bound(g, x, dtype=impl.dtype))
+                  for spec_id, variant, bound in (
+                      ("activations.softplus", ref.softplus_vjp, bounds.vjp_softplus),
+                      ("activations.softplus.torch_threshold", ref.softplus_torch_threshold_vjp,
+                       bounds.vjp_softplus_torch_threshold))]
     assert_close_to_either(got, candidates, impl=impl, what="dx",
                            call=f"vjp_softplus{describe_args((g, x))}")
 
@@ -176,9 +138,8 @@ def check_softplus_gradient(impl: Implementation, g: np.ndarray, x: np.ndarray) 
 def check_prelu(impl: Implementation, x: np.ndarray, a: np.ndarray) -> None:
     x, a = impl.cast(x), impl.cast(a)
     got = impl.array(impl.call("prelu", x, a), fn="prelu", what="φ(x)", shape=x.shape)
-    want = ref.prelu(x, a)
-    bound = product(want, impl.dtype)
-    assert_close(got, want, bound, spec_id="activations.prelu", impl=impl, what="φ(x)",
+    assert_close(got, ref.prelu(x, a), bounds.prelu(x, a, dtype=impl.dtype),
+                 spec_id="activations.prelu", impl=impl, what="φ(x)",
                  call=f"prelu{describe_args((x, a))}")
 
 
@@ -186,16 +147,10 @@ def check_prelu_gradient(impl: Implementation, g: np.ndarray, x: np.ndarray,
                          a: np.ndarray) -> None:
     g, x, a = impl.cast(g), impl.cast(x), impl.cast(a)
     got = impl.outputs(impl.call("vjp_prelu", g, x, a), fn="vjp_prelu", names=("dx", "da"))
-    want_dx, want_da = ref.prelu_vjp(g, x, a)
-    # ∂a sums n = x.size / (number of slopes) products g·x, each of which may underflow; its
-    # Σ|terms| is ∂a of |g| at min(x, 0) (all terms of one sign).
-    n = x.size // np.size(a) if np.ndim(a) == 1 and np.size(a) > 1 else x.size
-    _, magnitude = ref.prelu_vjp(np.abs(g), np.minimum(x, 0.0), a)
-    bounds = {"dx": product(want_dx, impl.dtype),
-              "da": tol.accumulated(magnitude, n, impl.dtype)}
-    for name, got_i, want_i in zip(("dx", "da"), got, (want_dx, want_da), strict=True):
+    for name, got_i, want_i, bound in zip(("dx", "da"), got, ref.prelu_vjp(g, x, a),
+                                          bounds.vjp_prelu(g, x, a, dtype=impl.dtype), strict=True):
         arr = impl.array(got_i, fn="vjp_prelu", what=name, shape=want_i.shape)
-        assert_close(arr, want_i, bounds[name], spec_id="activations.prelu", impl=impl,
+        assert_close(arr, want_i, bound, spec_id="activations.prelu", impl=impl,
                      what=name, call=f"vjp_prelu{describe_args((g, x, a))}")
 
 
@@ -229,8 +184,7 @@ def check_maxout_gradient(impl: Implementation, g: np.ndarray, z: np.ndarray, k:
     if np.any(shares * g[..., None] < 0):
         fail("activations.maxout", impl, "dz splits g_i among tied maxima with a weight of the "
              "opposite sign, which is no subgradient", call=call)
-    # g_i/n per share may underflow (g_i near λ): tol.accumulated counts tiny per term
-    assert_close(shares.sum(axis=-1), g, tol.accumulated(np.abs(g), k, impl.dtype),
+    assert_close(shares.sum(axis=-1), g, bounds.vjp_maxout_split(g, k, dtype=impl.dtype),
                  spec_id="activations.maxout", impl=impl, what="Σ_j dz_ij (must equal g_i)",
                  call=call)
 
@@ -426,14 +380,8 @@ def test_sigmoid_never_leaves_the_closed_unit_interval(impl, x, alpha):
 def test_sigmoid_of_x_plus_sigmoid_of_minus_x_is_one(impl, x, alpha):
     x, alpha = impl.cast(x), representable(alpha, impl)
     got = forward(impl, "sigmoid", x, alpha) + forward(impl, "sigmoid", -x, alpha)
-    # each term within its own bound; the float64 sum of the two adds one rounding of size 1
-    bound = (tol.elementwise(ref.sigmoid(x, alpha), impl.dtype)
-             + tol.elementwise(ref.sigmoid(-x, alpha), impl.dtype)
-             + tol.accumulated(np.ones(x.shape), 2, np.float64))
-    if alpha != 1.0:
-        slope = ref.sigmoid(x, alpha) * ref.sigmoid(-x, alpha)
-        bound = bound + product(alpha * x, impl.dtype).scaled(2.0 * slope, "2σ'(αx)")
-    assert_close(got, np.ones(x.shape), bound, spec_id="activations.sigmoid", impl=impl,
+    assert_close(got, np.ones(x.shape), bounds.sigmoid_reflection(x, alpha, dtype=impl.dtype),
+                 spec_id="activations.sigmoid", impl=impl,
                  what="φ(x) + φ(−x)", call=f"sigmoid{describe_args((x, alpha))}")
 
 
@@ -445,9 +393,8 @@ def test_tanh_is_odd_and_within_minus_one_one(impl, x):
     if np.any(np.abs(got) > 1.0):
         fail("activations.tanh", impl, f"|tanh(x)| exceeds 1: {got[np.abs(got) > 1.0][:3]}",
              call=f"tanh{describe_args((x,))}")
-    want = ref.tanh(x)
-    bound = tol.elementwise(want, impl.dtype).scaled(2.0, "two evaluations")
-    assert_close(got + got_neg, np.zeros(x.shape), bound, spec_id="activations.tanh", impl=impl,
+    assert_close(got + got_neg, np.zeros(x.shape), bounds.tanh_oddness(x, dtype=impl.dtype),
+                 spec_id="activations.tanh", impl=impl,
                  what="tanh(x) + tanh(−x)", call=f"tanh{describe_args((x,))}")
 
 
@@ -456,11 +403,8 @@ def test_tanh_is_odd_and_within_minus_one_one(impl, x):
 def test_tanh_is_a_scaled_and_shifted_sigmoid(impl, x):
     x = impl.cast(x)
     got = 2.0 * forward(impl, "sigmoid", 2.0 * x) - forward(impl, "tanh", x)
-    # 2x is exact in DTYPE; the float64 arithmetic of the check adds roundings of size 1.
-    bound = (tol.elementwise(ref.sigmoid(2.0 * x), impl.dtype).scaled(2.0, "d(2σ − 1)/dσ")
-             + tol.elementwise(ref.tanh(x), impl.dtype)
-             + tol.accumulated(np.full(x.shape, 3.0), 2, np.float64))
-    assert_close(got, np.ones(x.shape), bound, spec_id="activations.tanh", impl=impl,
+    assert_close(got, np.ones(x.shape), bounds.tanh_from_sigmoid(x, dtype=impl.dtype),
+                 spec_id="activations.tanh", impl=impl,
                  what="2σ(2x) − tanh(x) (must be 1)", call=f"tanh, sigmoid{describe_args((x,))}")
 
 
@@ -472,12 +416,8 @@ def test_tanh_derivative_equals_one_minus_tanh_squared(impl, x):
     (dx,) = impl.outputs(impl.call("vjp_tanh", impl.cast(ones), x), fn="vjp_tanh", names=("dx",))
     got = impl.array(dx, fn="vjp_tanh", what="dx", shape=x.shape)
     f = forward(impl, "tanh", x)
-    (want,) = ref.tanh_vjp(ones, x)
-    # both sides within their bounds of the reference; 1 − f² in float64 cancels terms of size 1
-    bound = (tanh_gradient_bound(ones, x, want, impl.dtype)
-             + tol.elementwise(ref.tanh(x), impl.dtype).scaled(2.0 * np.abs(ref.tanh(x)), "2|f|")
-             + tol.elementwise(want, np.float64, scale=1.0))
-    assert_close(got, 1.0 - f**2, bound, spec_id="activations.tanh", impl=impl,
+    assert_close(got, 1.0 - f**2, bounds.tanh_derivative_identity(x, dtype=impl.dtype),
+                 spec_id="activations.tanh", impl=impl,
                  what="vjp_tanh(1, x) against 1 − tanh(x)²", call=f"vjp_tanh{describe_args((x,))}")
 
 
@@ -486,15 +426,12 @@ def test_tanh_derivative_equals_one_minus_tanh_squared(impl, x):
 def test_softplus_of_x_minus_softplus_of_minus_x_is_x(impl, x):
     x = impl.cast(x)
     got = forward(impl, "softplus", x) - forward(impl, "softplus", -x)
-    candidates = []
-    for spec_id, variant in (("activations.softplus", ref.softplus),
-                             ("activations.softplus.torch_threshold", ref.softplus_torch_threshold)):
-        # the identity is exact for activations.softplus; the thresholded variant breaks it
-        # by log1p(e^−|x|) < 2.1e-9 where |x| > 20, so its own difference is what it must equal
-        want = x if spec_id == "activations.softplus" else variant(x) - variant(-x)
-        bound = (tol.elementwise(variant(x), impl.dtype) + tol.elementwise(variant(-x), impl.dtype)
-                 + tol.accumulated(variant(x) + variant(-x), 2, np.float64))
-        candidates.append((spec_id, want, bound))
+    # the identity is exact for activations.softplus; the thresholded variant breaks it by
+    # log1p(e^−|x|) < 2.1e-9 where |x| > 20, so its own difference is what it must equal
+    torch_threshold = ref.softplus_torch_threshold
+    candidates = [("activations.softplus", x, bounds.softplus_reflection(x, dtype=impl.dtype)),
+                  ("activations.softplus.torch_threshold", torch_threshold(x) - torch_threshold(-x),
+                   bounds.softplus_torch_threshold_reflection(x, dtype=impl.dtype))]
     assert_close_to_either(got, candidates, impl=impl, what="softplus(x) − softplus(−x)",
                            call=f"softplus{describe_args((x,))}")
 

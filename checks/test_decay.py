@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 from scipy import integrate
 from scipy import stats as sps
 
-from nnspec.checks.bounds import rules as tol
+from nnspec.checks.bounds import decay as bounds
+from nnspec.checks.bounds.decay import F64
 from nnspec.checks.harness import stats
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.failure import assert_close, fail
-from nnspec.checks.harness.gradients import FD_ESTIMATE_FACTOR, check_gradient
+from nnspec.checks.harness.gradients import check_gradient
 from nnspec.checks.harness.implementation import describe_args
 from nnspec.reference import decay as ref
 from nnspec.reference import rnn as rnn_ref
@@ -26,12 +27,7 @@ from nnspec.reference.lstm import lstm_cell
 from nnspec.reference.lstm import params_from_torch as lstm_params
 from nnspec.reference.rnn import rnn_cell
 
-F64 = np.dtype(np.float64)
-U64 = tol.unit_roundoff(F64)
 CELLS = [ref.Cell("rnn", nl) for nl in ref.NONLINEARITIES] + [ref.Cell("gru"), ref.Cell("lstm")]
-#: Relative error of one computed φ'(a) and its product with the cotangent: two library functions
-#: (the sigmoid's σ(a)·σ(−a)) under the elementwise rule and three products (spec/decay.md).
-SLOPE_ERROR = (2 * tol.ELEMENTWISE_ULPS + 3) * U64
 
 
 # ---- the cells as the references define them ------------------------------------------------
@@ -56,15 +52,6 @@ def reference_step(cell: ref.Cell, x_t: np.ndarray, s: np.ndarray, w_ih: np.ndar
 def signed_permutation(n: int, rng: np.random.Generator) -> np.ndarray:
     """An orthogonal matrix with one ±1 per row and column: products with it are exact."""
     return np.eye(n)[rng.permutation(n)] * rng.choice([-1.0, 1.0], size=n)
-
-
-def log_bound(want: np.ndarray, carried: np.ndarray, rule: str) -> tol.Bound:
-    """A bound on a computed log value: ``carried`` (the rounding carried through the steps, per
-    element) plus the few roundings of evaluating E·ln 2 + log‖ṽ‖ on both sides, which the
-    elementwise rule covers with scale |want| + 1 (spec/decay.md)."""
-    finite = np.where(np.isfinite(want), want, 0.0)
-    return (tol.Bound(np.broadcast_to(carried, np.shape(want)).astype(float), rule, U64)
-            + tol.elementwise(finite, F64, scale=np.abs(finite) + 1.0))
 
 
 def assert_at_most(got: np.ndarray, limit: np.ndarray, allowance: np.ndarray, *, spec_id: str,
@@ -142,8 +129,7 @@ def test_single_sweep_equals_one_backward_pass_per_length(cell, rng):
             continue
         # Same arithmetic up to exact powers of two; only the norms (n-term sums, in different
         # orders) and the final logarithms round differently.
-        bound = log_bound(want, tol.accumulated(np.ones_like(want), n, F64).atol,
-                          f"tol.accumulated(1, n = {n}) for the two norms")
+        bound = bounds.norm_roundings(want, n, rule=f"tol.accumulated(1, n = {n}) for the two norms")
         assert_close(getattr(sweep, what), want, bound, spec_id="decay.gradient_norm",
                      impl="reference", what=what, call=f"gradient_norms[{cell}] vs naive (T = {T})")
 
@@ -160,8 +146,8 @@ def test_plain_backward_passes_leave_float64_where_the_log_space_sweep_stays_exa
     k = np.arange(T + 1)
     want = np.stack([ref.orthogonal_log_norm(si, k) for si in s]) + ref.log_norms(v)[:, None]
     # A power of two times a signed permutation: every product is exact, only the logs round.
-    bound = log_bound(want, tol.accumulated(np.ones_like(want), H, F64).atol,
-                      f"exact products; tol.accumulated(1, n = {H}) for the norms")
+    bound = bounds.norm_roundings(want, H,
+                                  rule=f"exact products; tol.accumulated(1, n = {H}) for the norms")
     assert_close(sweep.log_g, want, bound, spec_id="decay.gradient_norm", impl="reference",
                  what="log g", call=f"gradient_norms[rnn(linear)], W = 2^±6·P, T = {T}")
     if not (naive.log_g[0, -1] == -np.inf and naive.log_g[1, -1] == np.inf):
@@ -189,11 +175,8 @@ def test_implementation_bptt_reproduces_seed_000s_powers_of_0_2_and_5(impl, s, r
     traj = ref.run(ref.Cell("rnn", "relu"), ref.stack([(w_ih, w_hh, None, None)]),
                    np.swapaxes(x, 0, 1), h0)
     want = np.exp(ref.gradient_norms(traj, v).log_g[0])
-    # Each entry is v_i times k rounded products by s (relu' = 1 and the zero terms are exact),
-    # in the implementation and in the reference, then two H-term norms.
-    n = 2 * T + 2 * H + 4
-    assert_close(got, want, tol.accumulated(want, n, impl.dtype), spec_id="decay.gradient_norm",
-                 impl=impl, what="‖∂L/∂h_(T−k)‖ over k",
+    assert_close(got, want, bounds.relu_rnn_powers(want, T, H, dtype=impl.dtype),
+                 spec_id="decay.gradient_norm", impl=impl, what="‖∂L/∂h_(T−k)‖ over k",
                  call=f"vjp_rnn_layer{describe_args(args)}")
 
 
@@ -209,15 +192,6 @@ def orthogonal_problem(rng: np.random.Generator, s: np.ndarray, H: int, T: int):
     return traj, rng.standard_normal((len(s), H)), defect
 
 
-def orthogonal_carried(k: np.ndarray, H: int, defect: np.ndarray, *, matrix: bool) -> np.ndarray:
-    """Rounding carried over k steps of ‖·s Q‖ (spec/decay.md, decay.linear_orthogonal): per
-    step ‖QQᵀ − I‖/2 plus (γ_{H+1} + 4u) times ‖|W|‖₂/s ≤ √H (a vector) or H (a matrix), plus
-    the norms' own γ_H (a vector's two norms; for a matrix the SVD's, p(H) = H)."""
-    per_step = defect[:, None] / 2 + tol.accumulated(H if matrix else math.sqrt(H), H + 1,
-                                                     F64).atol
-    return k * per_step + tol.gamma(H, F64)
-
-
 @pytest.mark.spec("decay.linear_orthogonal", "decay.jacobian_norm")
 def test_linear_rnn_with_scaled_orthogonal_w_decays_exactly_as_s_to_the_k(rng):
     H, T = 16, 10_000
@@ -226,9 +200,8 @@ def test_linear_rnn_with_scaled_orthogonal_w_decays_exactly_as_s_to_the_k(rng):
     k = np.arange(T + 1)
     want = np.stack([ref.orthogonal_log_norm(si, k) for si in s]) + ref.log_norms(v)[:, None]
     got = ref.gradient_norms(traj, v).log_g
-    bound = log_bound(want, orthogonal_carried(k, H, defect, matrix=False),
-                      "k·(‖QQᵀ−I‖/2 + (γ_(H+1)+4u)√H) + γ_H")
-    assert_close(got, want, bound, spec_id="decay.linear_orthogonal", impl="reference",
+    assert_close(got, want, bounds.linear_orthogonal(want, k, H, defect),
+                 spec_id="decay.linear_orthogonal", impl="reference",
                  what="log g", call=f"gradient_norms[rnn(linear)], W = s·Q, s = {s}, H = {H}")
     # 0.2^T, 0.9^T ≈ 1e-458, 1.1^T ≈ 1e414 and 5^T lie outside float64: one plain pass of T
     # steps ends outside the normal range — 0, inf, or (for factors above 1/2, which round the
@@ -242,10 +215,9 @@ def test_linear_rnn_with_scaled_orthogonal_w_decays_exactly_as_s_to_the_k(rng):
              f"got log g = {plain}", call="naive_gradient_norms(ks=[T])")
     ks = np.array([0, 1, 10, 100, 1000, T])
     want_J = np.stack([ref.orthogonal_log_norm(si, ks) for si in s])
-    bound_J = log_bound(want_J, orthogonal_carried(ks, H, defect, matrix=True),
-                        "k·(‖QQᵀ−I‖/2 + (γ_(H+1)+4u)H) + γ_H")
-    assert_close(ref.jacobian_norms(traj, ks), want_J, bound_J, spec_id="decay.jacobian_norm",
-                 impl="reference", what="log‖∂h_T/∂h_(T−k)‖₂",
+    assert_close(ref.jacobian_norms(traj, ks), want_J,
+                 bounds.linear_orthogonal_jacobian(want_J, ks, H, defect),
+                 spec_id="decay.jacobian_norm", impl="reference", what="log‖∂h_T/∂h_(T−k)‖₂",
                  call=f"jacobian_norms[rnn(linear)], W = s·Q, k = {ks.tolist()}")
 
 
@@ -258,11 +230,9 @@ def test_seed_000s_scalar_example_0_2_and_5_to_the_30():
     log_ratio = norms.log_g[:, 30] - norms.log_g[:, 0]
     got = np.exp(log_ratio)
     want = np.array([2.0 ** 30 / 10.0 ** 30, 5.0 ** 30])  # 1.073741824e-21 and 931322574615478515625
-    # fl(0.2) and 30 rounded products (Lemma 3.1: γ_31), then logs of size |ln want| and exp.
-    bound = (tol.accumulated(want, 31, F64)
-             + tol.elementwise(want, F64, scale=want * (2 * np.abs(np.log(want)) + 2)))
-    assert_close(got, want, bound, spec_id="decay.linear_orthogonal", impl="reference",
-                 what="g(30)/g(0)", call="gradient_norms[rnn(linear)], W = 0.2 and 5, T = 30")
+    assert_close(got, want, bounds.seed_000_ratio(want), spec_id="decay.linear_orthogonal",
+                 impl="reference", what="g(30)/g(0)",
+                 call="gradient_norms[rnn(linear)], W = 0.2 and 5, T = 30")
     shown = [f"{g:.0e}" for g in got]
     if shown != ["1e-21", "9e+20"]:
         fail("decay.linear_orthogonal", "reference",
@@ -276,14 +246,9 @@ def test_rate_of_linear_rnn_with_scaled_orthogonal_w_is_ln_s(rng):
     traj, v, defect = orthogonal_problem(rng, s, H, T)
     k = np.arange(T + 1)
     got = ref.rate(ref.gradient_norms(traj, v).log_g)
-    # A least-squares slope moves by at most Σ|k − k̄|·b_k / Σ(k − k̄)² when each point moves by
-    # at most b_k, the bound of the previous check.
     want_log = np.stack([ref.orthogonal_log_norm(si, k) for si in s]) + ref.log_norms(v)[:, None]
-    b = log_bound(want_log, orthogonal_carried(k, H, defect, matrix=False), "").atol
-    dk = k - k.mean()
-    slope_bound = tol.Bound(b @ np.abs(dk) / (dk @ dk),
-                            "Σ|k−k̄|·b_k/Σ(k−k̄)² with b_k of decay.linear_orthogonal", U64)
-    assert_close(got.per_draw, np.log(s), slope_bound, spec_id="decay.rate", impl="reference",
+    assert_close(got.per_draw, np.log(s), bounds.orthogonal_rate(want_log, k, H, defect),
+                 spec_id="decay.rate", impl="reference",
                  what="rate per draw", call=f"rate(log g), W = s·Q, s = {s}, T = {T}")
 
 
@@ -322,11 +287,8 @@ def test_jacobian_norm_of_a_jordan_block_follows_its_closed_form(a, b, rng):
                    np.zeros((1, T, H)))
     k = np.arange(T + 1)
     want = jordan_log_norm(a, b, k)[None]
-    # |W^k| = W^k up to signs and no sum cancels: each entry of the product carries γ_(2k)
-    # (Lemma 3.1), which moves σ_max of a non-negative matrix by the same factor; SVD: γ_2.
-    bound = log_bound(want, tol.gamma(2, F64) * (2 * k + 1), "γ_2 per step and for the SVD")
-    assert_close(ref.jacobian_norms(traj), want, bound, spec_id="decay.jacobian_norm",
-                 impl="reference", what="log‖J_k‖₂",
+    assert_close(ref.jacobian_norms(traj), want, bounds.jordan_block(want, k),
+                 spec_id="decay.jacobian_norm", impl="reference", what="log‖J_k‖₂",
                  call=f"jacobian_norms[rnn(linear)], W ~ [[{a}, {b}], [0, {a}]], T = {T}")
 
 
@@ -339,15 +301,6 @@ def elman_problems(draw: st.DrawFn) -> tuple:
     params = (draw(nst.float_arrays((H, D))), draw(nst.float_arrays((H, H))),
               draw(nst.float_arrays((H,))), draw(nst.float_arrays((H,))))
     return cell, params, draw(nst.float_arrays((1, T, D)))
-
-
-def pascanu_allowance(W: np.ndarray, k: np.ndarray, *, matrix: bool) -> np.ndarray:
-    """The rounding that may lift a computed ‖J_k‖ above (γσ_max)^k, in log (spec/decay.md):
-    k·(SLOPE_ERROR + γ_H·‖|W|‖₂/σ_max·(√H for a matrix)) + γ_H (norms or SVD)."""
-    H = W.shape[0]
-    ratio = np.linalg.norm(np.abs(W), 2) / np.linalg.norm(W, 2)
-    return k * (SLOPE_ERROR + tol.gamma(H, F64) * ratio * (math.sqrt(H) if matrix else 1.0)) \
-        + 2 * tol.gamma(H, F64)
 
 
 @pytest.mark.spec("decay.pascanu_bound", "decay.jacobian_norm")
@@ -365,8 +318,8 @@ def test_measured_decay_never_exceeds_pascanus_bound(problem, rng):
         limit = np.where(k == 0, 0.0, -np.inf)
         allowance_v = allowance_J = np.zeros_like(limit)
     else:
-        allowance_v = pascanu_allowance(W, k, matrix=False) + 16 * U64 * (np.abs(limit) + 1)
-        allowance_J = pascanu_allowance(W, k, matrix=True) + 16 * U64 * (np.abs(limit) + 1)
+        allowance_v = bounds.pascanu_log_allowance(W, k, limit, matrix=False)
+        allowance_J = bounds.pascanu_log_allowance(W, k, limit, matrix=True)
     assert_at_most(ref.jacobian_norms(traj)[0], limit, allowance_J, spec_id="decay.pascanu_bound",
                    call=call, what="log‖J_k‖₂", rule=rule)
     assert_at_most(norms.log_g[0] - norms.log_g[0, 0], limit, allowance_v,
@@ -382,7 +335,7 @@ def test_eigenvalue_bound_of_seed_001_is_exceeded_by_a_non_normal_w(nonlinearity
     traj = ref.run(ref.Cell("rnn", nonlinearity), ref.stack([(np.eye(2), W, None, None)]), x)
     k = np.arange(T + 1)
     got = ref.jacobian_norms(traj)[0]
-    allowance = pascanu_allowance(W, k, matrix=True) + 16 * U64 * (np.abs(got) + 1)
+    allowance = bounds.pascanu_log_allowance(W, k, got, matrix=True)
     call = f"jacobian_norms[rnn({nonlinearity})], W = [[0.5, 4], [0, 0.5]]"
     assert_at_most(got, ref.pascanu_log_bound(W, nonlinearity, k), allowance,
                    spec_id="decay.pascanu_bound", call=call, what="log‖J_k‖₂", rule="(σ_max)^k")
@@ -404,10 +357,7 @@ def test_linear_rnn_norm_lies_between_rho_to_the_k_and_its_eigenvector_condition
                    np.zeros((1, T, H)))
     k = np.arange(T + 1)
     got = ref.jacobian_norms(traj)[0]
-    # First order, each step's error ‖E‖ ≤ γ_H√H‖|W|‖ reaches ‖W^k‖ through ‖W^a‖‖W^b‖/‖W^(a+b)‖,
-    # at most κ(V)² on this sandwich.
-    allowance = (k * tol.gamma(H, F64) * math.sqrt(H) * np.linalg.norm(np.abs(W), 2) * kappa ** 2
-                 / rho + tol.gamma(H, F64) + 16 * U64 * (np.abs(got) + 1))
+    allowance = bounds.eigenvector_sandwich(W, k, got, rho, kappa)
     call = f"jacobian_norms[rnn(linear)], W ~ N(0, 1/H), H = {H}, ρ = {rho:.4f}, κ(V) = {kappa:.3g}"
     assert_at_most(got, k * math.log(rho) + math.log(kappa), allowance, spec_id="decay.pascanu_bound",
                    call=call, what="log‖W^k‖₂", rule="κ(V)·ρ^k")
@@ -424,13 +374,8 @@ def test_every_lyapunov_exponent_of_scaled_orthogonal_w_is_ln_s(rng):
     traj, _, defect = orthogonal_problem(rng, s, H, T)
     got = ref.lyapunov_exponents(traj).exponents
     want = np.repeat(np.log(s)[:, None], H, axis=1)
-    # Per step as decay.linear_orthogonal's matrix sweep, plus Householder QR's column-wise
-    # backward error γ_(H²) (Higham, Theorem 19.4, constant taken as 1); averaged over T steps.
-    # The mean of T logs adds the T-term sum's own rounding, tol.accumulated(|λ|, T).
-    per_step = orthogonal_carried(np.ones(1), H, defect, matrix=True)[:, :1] + tol.gamma(H * H, F64)
-    bound = tol.Bound(np.broadcast_to(per_step, want.shape).copy(), "per-step rounding", U64) \
-        + tol.accumulated(want, T, F64) + tol.elementwise(want, F64)
-    assert_close(got, want, bound, spec_id="decay.lyapunov_qr", impl="reference",
+    assert_close(got, want, bounds.lyapunov_orthogonal(want, H, T, defect),
+                 spec_id="decay.lyapunov_qr", impl="reference",
                  what="λ_i", call=f"lyapunov_exponents[rnn(linear)], W = s·Q, s = {s}")
 
 
@@ -450,19 +395,8 @@ def test_lyapunov_exponents_sum_to_the_mean_log_determinant_of_the_step_jacobian
     _, log_det_W = np.linalg.slogdet(W)
     want = np.mean(np.sum(np.log(slopes), axis=1) + log_det_W)
     got = float(np.sum(ref.lyapunov_exponents(traj).exponents))
-    # First order, log|det| moves by |tr(Z⁻¹ΔZ)| ≤ √H‖ΔZ‖_F/σ_min(A_t) per step, with the
-    # product's γ_H‖|D||W|‖ and the slope error, plus Householder QR's γ_(H²)‖Z‖ (Theorem 19.4).
-    A = slopes[:, :, None] * W[None]
-    sigma = np.linalg.svd(A, compute_uv=False)
-    abs_prod = np.linalg.norm(np.abs(A), "fro", axis=(1, 2))
-    dZ = (tol.gamma(H, F64) * abs_prod
-          + (tol.gamma(H * H, F64) + SLOPE_ERROR) * math.sqrt(H) * sigma[:, 0])
-    carried = np.mean(math.sqrt(H) * dZ / sigma[:, -1] + H * tol.gamma(H * H, F64)) \
-        + H * SLOPE_ERROR + tol.gamma(3 * H, F64) * np.linalg.cond(W)
-    bound = tol.Bound(np.array(carried), "first-order det perturbation, spec/decay.md", U64) \
-        + tol.accumulated(np.abs(want) + H * np.max(np.abs(np.log(sigma))), T * H, F64) \
-        + tol.elementwise(want, F64, scale=1.0)
-    assert_close(got, want, bound, spec_id="decay.lyapunov_qr", impl="reference", what="Σ λ_i",
+    assert_close(got, want, bounds.lyapunov_sum(want, slopes, W, T),
+                 spec_id="decay.lyapunov_qr", impl="reference", what="Σ λ_i",
                  call=f"lyapunov_exponents[rnn({nonlinearity})], H = {H}, T = {T}")
 
 
@@ -491,10 +425,9 @@ def test_mean_field_fixed_point_and_quadrature_are_right():
     mf = ref.mean_field_tanh(sigma_w, sigma_x, sigma_b)
     rhs = sigma_w ** 2 * ref.gaussian_mean(lambda a: np.tanh(a) ** 2, mf.q_star) \
         + sigma_x ** 2 + sigma_b ** 2
-    # The iteration stops when a step moves q by ≤ 1e-15·q (mean_field_tanh's rule).
-    assert_close(rhs, mf.q_star, tol.Bound(np.array(1e-15 * mf.q_star), "stopping rule", U64)
-                 + tol.elementwise(mf.q_star, F64), spec_id="decay.mean_field_tanh",
-                 impl="reference", what="q*", call="mean_field_tanh(1.5, 1.0, 0.3)")
+    assert_close(rhs, mf.q_star, bounds.mean_field_fixed_point(mf.q_star),
+                 spec_id="decay.mean_field_tanh", impl="reference", what="q*",
+                 call="mean_field_tanh(1.5, 1.0, 0.3)")
 
     def integrand(z: float) -> float:
         a = math.sqrt(mf.q_star) * z
@@ -502,20 +435,13 @@ def test_mean_field_fixed_point_and_quadrature_are_right():
 
     value, error = integrate.quad(integrand, -np.inf, np.inf, epsabs=0.0, epsrel=1e-13)
     want = sigma_w ** 2 * value
-    # Gauss–Hermite converges geometrically, so the 201-point rule is off by less than its
-    # difference from the 101-point rule; quad's own estimate counts 10× (as in tol.fd).
-    slope2 = lambda a: tanh_vjp(np.ones_like(a), a)[0] ** 2  # noqa: E731
-    coarse = abs(ref.gaussian_mean(slope2, mf.q_star, 201) - ref.gaussian_mean(slope2, mf.q_star,
-                                                                                101))
-    assert_close(mf.chi, want, tol.Bound(np.array(sigma_w ** 2 * (coarse + FD_ESTIMATE_FACTOR
-                                                                   * error)),
-                                         "|GH₂₀₁ − GH₁₀₁| + 10 × quad's error estimate", U64)
-                 + tol.elementwise(want, F64), spec_id="decay.mean_field_tanh", impl="reference",
+    assert_close(mf.chi, want, bounds.mean_field_chi(mf.q_star, sigma_w, want, error),
+                 spec_id="decay.mean_field_tanh", impl="reference",
                  what="χ", call="mean_field_tanh(1.5, 1.0, 0.3) vs scipy.integrate.quad")
     ordered = ref.mean_field_tanh(0.8, 0.0)
     # No drive and σ_w < 1: q* = 0, tanh'(0) = 1, χ = σ_w², the rate of the linear network.
     assert_close(np.array([ordered.q_star, ordered.rate]), np.array([0.0, math.log(0.8)]),
-                 tol.accumulated(np.array([0.0, 1.0]), 201, F64), spec_id="decay.mean_field_tanh",
+                 bounds.mean_field_ordered(), spec_id="decay.mean_field_tanh",
                  impl="reference", what="(q*, rate)", call="mean_field_tanh(0.8, 0)")
 
 
@@ -557,13 +483,6 @@ def test_tanh_rnn_rate_matches_mean_field_at_larger_hidden_sizes(H, draws, sigma
 BIASES = np.array([-1.0, 0.0, 2.0, 40.0])  # σ(40) rounds to 1: the saturated gate
 
 
-def carried_bound(want: np.ndarray, steps: np.ndarray, H: int) -> tol.Bound:
-    """steps products by a computed σ(b) (one rounding each, and σ's own elementwise error on
-    each side), and the norms' γ_H."""
-    return log_bound(want, steps * (tol.gamma(1, F64) + 2 * tol.ELEMENTWISE_ULPS * U64)
-                     + tol.gamma(H, F64), "k·(γ_1 + 2·16u) + γ_H")
-
-
 @pytest.mark.spec("decay.saturated_gates", "decay.jacobian_norm")
 def test_lstm_forget_gate_at_1_carries_the_gradient_through_c_without_decay(rng):
     H, D, T = 4, 3, 300
@@ -583,7 +502,7 @@ def test_lstm_forget_gate_at_1_carries_the_gradient_through_c_without_decay(rng)
              "with w_hh = 0, h_(T−k) cannot reach h_T, so ∂L/∂h_(T−k) must be exactly 0 for k ≥ 1",
              call=call)
     want = np.stack([ref.carried_log_norm(b, k - 1) for b in BIASES]) + norms.log_g_c[:, 1:2]
-    assert_close(norms.log_g_c[:, 1:], want, carried_bound(want, k - 1, H),
+    assert_close(norms.log_g_c[:, 1:], want, bounds.carried_bound(want, k - 1, H),
                  spec_id="decay.saturated_gates", impl="reference", what="log‖∂L/∂c_(T−k)‖",
                  call=call)
     # ∂h_T/∂(h, c)_(T−k) = [0, diag(o_T ⊙ tanh'(c_T)) f^k]: its norm is f^k·max|o_T tanh'(c_T)|.
@@ -595,9 +514,9 @@ def test_lstm_forget_gate_at_1_carries_the_gradient_through_c_without_decay(rng)
         peak = np.max(np.abs(o_T * tanh_vjp(np.ones_like(c_T), c_T)[0]))
         want_J.append(ref.carried_log_norm(BIASES[s], ks) + math.log(peak))
     want_J = np.stack(want_J)
-    bound_J = carried_bound(want_J, ks + 2, 2 * H) + tol.elementwise(want_J, F64, scale=1.0)
-    assert_close(ref.jacobian_norms(traj, ks), want_J, bound_J, spec_id="decay.jacobian_norm",
-                 impl="reference", what="log‖J_k‖₂", call=call.replace("gradient", "jacobian"))
+    assert_close(ref.jacobian_norms(traj, ks), want_J, bounds.lstm_carried_jacobian(want_J, ks, H),
+                 spec_id="decay.jacobian_norm", impl="reference", what="log‖J_k‖₂",
+                 call=call.replace("gradient", "jacobian"))
 
 
 @pytest.mark.spec("decay.saturated_gates", "decay.jacobian_norm")
@@ -614,11 +533,11 @@ def test_gru_update_gate_at_1_copies_the_gradient_without_decay(rng):
     k = np.arange(T + 1)
     want = np.stack([ref.carried_log_norm(b, k) for b in BIASES]) + norms.log_g[:, :1]
     call = f"gradient_norms[gru], w_hh = 0, b_z = {BIASES.tolist()}"
-    assert_close(norms.log_g, want, carried_bound(want, k, H), spec_id="decay.saturated_gates",
+    assert_close(norms.log_g, want, bounds.carried_bound(want, k, H), spec_id="decay.saturated_gates",
                  impl="reference", what="log g(k)", call=call)
     ks = np.array([0, 1, 10, T])
     want_J = np.stack([ref.carried_log_norm(b, ks) for b in BIASES])
-    assert_close(ref.jacobian_norms(traj, ks), want_J, carried_bound(want_J, ks + 1, H),
+    assert_close(ref.jacobian_norms(traj, ks), want_J, bounds.carried_bound(want_J, ks + 1, H),
                  spec_id="decay.jacobian_norm", impl="reference", what="log‖J_k‖₂",
                  call=call.replace("gradient", "jacobian"))
 

@@ -13,35 +13,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nnspec.checks.bounds import dropout as bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.harness import stats
 from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.designs import P_PAIRS, P_VALUES, SHAPE, N, nonzero_inputs
 from nnspec.checks.harness.failure import assert_close
 from nnspec.checks.harness.gradients import check_gradient
 from nnspec.checks.harness.implementation import Implementation, describe_args
 from nnspec.reference import dropout as ref
-
-#: Drop probabilities of the statistical tests. 0.5 is avoided: there, reading p as the keep
-#: probability (dropout.bug.keep_prob_as_drop_prob) changes nothing.
-P_VALUES = (0.1, 0.3, 0.75)
-P_PAIRS = 0.3
-
-#: 10⁵ units: at p = 0.1 and α = 10⁻⁶ the binomial test detects a drop rate off by 0.6 points,
-#: the mean test an expectation off by 0.7 %, with power 90 %; one call takes milliseconds.
-SHAPE = (200, 500)
-N = SHAPE[0] * SHAPE[1]
-
-
-def nonzero_inputs(rng: np.random.Generator, shape: tuple[int, ...],
-                   magnitude: float = 1.0) -> np.ndarray:
-    """|x| ∈ [0.5, 2]·magnitude with random signs: never 0 (so a zero output means dropped) and
-    never subnormal, in float32 too, before or after the 1/(1 − p) stretch."""
-    return rng.choice((-1.0, 1.0), size=shape) * rng.uniform(0.5, 2.0, size=shape) * magnitude
-
-
-def scale_bound(want: np.ndarray, impl: Implementation) -> tol.Bound:
-    """x/(1 − p) versus x·fl(1/fl(1 − p)) in DTYPE: < 4u relative (spec/dropout.md)."""
-    return tol.elementwise(want, impl.dtype, ulps=tol.REORDER_ULPS)
 
 
 def dropped(impl: Implementation, x: np.ndarray, p: float,
@@ -61,8 +41,9 @@ def test_dropout_output_is_zero_or_input_over_keep_probability(impl, problem, p)
     shape, magnitude, rng = problem
     x = impl.cast(nonzero_inputs(rng, shape, magnitude))
     got = impl.array(impl.call("dropout", x, p, True, rng), fn="dropout", what="h'", shape=shape)
-    want = ref.inverted(x, got != 0, p)
-    assert_close(got, want, scale_bound(want, impl), spec_id="dropout.inverted", impl=impl,
+    kept = got != 0
+    assert_close(got, ref.inverted(x, kept, p), bounds.dropout(x, kept, p, dtype=impl.dtype),
+                 spec_id="dropout.inverted", impl=impl,
                  what="h' (each element must be 0 or x/(1 − p))",
                  call=f"dropout{describe_args((x, p, True, rng))}")
 
@@ -157,7 +138,8 @@ def test_dropout_gradient_is_zero_where_dropped_and_scaled_where_kept(impl, prob
                        fn="vjp_dropout", names=("dx",))
     dx = impl.array(got[0], fn="vjp_dropout", what="dx", shape=shape)
     want, _, _ = ref.inverted_vjp(g, x, kept, p)
-    assert_close(dx, want, scale_bound(want, impl), spec_id="dropout.inverted", impl=impl,
+    assert_close(dx, want, bounds.vjp_dropout(g, x, kept, p, dtype=impl.dtype),
+                 spec_id="dropout.inverted", impl=impl,
                  what="dx (0 where the forward dropped, g/(1 − p) where it kept)",
                  call=f"vjp_dropout{describe_args((g, x, p, True, f'default_rng({seed})'))}")
 

@@ -10,6 +10,7 @@ from hypothesis import find, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.failure import assert_close, fail
@@ -28,11 +29,11 @@ SEPARATION = 100.0
 #: 0 to the last bit) while every other term of the strategies below stays under 300.
 SATURATING = 1e4
 
-#: The named formulas of one step in the contract's layout, with their seed-notation cells.
+#: The named formulas of one step in the contract's layout, with their bounds.
 FORMULAS: dict[str, tuple[Callable, Callable]] = {
-    "gru.cell.pytorch": (ref.gru_cell, ref.cell_pytorch),
-    "gru.cell.textbook": (ref.gru_cell_textbook, ref.cell_textbook),
-    "gru.update.flipped": (ref.gru_cell_flipped, ref.cell_flipped),
+    "gru.cell.pytorch": (ref.gru_cell, gru_bounds.gru_cell),
+    "gru.cell.textbook": (ref.gru_cell_textbook, gru_bounds.gru_cell_textbook),
+    "gru.update.flipped": (ref.gru_cell_flipped, gru_bounds.gru_cell_flipped),
 }
 BUGS = {"gru.bug.gate_order_zrn": ref.gate_order_zrn,
         "gru.bug.reset_on_input": ref.reset_on_input,
@@ -108,10 +109,11 @@ def gru_layers(draw: st.DrawFn, *, separating: bool = False,
     :func:`separating_gru_cells` or :func:`gru_cells`; h0 ∈ [−h0_magnitude, h0_magnitude] if
     given."""
     T = draw(nst.sizes(min_size=min_steps, max_size=5))
-    arrays = _arrays(draw, _shapes(draw, separating, (T,)), separating=separating,
-                     magnitudes=magnitudes, biases=True if separating else None)
+    shapes = _shapes(draw, separating, (T,))
+    arrays = _arrays(draw, shapes, separating=separating, magnitudes=magnitudes,
+                     biases=True if separating else None)
     if h0_magnitude is not None:
-        arrays["h"] = _filled(draw(nst.generators()), arrays["h"].shape, h0_magnitude)
+        arrays["h"] = _filled(draw(nst.generators()), shapes["h"], h0_magnitude)
     return tuple(arrays.values())
 
 
@@ -144,9 +146,9 @@ def check_cell(impl: Implementation, fn: str, spec_id: str, problem: tuple) -> N
     __tracebackhide__ = True
     args = cast(impl, problem)
     h = args[1]
-    forward, cell = FORMULAS[spec_id]
+    forward, bound = FORMULAS[spec_id]
     got = impl.array(impl.call(fn, *args), fn=fn, what="h'", shape=h.shape)
-    assert_close(got, forward(*args), ref.cell_bound(cell, *args, impl.dtype), spec_id=spec_id,
+    assert_close(got, forward(*args), bound(*args, dtype=impl.dtype), spec_id=spec_id,
                  impl=impl, call=f"{fn}{describe_args(args)}", what="h'")
 
 
@@ -180,7 +182,7 @@ def test_gru_cell_gradients_match_reference(impl, problem, rng):
     got = impl.outputs(impl.call("vjp_gru_cell", gh, *args), fn="vjp_gru_cell",
                        names=GRADIENT_NAMES)
     check_gradients(impl, "vjp_gru_cell", "gru.cell.pytorch", got, ref.gru_cell_vjp(gh, *args),
-                    ref.cell_vjp_bounds(ref.cell_pytorch_vjp, gh, *args, impl.dtype),
+                    gru_bounds.vjp_gru_cell(gh, *args, dtype=impl.dtype),
                     f"vjp_gru_cell{describe_args((gh, *args))}")
 
 
@@ -193,7 +195,7 @@ def test_gru_cell_textbook_gradients_match_reference(impl, problem, rng):
                        fn="vjp_gru_cell_textbook", names=GRADIENT_NAMES)
     check_gradients(impl, "vjp_gru_cell_textbook", "gru.cell.textbook", got,
                     ref.gru_cell_textbook_vjp(gh, *args),
-                    ref.cell_vjp_bounds(ref.cell_textbook_vjp, gh, *args, impl.dtype),
+                    gru_bounds.vjp_gru_cell_textbook(gh, *args, dtype=impl.dtype),
                     f"vjp_gru_cell_textbook{describe_args((gh, *args))}")
 
 
@@ -229,7 +231,7 @@ def test_gru_layer_runs_the_pytorch_cell_over_time(impl, problem):
     y = impl.array(out[0], fn="gru_layer", what="y", shape=(T, B, H))
     hT = impl.array(out[1], fn="gru_layer", what="h_T", shape=(B, H))
     want_y, want_hT = ref.gru_layer(*args)
-    bound_y, bound_hT = ref.layer_bounds(*args, impl.dtype)
+    bound_y, bound_hT = gru_bounds.gru_layer(*args, dtype=impl.dtype)
     call = f"gru_layer{describe_args(args)}"
     assert_close(y, want_y, bound_y, spec_id="gru.layer", impl=impl, call=call, what="y")
     assert_close(hT, want_hT, bound_hT, spec_id="gru.layer", impl=impl, call=call, what="h_T")
@@ -245,7 +247,7 @@ def test_gru_layer_gradients_match_backpropagation_through_time(impl, problem, r
     got = impl.outputs(impl.call("vjp_gru_layer", g, *args), fn="vjp_gru_layer",
                        names=("dx", "dh0", *GRADIENT_NAMES[2:]))
     check_gradients(impl, "vjp_gru_layer", "gru.layer", got, ref.gru_layer_vjp(g, *args),
-                    ref.layer_vjp_bounds(g, *args, impl.dtype),
+                    gru_bounds.vjp_gru_layer(g, *args, dtype=impl.dtype),
                     f"vjp_gru_layer{describe_args((g, *args))}")
 
 
@@ -264,7 +266,7 @@ def test_gru_layer_equals_gru_cell_applied_step_by_step(impl, problem):
     x, h0, *params = args
     y, _ = impl.outputs(impl.call("gru_layer", *args), fn="gru_layer", names=("y", "h_T"))
     y = impl.array(y, fn="gru_layer", what="y", shape=(x.shape[0], *h0.shape))
-    bound_y, _ = ref.layer_bounds(*args, impl.dtype)
+    bound_y, _ = gru_bounds.gru_layer(*args, dtype=impl.dtype)
     h = h0
     for t, x_t in enumerate(x):
         h = impl.cast(impl.array(impl.call("gru_cell", x_t, h, *params), fn="gru_cell",
@@ -302,7 +304,7 @@ def test_gru_layer_state_stays_in_unit_interval_when_it_starts_there(impl, probl
     x, h0 = args[:2]
     y, _ = impl.outputs(impl.call("gru_layer", *args), fn="gru_layer", names=("y", "h_T"))
     y = impl.array(y, fn="gru_layer", what="y", shape=(x.shape[0], *h0.shape))
-    bound_y, _ = ref.layer_bounds(*args, impl.dtype)
+    bound_y, _ = gru_bounds.gru_layer(*args, dtype=impl.dtype)
     # h_t is a convex combination of h_{t−1} and tanh(·): it cannot leave [−1, 1] by more than
     # the implementation's rounding.
     assert_close(y, np.clip(y, -1.0, 1.0), bound_y, spec_id="gru.layer", impl=impl, what="y",
@@ -327,7 +329,7 @@ def test_update_gate_near_one_copies_the_state(impl, fn, spec_id, problem):
     args = cast(impl, saturated(problem, {1: SATURATING}))
     h = args[1]
     got = impl.array(impl.call(fn, *args), fn=fn, what="h'", shape=h.shape)
-    assert_close(got, h, ref.cell_bound(FORMULAS[spec_id][1], *args, impl.dtype),
+    assert_close(got, h, FORMULAS[spec_id][1](*args, dtype=impl.dtype),
                  spec_id=spec_id, impl=impl, what="h' (z = 1: should be h)",
                  call=f"{fn}{describe_args(args)}")
 
@@ -347,7 +349,7 @@ def test_reset_and_update_gates_near_zero_keep_only_the_current_input(impl, fn, 
     kept_bias = b_ih[n] + (b_hh[n] if spec_id == "gru.cell.textbook" else 0.0)
     want = np.tanh(x @ w_ih[n].T + kept_bias)
     got = impl.array(impl.call(fn, *args), fn=fn, what="h'", shape=h.shape)
-    assert_close(got, want, ref.cell_bound(FORMULAS[spec_id][1], *args, impl.dtype),
+    assert_close(got, want, FORMULAS[spec_id][1](*args, dtype=impl.dtype),
                  spec_id=spec_id, impl=impl, what="h' (r = z = 0: should be tanh(W_in x + b))",
                  call=f"{fn}{describe_args(args)}")
 
@@ -368,8 +370,8 @@ def test_variants_agree_when_w_hn_is_diagonal_and_b_hn_is_zero(impl, problem, rn
     pytorch = impl.array(impl.call("gru_cell", *args), fn="gru_cell", what="h'", shape=h.shape)
     textbook = impl.array(impl.call("gru_cell_textbook", *args), fn="gru_cell_textbook",
                           what="h'", shape=h.shape)
-    bound = (ref.cell_bound(ref.cell_pytorch, *args, impl.dtype)
-             + ref.cell_bound(ref.cell_textbook, *args, impl.dtype))
+    bound = (gru_bounds.gru_cell(*args, dtype=impl.dtype)
+             + gru_bounds.gru_cell_textbook(*args, dtype=impl.dtype))
     assert_close(textbook, pytorch, bound, spec_id="gru.cell.textbook", impl=impl,
                  what="gru_cell_textbook's h' against gru_cell's (W_hn diagonal, b_hn = 0)",
                  call=f"gru_cell_textbook{describe_args(args)}")
@@ -377,8 +379,8 @@ def test_variants_agree_when_w_hn_is_diagonal_and_b_hn_is_zero(impl, problem, rn
 
 def variants_differ(problem: tuple) -> bool:
     """PyTorch's and the seeds' cells differ by more than their float32 bounds."""
-    bounds = sum(ref.cell_bound(cell, *problem, np.float32).atol
-                 for cell in (ref.cell_pytorch, ref.cell_textbook))
+    bounds = sum(bound(*problem, dtype=np.float32).atol
+                 for bound in (gru_bounds.gru_cell, gru_bounds.gru_cell_textbook))
     return bool(np.any(np.abs(ref.gru_cell(*problem) - ref.gru_cell_textbook(*problem)) > bounds))
 
 
@@ -426,8 +428,8 @@ def separation(a: np.ndarray, b: np.ndarray, bound_a: tol.Bound, bound_b: tol.Bo
 @pytest.mark.spec("gru.cell.pytorch", "gru.cell.textbook", "gru.update.flipped")
 @given(problem=separating_gru_cells())
 def test_separating_inputs_tell_every_named_formula_apart(problem):
-    outputs = {sid: (f(*problem), ref.cell_bound(cell, *problem, np.float32))
-               for sid, (f, cell) in FORMULAS.items()}
+    outputs = {sid: (f(*problem), bound(*problem, dtype=np.float32))
+               for sid, (f, bound) in FORMULAS.items()}
     pytorch = outputs["gru.cell.pytorch"]
     pairs = [(a, b, outputs[a], outputs[b]) for i, a in enumerate(FORMULAS)
              for b in list(FORMULAS)[i + 1:]]
@@ -452,8 +454,8 @@ def test_flipped_update_is_the_pytorch_cell_with_the_update_block_negated(proble
             a[z] = -a[z]
     # 1 − σ(a) = σ(−a): the conventions describe the same functions, with the z block negated.
     assert_close(ref.gru_cell_flipped(*problem), ref.gru_cell(x, h, *negated),
-                 ref.cell_bound(ref.cell_flipped, *problem, np.float64)
-                 + ref.cell_bound(ref.cell_pytorch, x, h, *negated, np.float64),
+                 gru_bounds.gru_cell_flipped(*problem, dtype=np.float64)
+                 + gru_bounds.gru_cell(x, h, *negated, dtype=np.float64),
                  spec_id="gru.update.flipped", impl="reference",
                  call=f"gru_cell_flipped{describe_args(problem)}")
 
@@ -477,7 +479,7 @@ def test_constant_weights_make_the_variants_agree_at_every_step(problem, rng):
     p = ref.params_from_torch(*params)
     y_pytorch, _ = ref.layer(ref.cell_pytorch, x, h0, p)
     y_textbook, _ = ref.layer(ref.cell_textbook, x, h0, p)
-    bound, _ = ref.layer_bounds(x, h0, *params, np.float64)
+    bound, _ = gru_bounds.gru_layer(x, h0, *params, dtype=np.float64)
     # r is the same for every unit (equal rows, uniform bias), so r ⊙ (W_hn h) = W_hn (r ⊙ h).
     assert_close(y_textbook, y_pytorch, bound + bound, spec_id="gru.cell.textbook",
                  impl="reference", what="textbook layer's y against PyTorch's (constant rows)",
@@ -496,12 +498,12 @@ def test_zero_initial_state_hides_the_reset_placement_at_the_first_step_only(pro
     y_pytorch, _ = ref.layer(ref.cell_pytorch, x, h0, p)
     y_textbook, _ = ref.layer(ref.cell_textbook, x, h0, p)
     call = f"layer{describe_args((x, h0, w_ih, w_hh, b_ih, b_hh))}"
-    bound64, _ = ref.layer_bounds(x[:1], h0, w_ih, w_hh, b_ih, b_hh, np.float64)
+    bound64, _ = gru_bounds.gru_layer(x[:1], h0, w_ih, w_hh, b_ih, b_hh, dtype=np.float64)
     bound_step1 = tol.Bound(2 * bound64.atol[0], f"2 × ({bound64.rule})", bound64.unit)
     assert_close(y_textbook[0], y_pytorch[0], bound_step1,
                  spec_id="gru.cell.textbook", impl="reference", what="y[0] (h0 = 0, b_hn = 0)",
                  call=call)
-    bound32, _ = ref.layer_bounds(x, h0, w_ih, w_hh, b_ih, b_hh, np.float32)
+    bound32, _ = gru_bounds.gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, dtype=np.float32)
     # Only the commutator Σ_j (W_hn)_ij (r_i − r_j) h_j separates them now, a weaker signal than
     # b_hn's (median 6·10³×, minimum 9.5× the float32 bounds over 5000 seeds): no SEPARATION here.
     ratio = float(np.max(np.abs(y_textbook[1] - y_pytorch[1]) / (2 * bound32.atol[1])))

@@ -13,25 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats as dist
 
+from nnspec.checks.bounds import initialisation as bounds
 from nnspec.checks.bounds import rules as tol
-from nnspec.checks.harness import stats
+from nnspec.checks.harness import designs, stats
 from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.designs import LINEAR_IN, LINEAR_OUT, RNN_HIDDEN, RNN_INPUT
 from nnspec.checks.harness.failure import assert_close, fail
 from nnspec.checks.harness.gradients import check_gradient
 from nnspec.checks.harness.implementation import Implementation, describe_args
 from nnspec.reference import initialisation as ref
 
-#: Shapes of the statistical Xavier tests (about 10⁵ samples each): a linear weight with
-#: fan_in ≠ fan_out, and a convolution weight whose receptive field (7·7) enters both fans.
-XAVIER_CASES = [pytest.param((300, 400), 1.0, id="linear-300x400"),
-                pytest.param((64, 32, 7, 7), 5 / 3, id="conv-64x32x7x7-gain5/3")]
-
-#: nn.Linear(5, 20000): 10⁵ weights and 2·10⁴ biases; a bound from out_features (1/√20000)
-#: instead of in_features (1/√5) would be 63 times too small.
-LINEAR_OUT, LINEAR_IN = 20_000, 5
-
-#: Recurrent sizes of the statistical test: input_size ≠ hidden_size, ≥ 3·10⁴ samples per kind.
-RNN_INPUT, RNN_HIDDEN = 200, 100
+XAVIER_CASES = [pytest.param(shape, gain, id=name) for shape, gain, name in designs.XAVIER_CASES]
 
 weight_shapes = st.lists(nst.sizes(), min_size=2, max_size=4).map(tuple)
 gains = st.floats(0.1, 5.0)
@@ -42,7 +34,7 @@ def assert_within_bound(w: np.ndarray, bound: float, *, impl: Implementation, sp
     """Fail unless every |w| ≤ bound, up to the rounding of the bound in DTYPE (the spec's
     bound tolerance: the bound is a square root and a few products, tol.elementwise)."""
     __tracebackhide__ = True
-    slack = tol.elementwise(bound, impl.dtype)
+    slack = bounds.limit_rounding(bound, dtype=impl.dtype)
     limit = bound + float(slack.atol)
     outside = np.abs(w) > limit
     if np.any(outside):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnspec.checks.bounds import rules as tol
+from nnspec.checks.bounds import linear as bounds
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.failure import assert_close
 from nnspec.checks.harness.gradients import check_gradient
@@ -31,9 +31,8 @@ def test_linear_computes_x_wt_plus_b(impl, problem):
     x, W, b = (impl.cast(a) for a in problem)
     got = impl.array(impl.call("linear", x, W, b), fn="linear", what="y",
                      shape=(*x.shape[:-1], W.shape[0]))
-    want = ref.affine(x, W, b)
-    bound = tol.accumulated(ref.affine_magnitude(x, W, b), W.shape[1] + 1, impl.dtype)
-    assert_close(got, want, bound, spec_id="linear.affine", impl=impl,
+    assert_close(got, ref.affine(x, W, b), bounds.linear(x, W, b, dtype=impl.dtype),
+                 spec_id="linear.affine", impl=impl,
                  call=f"linear{describe_args((x, W, b))}")
 
 
@@ -44,19 +43,13 @@ def test_linear_gradients_match_reference(impl, problem):
     g = np.ones((*x.shape[:-1], W.shape[0]))
     got = impl.outputs(impl.call("vjp_linear", g, x, W, b), fn="vjp_linear",
                        names=("dx", "dW", "db"))
-    want = ref.affine_vjp(g, x, W, b)
-    n_rows = int(np.prod(x.shape[:-1]))
-    scales = {"dx": (np.abs(g) @ np.abs(W), W.shape[0]),
-              "dW": (np.abs(g.reshape(-1, W.shape[0])).T @ np.abs(x.reshape(-1, W.shape[1])),
-                     n_rows),
-              "db": (np.abs(g.reshape(-1, W.shape[0])).sum(axis=0), n_rows)}
-    for name, got_i, want_i in zip(("dx", "dW", "db"), got, want, strict=True):
+    for name, got_i, want_i, bound in zip(("dx", "dW", "db"), got, ref.affine_vjp(g, x, W, b),
+                                          bounds.vjp_linear(g, x, W, b, dtype=impl.dtype),
+                                          strict=True):
         if want_i is None:
             continue
         arr = impl.array(got_i, fn="vjp_linear", what=name, shape=want_i.shape)
-        magnitude, n = scales[name]
-        assert_close(arr, want_i, tol.accumulated(magnitude, n, impl.dtype),
-                     spec_id="linear.affine", impl=impl, what=name,
+        assert_close(arr, want_i, bound, spec_id="linear.affine", impl=impl, what=name,
                      call=f"vjp_linear{describe_args((g, x, W, b))}")
 
 

@@ -16,47 +16,28 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from nnspec.checks.bounds import losses as bounds
 from nnspec.checks.bounds import rules as tol
-from nnspec.checks.bounds.losses import log_softmax_bound, reduced_bound
 from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.designs import LARGE_LOGITS, LARGE_TARGETS
 from nnspec.checks.harness.failure import NonConformance, assert_close, fail
 from nnspec.checks.harness.gradients import check_gradient
 from nnspec.checks.harness.implementation import Implementation, ImplementationError, bug_model, describe_args
 from nnspec.reference import losses as ref
-
-#: Logits where an unshifted softmax overflows (exp(1000) in float64, exp(89) in float32) and
-#: log(softmax) underflows (gaps beyond 745 and 104), with the targets of each row.
-LARGE_LOGITS = np.array([[1000.0, 999.0, 990.0, -1000.0],
-                         [1e4, 1e4, 1e4, 1e4],
-                         [-1000.0, -1000.0, -1000.0, 1000.0]])
-LARGE_TARGETS = np.array([3, 0, 1])
-
-
-# ---- the tolerance of spec/losses.md -----------------------------------------------------------
-
-def softmax_bound(y: np.ndarray, want: np.ndarray, dtype: np.dtype) -> tol.Bound:
-    """ŷ = exp(log ŷ): relative error of log ŷ plus one more exp or division, and underflow."""
-    relative = log_softmax_bound(y, dtype) + tol.elementwise(np.ones(y.shape), dtype)
-    # Scaling by ŷ scales the rules' own tiny terms away; the exp (or division) that yields ŷ
-    # is one more rounding, which below tiny loses up to tiny absolutely (spec/losses.md, "+ λ").
-    underflow = tol.Bound(np.full(y.shape, tol.underflow(dtype)), "underflow of ŷ: tiny")
-    return relative.scaled(want, "ŷ") + underflow
-
 
 # ---- one comparison per contract function ----------------------------------------------------
 
 def check_softmax(impl: Implementation, y: np.ndarray) -> None:
     y = impl.cast(y)
     got = impl.array(impl.call("softmax", y), fn="softmax", what="ŷ", shape=y.shape)
-    want = ref.softmax(y)
-    assert_close(got, want, softmax_bound(y, want, impl.dtype), spec_id="losses.softmax",
+    assert_close(got, ref.softmax(y), bounds.softmax(y, dtype=impl.dtype), spec_id="losses.softmax",
                  impl=impl, what="ŷ", call=f"softmax{describe_args((y,))}")
 
 
 def check_log_softmax(impl: Implementation, y: np.ndarray) -> None:
     y = impl.cast(y)
     got = impl.array(impl.call("log_softmax", y), fn="log_softmax", what="log ŷ", shape=y.shape)
-    assert_close(got, ref.log_softmax(y), log_softmax_bound(y, impl.dtype),
+    assert_close(got, ref.log_softmax(y), bounds.log_softmax(y, dtype=impl.dtype),
                  spec_id="losses.log_softmax", impl=impl, what="log ŷ",
                  call=f"log_softmax{describe_args((y,))}")
 
@@ -65,7 +46,7 @@ def check_cross_entropy(impl: Implementation, y: np.ndarray, k: np.ndarray, *,
                         spec_id: str = "losses.sequence_mean") -> None:
     y = impl.cast(y)
     got = impl.array(impl.call("cross_entropy", y, k), fn="cross_entropy", what="L", shape=())
-    assert_close(got, ref.sequence_mean(y, k), reduced_bound(y, k, impl.dtype, mean=True),
+    assert_close(got, ref.sequence_mean(y, k), bounds.cross_entropy(y, k, dtype=impl.dtype),
                  spec_id=spec_id, impl=impl, what="L (mean over positions)",
                  call=f"cross_entropy{describe_args((y, k))}")
 
@@ -74,7 +55,7 @@ def check_cross_entropy_sum(impl: Implementation, y: np.ndarray, k: np.ndarray) 
     y = impl.cast(y)
     got = impl.array(impl.call("cross_entropy_sum", y, k), fn="cross_entropy_sum", what="L",
                      shape=())
-    assert_close(got, ref.sequence_sum(y, k), reduced_bound(y, k, impl.dtype, mean=False),
+    assert_close(got, ref.sequence_sum(y, k), bounds.cross_entropy_sum(y, k, dtype=impl.dtype),
                  spec_id="losses.sequence_sum", impl=impl, what="L_total (sum over positions)",
                  call=f"cross_entropy_sum{describe_args((y, k))}")
 
@@ -86,12 +67,8 @@ def check_cross_entropy_gradient(impl: Implementation, g: float, y: np.ndarray,
                          names=("dlogits",))
     got = impl.array(dy, fn="vjp_cross_entropy", what="dlogits", shape=y.shape)
     (want,) = ref.sequence_mean_vjp(g, y, k)
-    y_hat, o = ref.softmax(y), ref.one_hot(k, y.shape[-1])
-    per = np.abs(g) / max(k.size, 1)
-    # g·(ŷ − o)/N: ŷ's error, then the subtraction (2 terms) and the scaling by g/N
-    bound = (softmax_bound(y, y_hat, impl.dtype).scaled(per, "|g|/N")
-             + tol.accumulated((y_hat + o) * per, 2, impl.dtype))
-    assert_close(got, want, bound, spec_id="losses.sequence_mean", impl=impl, what="dlogits",
+    assert_close(got, want, bounds.vjp_cross_entropy(g, y, k, dtype=impl.dtype),
+                 spec_id="losses.sequence_mean", impl=impl, what="dlogits",
                  call=f"vjp_cross_entropy{describe_args((g, y, k))}")
 
 
@@ -181,10 +158,8 @@ def test_losses_are_finite_and_accurate_at_logits_of_1e3_and_beyond(impl, name):
 def test_softmax_rows_sum_to_one(impl, problem):
     y = impl.cast(problem[0])
     got = impl.array(impl.call("softmax", y), fn="softmax", what="ŷ", shape=y.shape)
-    per_element = softmax_bound(y, ref.softmax(y), impl.dtype)
-    bound = (tol.Bound(per_element.atol.sum(axis=-1), f"Σ_j ({per_element.rule})")
-             + tol.accumulated(np.ones(y.shape[:-1]), y.shape[-1], np.float64))
-    assert_close(got.sum(axis=-1), np.ones(y.shape[:-1]), bound, spec_id="losses.softmax",
+    assert_close(got.sum(axis=-1), np.ones(y.shape[:-1]),
+                 bounds.softmax_row_sum(y, dtype=impl.dtype), spec_id="losses.softmax",
                  impl=impl, what="Σ_j ŷ_j", call=f"softmax{describe_args((y,))}")
 
 
@@ -197,12 +172,13 @@ def test_softmax_is_unchanged_by_adding_a_constant_to_the_logits(impl, problem):
         fail("losses.softmax", impl, "the shifted logits are not exact in DTYPE (test setup)")
     want = ref.softmax(y)
     got = impl.array(impl.call("softmax", shifted), fn="softmax", what="ŷ", shape=y.shape)
-    assert_close(got, want, softmax_bound(shifted, want, impl.dtype), spec_id="losses.softmax",
+    assert_close(got, want, bounds.softmax_bound(shifted, want, dtype=impl.dtype),
+                 spec_id="losses.softmax",
                  impl=impl, what=f"softmax(y + {c:g}) against softmax(y)",
                  call=f"softmax{describe_args((shifted,))}")
     got = impl.array(impl.call("log_softmax", shifted), fn="log_softmax", what="log ŷ",
                      shape=y.shape)
-    assert_close(got, ref.log_softmax(y), log_softmax_bound(shifted, impl.dtype),
+    assert_close(got, ref.log_softmax(y), bounds.log_softmax(shifted, dtype=impl.dtype),
                  spec_id="losses.log_softmax", impl=impl,
                  what=f"log_softmax(y + {c:g}) against log_softmax(y)",
                  call=f"log_softmax{describe_args((shifted,))}")
@@ -216,13 +192,12 @@ def test_sum_over_time_is_n_times_the_mean_and_so_differs_from_it(impl, problem)
     total = impl.array(impl.call("cross_entropy_sum", y, k), fn="cross_entropy_sum", what="L",
                        shape=())
     mean = impl.array(impl.call("cross_entropy", y, k), fn="cross_entropy", what="L", shape=())
-    b_sum = reduced_bound(y, k, impl.dtype, mean=False)
-    b_mean = reduced_bound(y, k, impl.dtype, mean=True)
     call = f"cross_entropy, cross_entropy_sum{describe_args((y, k))}"
-    assert_close(total, N * mean, b_sum + b_mean.scaled(N, f"N = {N}"),
+    assert_close(total, N * mean, bounds.sum_against_n_times_mean(y, k, dtype=impl.dtype),
                  spec_id="losses.sequence_sum", impl=impl, what="Σ_t ℓ_t against N·(1/N)Σ_t ℓ_t",
                  call=call)
-    if ref.sequence_sum(y, k) > (b_sum + b_mean).atol and abs(total - mean) <= (b_sum + b_mean).atol:
+    apart = bounds.sum_and_mean(y, k, dtype=impl.dtype).atol
+    if ref.sequence_sum(y, k) > apart and abs(total - mean) <= apart:
         fail("losses.sequence_mean", impl, f"the mean over N = {N} > 1 positions equals their "
              f"sum ({mean!r} and {total!r}): one of them is not what its name says", call=call)
 
@@ -266,12 +241,8 @@ def test_embedding_of_a_one_hot_code_is_exactly_a_column_of_w(d, V, data):
 @given(problem=classification_problems())
 def test_seed_form_with_one_hot_target_equals_minus_log_probability_of_the_target(problem):
     y, k = problem
-    want = ref.cross_entropy(y, k)
-    # two float64 evaluations of the same log-sum-exp, each within its bound
-    bound = log_softmax_bound(y, np.float64).scaled(2.0, "two evaluations")
-    assert_close(ref.cross_entropy_onehot(ref.one_hot(k, y.shape[-1]), y), want,
-                 tol.Bound(bound.atol[..., 0], bound.rule),
-                 spec_id="losses.cross_entropy", impl="reference",
+    assert_close(ref.cross_entropy_onehot(ref.one_hot(k, y.shape[-1]), y), ref.cross_entropy(y, k),
+                 bounds.seed_form_against_index_form(y), spec_id="losses.cross_entropy", impl="reference",
                  what="−Σ_j o_j log ŷ_j against −log ŷ_k", call=f"cross_entropy{describe_args((y, k))}")
 
 
@@ -319,8 +290,8 @@ def test_a_softmax_hidden_state_is_confined_to_the_probability_simplex(H, D, T, 
         if np.any(a < 0):
             fail("losses.bug.softmax_hidden_activation", "reference",
                  f"a softmax state has a negative component: {a}")
-        assert_close(a.sum(), 1.0, tol.accumulated(1.0, H, np.float64) + tol.elementwise(1.0,
-                     np.float64), spec_id="losses.bug.softmax_hidden_activation",
+        assert_close(a.sum(), 1.0, bounds.softmax_state_sum(H),
+                     spec_id="losses.bug.softmax_hidden_activation",
                      impl="reference", what="Σ a_t", call="softmax_hidden_activation")
 
 

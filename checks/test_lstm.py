@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nnspec.checks.bounds import engine as prop
+from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.failure import NonConformance, assert_close, fail
@@ -53,13 +54,11 @@ def test_lstm_cell_computes_gated_cell_and_hidden_state(impl, problem):
     x, h = args[0], args[1]
     got = impl.outputs(impl.call("lstm_cell", *args), fn="lstm_cell", names=("h'", "c'"))
     want = ref.lstm_cell(*args)
-    step = prop.lstm_step(*args, impl.dtype)
     call = f"lstm_cell{describe_args(args)}"
-    for name, got_i, want_i, derived in zip(("h'", "c'"), got, want, (step.h_new, step.c_new),
-                                            strict=True):
+    for name, got_i, want_i, bound in zip(("h'", "c'"), got, want,
+                                          lstm_bounds.lstm_cell(*args, dtype=impl.dtype), strict=True):
         arr = impl.array(got_i, fn="lstm_cell", what=name, shape=(x.shape[0], h.shape[1]))
-        assert_close(arr, want_i, prop.as_bound(derived, f"lstm_cell {name}", impl.dtype),
-                     spec_id="lstm.cell", impl=impl, what=name, call=call)
+        assert_close(arr, want_i, bound, spec_id="lstm.cell", impl=impl, what=name, call=call)
 
 
 @pytest.mark.spec("lstm.cell")
@@ -71,14 +70,13 @@ def test_lstm_cell_gradients_match_reference(impl, problem, rng):
     got = impl.outputs(impl.call("vjp_lstm_cell", (gh, gc), *args), fn="vjp_lstm_cell",
                        names=GRADIENT_NAMES)
     want = ref.lstm_cell_vjp((gh, gc), *args)
-    derived = prop.lstm_cell_backward(gh, gc, *args, impl.dtype)
+    derived = lstm_bounds.vjp_lstm_cell((gh, gc), *args, dtype=impl.dtype)
     call = f"vjp_lstm_cell{describe_args(((gh, gc), *args))}"
-    for name, got_i, want_i, d in zip(GRADIENT_NAMES, got, want, derived, strict=True):
-        if want_i is None:
+    for name, got_i, want_i, bound in zip(GRADIENT_NAMES, got, want, derived, strict=True):
+        if want_i is None or bound is None:
             continue
         arr = impl.array(got_i, fn="vjp_lstm_cell", what=name, shape=want_i.shape)
-        assert_close(arr, want_i, prop.as_bound(d, f"vjp_lstm_cell {name}", impl.dtype),
-                     spec_id="lstm.cell", impl=impl, what=name, call=call)
+        assert_close(arr, want_i, bound, spec_id="lstm.cell", impl=impl, what=name, call=call)
 
 
 @pytest.mark.spec("lstm.cell")
@@ -179,14 +177,13 @@ WRONG_CELLS = {
 @pytest.mark.parametrize("wrong", list(WRONG_CELLS))
 def test_forward_check_rejects_every_gate_block_permutation_and_known_bug(wrong, rng):
     args = tuple(a.astype(np.float32) for a in nst.typical_lstm_cell(rng))
-    step = prop.lstm_step(*args, np.dtype(np.float32))
     got = WRONG_CELLS[wrong](*args)
     want = ref.lstm_cell(*args)
     # Even against float32's bound (the loosest one used), the wrong cell must fail.
-    for name, got_i, want_i, derived in zip(("h'", "c'"), got, want, (step.h_new, step.c_new),
-                                            strict=True):
+    for name, got_i, want_i, bound in zip(("h'", "c'"), got, want,
+                                          lstm_bounds.lstm_cell(*args, dtype=np.float32), strict=True):
         try:
-            assert_close(got_i, want_i, prop.as_bound(derived, name, np.float32),
+            assert_close(got_i, want_i, bound,
                          spec_id="lstm.cell", impl=wrong, what=name, call="lstm_cell")
         except NonConformance:
             return
@@ -271,11 +268,9 @@ def test_concatenated_cell_equals_lstm_cell_under_weight_mapping(problem):
     p = ref.params_from_torch(w_ih, w_hh, b_ih, b_hh)
     got = ref.cell_concatenated(x, h, c, ref.concat_params_from(p))
     want = ref.cell(x, h, c, p)
-    step = prop.lstm_step(*problem, np.dtype(np.float64))
-    for name, got_i, want_i, derived in zip(("h'", "c'"), got, want, (step.h_new, step.c_new),
-                                            strict=True):
+    for name, got_i, want_i, b in zip(("h'", "c'"), got, want,
+                                      lstm_bounds.lstm_cell(*problem, dtype=np.float64), strict=True):
         # Both sides round in float64 (in different orders), so each contributes a bound.
-        b = prop.as_bound(derived, f"float64 bound on {name}", np.float64)
         assert_close(got_i, want_i, b + b, spec_id="lstm.cell.concatenated", impl="reference",
                      what=name, call=f"cell_concatenated{describe_args((x, h, c))}")
 
@@ -286,9 +281,9 @@ def test_concat_order_bug_is_rejected(rng):
     q = ref.concat_params_from(ref.params_from_torch(w_ih, w_hh, b_ih, b_hh))
     got = ref.concat_order(x, h, c, q)
     want = ref.cell_concatenated(x, h, c, q)
-    step = prop.lstm_step(x, h, c, w_ih, w_hh, b_ih, b_hh, np.dtype(np.float32))
+    bound_h, _ = lstm_bounds.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, dtype=np.float32)
     with pytest.raises(NonConformance):
-        assert_close(got[0], want[0], prop.as_bound(step.h_new, "float32 bound on h'", np.float32),
+        assert_close(got[0], want[0], bound_h,
                      spec_id="lstm.cell.concatenated", impl="lstm.bug.concat_order", what="h'",
                      call="concat_order")
 
@@ -345,7 +340,7 @@ def test_lstm_layer_runs_the_cell_over_time_with_shared_weights(impl, problem):
     args = tuple(impl.cast(a) for a in problem)
     got = impl.outputs(impl.call("lstm_layer", *args), fn="lstm_layer", names=("y", "h_T", "c_T"))
     check_outputs(impl, "lstm_layer", "lstm.layer", ("y", "h_T", "c_T"), got,
-                  ref.lstm_layer(*args), prop.lstm_layer_bounds(*args, impl.dtype),
+                  ref.lstm_layer(*args), lstm_bounds.lstm_layer(*args, dtype=impl.dtype),
                   f"lstm_layer{describe_args(args)}")
 
 
@@ -357,7 +352,7 @@ def test_lstm_layer_gradients_match_reference_bptt(impl, problem, rng):
     got = impl.outputs(impl.call("vjp_lstm_layer", g, *args), fn="vjp_lstm_layer",
                        names=LAYER_GRADIENT_NAMES)
     check_outputs(impl, "vjp_lstm_layer", "lstm.layer", LAYER_GRADIENT_NAMES, got,
-                  ref.lstm_layer_vjp(g, *args), prop.lstm_layer_vjp_bounds(g, *args, impl.dtype),
+                  ref.lstm_layer_vjp(g, *args), lstm_bounds.vjp_lstm_layer(g, *args, dtype=impl.dtype),
                   f"vjp_lstm_layer{describe_args((g, *args))}")
 
 
@@ -378,7 +373,7 @@ def test_lstm_layer_equals_lstm_cell_applied_step_by_step(impl, problem):
     x, h, c, *params = args
     y, _, c_T = impl.outputs(impl.call("lstm_layer", *args), fn="lstm_layer",
                              names=("y", "h_T", "c_T"))
-    bound_y, _, bound_c = prop.lstm_layer_bounds(*args, impl.dtype)
+    bound_y, _, bound_c = lstm_bounds.lstm_layer(*args, dtype=impl.dtype)
     steps = []
     for x_t in x:
         h, c = (impl.cast(impl.array(v, fn="lstm_cell", what=n, shape=c.shape))
@@ -440,12 +435,6 @@ def projection_cells(draw: st.DrawFn, *, magnitudes: tuple[float, ...] = nst.MAG
     return (x[0], h0, c0, *rest)
 
 
-def projection_bounds(x, h, c, w_ih, w_hh, w_hr, b_ih, b_hh, dtype):
-    """lstm.layer's bounds at T = 1 are the projected cell's."""
-    y, _, c_new = prop.lstm_layer_bounds(x[None], h, c, w_ih, w_hh, b_ih, b_hh, dtype, w_hr)
-    return tol.Bound(y.atol[0], y.rule, y.unit), c_new
-
-
 @pytest.mark.spec("lstm.cell.projection")
 @given(problem=projection_cells())
 def test_projected_cell_maps_the_gated_state_through_w_hr(impl, problem):
@@ -453,7 +442,7 @@ def test_projected_cell_maps_the_gated_state_through_w_hr(impl, problem):
     got = impl.outputs(impl.call("lstm_cell_projection", *args), fn="lstm_cell_projection",
                        names=("h'", "c'"))
     check_outputs(impl, "lstm_cell_projection", "lstm.cell.projection", ("h'", "c'"), got,
-                  ref.lstm_cell_projection(*args), projection_bounds(*args, impl.dtype),
+                  ref.lstm_cell_projection(*args), lstm_bounds.lstm_cell_projection(*args, dtype=impl.dtype),
                   f"lstm_cell_projection{describe_args(args)}")
 
 
@@ -461,16 +450,13 @@ def test_projected_cell_maps_the_gated_state_through_w_hr(impl, problem):
 @given(problem=projection_cells(), rng=nst.generators())
 def test_projected_cell_gradients_match_reference(impl, problem, rng):
     args = tuple(impl.cast(a) for a in problem)
-    x, h, c, w_ih, w_hh, w_hr, b_ih, b_hh = args
+    h, c = args[1:3]
     g = tuple(impl.cast(rng.standard_normal(s.shape)) for s in (h, c))
     got = impl.outputs(impl.call("vjp_lstm_cell_projection", g, *args),
                        fn="vjp_lstm_cell_projection", names=PROJECTION_GRADIENT_NAMES)
-    # The cell is lstm.layer's T = 1 with gy = 0: the same cotangents reach every gradient.
-    bounds = prop.lstm_layer_vjp_bounds((np.zeros((1, *h.shape)), *g), x[None], h, c, w_ih,
-                                        w_hh, b_ih, b_hh, impl.dtype, w_hr)
-    bounds = (tol.Bound(bounds[0].atol[0], bounds[0].rule, bounds[0].unit), *bounds[1:])
     check_outputs(impl, "vjp_lstm_cell_projection", "lstm.cell.projection",
-                  PROJECTION_GRADIENT_NAMES, got, ref.lstm_cell_projection_vjp(g, *args), bounds,
+                  PROJECTION_GRADIENT_NAMES, got, ref.lstm_cell_projection_vjp(g, *args),
+                  lstm_bounds.vjp_lstm_cell_projection(g, *args, dtype=impl.dtype),
                   f"vjp_lstm_cell_projection{describe_args((g, *args))}")
 
 
@@ -502,9 +488,9 @@ def test_projected_cell_is_lstm_cell_then_a_linear_map(impl, problem):
                     for v, n, s in zip(impl.outputs(impl.call("lstm_cell_projection", *args),
                                                     fn="lstm_cell_projection", names=("h'", "c'")),
                                        ("h'", "c'"), (h, c), strict=True))
-    step = prop.lstm_step(x, h_pad, c, w_ih, w_hh_pad, b_ih, b_hh, impl.dtype)
+    step = lstm_bounds.step(x, h_pad, c, w_ih, w_hh_pad, b_ih, b_hh, impl.dtype)
     through_linear = prop.matmul(step.h_new, w_hr.T, impl.dtype)
-    bound_h, bound_c = projection_bounds(*args, impl.dtype)
+    bound_h, bound_c = lstm_bounds.lstm_cell_projection(*args, dtype=impl.dtype)
     call = f"lstm_cell_projection{describe_args(args)} against linear(lstm_cell(…), w_hr)"
     assert_close(h_new, composed, bound_h + prop.as_bound(through_linear, "linear(lstm_cell h')",
                                                           impl.dtype),

@@ -3,21 +3,17 @@ and tested for the properties the seed states)."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import scipy.linalg
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from nnspec.checks.bounds import rules as tol
+from nnspec.checks.bounds import model_selection as bounds
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.failure import assert_close, fail
 from nnspec.checks.harness.implementation import describe_args
 from nnspec.reference import model_selection as ref
-
-U = tol.unit_roundoff(np.float64)
 
 #: Degrees drawn: up to 10, where the Vandermonde matrix of 11 grid points in [0, 1] has κ ≈ 1.2·10⁸.
 MAX_DEGREE = 10
@@ -33,44 +29,6 @@ def polynomial_data(draw: st.DrawFn, *, min_points: int = 1,
     return x, draw(nst.moderate_float_arrays((x.size,)))
 
 
-def backward_error(n: int, m: int) -> float:
-    """ε = √min(n, m)·(γ_{nm+1} + 4u), tol.accumulated's factor for nm + 1 terms made normwise:
-    the backward error allowed to a least-squares solver on an n × m matrix
-    (spec/model_selection.md)."""
-    return math.sqrt(min(n, m)) * float(tol.accumulated(1.0, n * m + 1, np.float64).atol)
-
-
-def forward_error(A: np.ndarray, θ: np.ndarray, r: float, ε: float) -> float:
-    """The bound on ‖θ̂ − θ‖ for a solution with normwise backward error ε, given an upper bound r
-    on the least residual's norm: Higham Thm. 20.1, κε/(1 − κε)·(2‖θ‖ + (κ + 1)·r/‖A‖), for
-    n ≥ K + 1, and 3κε/(1 − κε)·‖θ‖ for the minimum-norm solution when n < K + 1."""
-    κ, norm_A = np.linalg.cond(A), np.linalg.norm(A, 2)
-    if not κ * ε < 1:
-        raise ValueError(f"κ·ε = {κ * ε:.3g} ≥ 1: the perturbation bound says nothing")
-    if A.shape[0] < A.shape[1]:
-        return 3 * κ * ε / (1 - κ * ε) * np.linalg.norm(θ)
-    return κ * ε / (1 - κ * ε) * (2 * np.linalg.norm(θ) + (κ + 1) * r / norm_A)
-
-
-def evaluation_error(A: np.ndarray, θ: np.ndarray, y: np.ndarray) -> float:
-    """‖e‖: the rounding of evaluating ŷ − y = Aθ − y in float64, per element below
-    (γ_{K+3} + 16u)·(|A||θ| + |y|) (a power, K + 1 products and sums, one subtraction)."""
-    per_element = tol.gamma(A.shape[1] + 2, np.float64) + tol.ELEMENTWISE_ULPS * U
-    return float(np.linalg.norm(per_element * (np.abs(A) @ np.abs(θ) + np.abs(y))))
-
-
-def residual_error(x: np.ndarray, y: np.ndarray, K: int, b: float, w: np.ndarray) -> float:
-    """Δ: how far the computed training residual of a fit may be from the exact one (tall A)
-    or from 0 (n ≤ K + 1), including the rounding of evaluating ŷ − y."""
-    A, θ = ref.design_matrix(x, K), np.concatenate([[b], w])
-    n, m = A.shape
-    ε = backward_error(n, m)
-    stable = np.linalg.norm(A, 2) * np.linalg.norm(θ)
-    if n > m:
-        return ε * ((2 + 2 * np.linalg.cond(A)) * np.linalg.norm(y) + stable) + evaluation_error(A, θ, y)
-    return ε * (np.linalg.norm(y) + stable) + evaluation_error(A, θ, y)
-
-
 # --- model_selection.polynomial ------------------------------------------------------------------
 
 @pytest.mark.spec("model_selection.polynomial")
@@ -79,11 +37,8 @@ def residual_error(x: np.ndarray, y: np.ndarray, K: int, b: float, w: np.ndarray
 def test_polynomial_evaluates_b_plus_sum_of_x_to_the_k_times_w_k(x, b, w):
     got = ref.polynomial(x, b, w)
     want = np.polynomial.polynomial.polyval(x, np.concatenate([[b], w]))
-    m = ref.polynomial(np.abs(x), abs(b), np.abs(w))
-    K = w.size
-    bound = tol.accumulated(m, 3 * K + 2, np.float64) + tol.elementwise(m, np.float64)
-    assert_close(got, want, bound, spec_id="model_selection.polynomial", impl="reference",
-                 what="ŷ (against numpy.polynomial.polynomial.polyval)",
+    assert_close(got, want, bounds.polynomial(x, b, w), spec_id="model_selection.polynomial",
+                 impl="reference", what="ŷ (against numpy.polynomial.polynomial.polyval)",
                  call=f"polynomial{describe_args((x, b, w))}")
 
 
@@ -120,23 +75,13 @@ def test_polynomial_fit_agrees_with_numpy_and_scipy_least_squares(problem):
     A = ref.design_matrix(x, K)
     D = np.linalg.norm(A, axis=0)
     others = solver_fits(x, y, K)
-    # ‖r‖ ≤ ‖y − Aθ̂‖ for every θ̂ (r is the least residual), up to the rounding of forming it.
-    r = min(np.linalg.norm(y - A @ t) + evaluation_error(A, t, y) for t in [θ, *others.values()])
-    ε = backward_error(*A.shape)
+    r = bounds.least_residual(A, y, [θ, *others.values()])
     call = f"polynomial_fit{describe_args((x, y, K))}"
     for solver, θ_other in others.items():
-        if solver.endswith("polyfit"):
-            # polyfit scales the columns of A to unit norm: compare in those coordinates, with
-            # κ(A D⁻¹), plus u for its final division by D.
-            got, want = D * θ, D * θ_other
-            allowed = 2 * forward_error(A / D, got, r, ε) + U * np.linalg.norm(got)
-            rule = f"2ρ‖Dθ‖ + u‖Dθ‖ with κ(A D⁻¹) = {np.linalg.cond(A / D):.3g}"
-        else:
-            got, want = θ, θ_other
-            allowed = 2 * forward_error(A, θ, r, ε)
-            rule = f"2ρ‖θ‖ with κ(A) = {np.linalg.cond(A):.3g}"
-        assert_close(got, want, tol.Bound(np.full(θ.shape, allowed),
-                                          f"{rule}, ε = {ε:.3g} (spec/model_selection.md)", U),
+        # polyfit scales the columns of A to unit norm: compare in those coordinates.
+        scaled = solver.endswith("polyfit")
+        got, want = (D * θ, D * θ_other) if scaled else (θ, θ_other)
+        assert_close(got, want, bounds.fit_against_solver(A, θ, r, column_scaled=scaled),
                      spec_id="model_selection.polynomial", impl="reference",
                      what=f"(b, w) against {solver}", call=call)
 
@@ -152,15 +97,7 @@ def test_polynomial_fit_recovers_exact_samples_to_kappa_not_kappa_squared(design
     A = ref.design_matrix(x, K)
     y = A @ θ_true
     b, w = ref.polynomial_fit(x, y, K)
-    # y = fl(Aθ) is the exact sample plus δy, ‖δy‖ ≤ ‖e‖: θ* = θ + A⁺δy solves the rounded data
-    # with residual ‖r‖ ≤ ‖δy‖; a backward-stable solver is then within Thm. 20.1 of θ*.
-    δy = evaluation_error(A, θ_true, np.zeros_like(y))
-    κ, norm_A = np.linalg.cond(A), np.linalg.norm(A, 2)
-    ε = backward_error(*A.shape)
-    allowed = κ * δy / norm_A + forward_error(A, θ_true, δy, ε)
-    assert_close(np.concatenate([[b], w]), θ_true,
-                 tol.Bound(np.full(K + 1, allowed), f"κ‖δy‖/‖A‖ + ρ‖θ‖ with κ(A) = {κ:.3g}, "
-                                                    f"ε = {ε:.3g} (first order in κ)", U),
+    assert_close(np.concatenate([[b], w]), θ_true, bounds.fit_of_exact_samples(A, θ_true),
                  spec_id="model_selection.polynomial", impl="reference",
                  what="(b, w) fitted to exact samples of b + Σ x^k w_k",
                  call=f"polynomial_fit{describe_args((x, y, K))}")
@@ -173,8 +110,8 @@ def test_polynomial_of_degree_n_minus_1_or_more_interpolates(data, extra):
     K = x.size - 1 + extra
     b, w = ref.polynomial_fit(x, y, K)
     got = ref.squared_loss(ref.polynomial(x, b, w), y)
-    Δ = residual_error(x, y, K, b, w)
-    allowed = Δ**2 / (2 * x.size) * (1 + tol.gamma(x.size + 2, np.float64))
+    Δ = bounds.residual_error(x, y, K, b, w)
+    allowed = bounds.interpolant_training_error(Δ, x.size)
     if not got <= allowed:
         fail("model_selection.polynomial", "reference",
              f"training error of a degree-{K} fit to {x.size} distinct points was {got!r}, but "
@@ -186,14 +123,14 @@ def test_polynomial_of_degree_n_minus_1_or_more_interpolates(data, extra):
 @given(data=polynomial_data(min_points=2))
 def test_training_error_does_not_increase_with_the_degree(data):
     x, y = data
-    n, γ = x.size, tol.gamma(x.size + 2, np.float64)
+    n = x.size
     fits = [ref.polynomial_fit(x, y, K) for K in range(min(n + 1, MAX_DEGREE) + 1)]
     errors = [ref.squared_loss(ref.polynomial(x, b, w), y) for b, w in fits]
-    Δ = [residual_error(x, y, K, b, w) for K, (b, w) in enumerate(fits)]
+    Δ = [bounds.residual_error(x, y, K, b, w) for K, (b, w) in enumerate(fits)]
     for K in range(len(fits) - 1):
         # ‖r_{K+1}‖ ≤ ‖r_K‖ exactly; each computed norm is within Δ of the exact one.
-        lower_next = math.sqrt(2 * n * errors[K + 1] / (1 + γ))
-        upper_this = math.sqrt(2 * n * errors[K] / (1 - γ))
+        lower_next, _ = bounds.residual_norm_range(errors[K + 1], n)
+        _, upper_this = bounds.residual_norm_range(errors[K], n)
         if not lower_next <= upper_this + Δ[K] + Δ[K + 1]:
             fail("model_selection.polynomial", "reference",
                  f"training error rose from {errors[K]!r} (degree {K}) to {errors[K + 1]!r} "
@@ -283,8 +220,7 @@ def test_leave_one_out_errors_of_the_mean_predictor_match_the_closed_form(y, see
                                            seed=seed)
     S = float(np.sum((y - np.mean(y)) ** 2))
     want_train, want_valid = 0.5 * (n - 2) * S / (n - 1) ** 2, 0.5 * n * S / (n - 1) ** 2
-    μ = 0.5 * (n / (n - 1)) ** 2 * float(np.mean((np.abs(y) + 2 * np.mean(np.abs(y))) ** 2))
-    bound = tol.accumulated(μ, 7 * n + 6, np.float64)
+    bound = bounds.leave_one_out_mean_predictor(y)
     call = f"kfold_error(x, y, K={n}, fit=mean, loss=squared_loss, seed={seed}) with y {describe_args((y,))}"
     assert_close(got_valid, want_valid, bound, spec_id="model_selection.kfold_error",
                  impl="reference", what="E_valid (½·n·S/(n − 1)²)", call=call)
@@ -305,7 +241,7 @@ def test_errors_of_a_fixed_predictor_over_equal_folds_equal_its_loss_on_all_samp
 
     got_train, got_valid = ref.kfold_error(x, y, K, fit=fixed, loss=ref.squared_loss, seed=seed)
     want = ref.squared_loss(ref.polynomial(x, b, w), y)
-    bound = tol.accumulated(want, 2 * n + K + 3, np.float64)
+    bound = bounds.fixed_predictor_folds(want, n, K)
     call = f"kfold_error{describe_args((x, y, K))} with a fixed predictor, seed={seed}"
     for what, got in (("E_train", got_train), ("E_valid", got_valid)):
         assert_close(got, want, bound, spec_id="model_selection.kfold_error", impl="reference",

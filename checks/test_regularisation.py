@@ -14,16 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nnspec.checks.bounds import regularisation as bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.failure import assert_close, fail
 from nnspec.checks.harness.gradients import check_gradient
 from nnspec.checks.harness.implementation import Implementation, describe_args
 from nnspec.reference import regularisation as ref
-
-#: The longest chain of roundings one term of w − lr·(grad + wd·w) goes through in DTYPE: the
-#: scalars lr and wd rounded to DTYPE, wd·w, grad + wd·w, lr·(…), the subtraction (spec).
-SGD_ROUNDINGS = 6
 
 #: Gradient descent for the ridge minimiser stops at ‖∇‖ ≤ GD_RTOL·‖∇ at θ = 0‖.
 GD_RTOL = 1e-10
@@ -116,17 +113,12 @@ def ridge_problems(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, float]:
     return X, y, draw(st.floats(0.5, 10.0))
 
 
-# --- helpers: the implementation's steps and the bounds of the spec ------------------------------
+# --- helpers: the implementation's steps ----------------------------------------------------------
 
 def impl_sgd_step(impl: Implementation, w: np.ndarray, grad: np.ndarray, lr: float,
                   weight_decay: float) -> np.ndarray:
     return impl.array(impl.call("sgd_step", w, grad, lr, weight_decay), fn="sgd_step", what="w'",
                       shape=np.shape(w))
-
-
-def sgd_bound(w: np.ndarray, grad: np.ndarray, lr: float, weight_decay: float,
-              dtype: np.dtype) -> tol.Bound:
-    return tol.accumulated(ref.sgd_step_magnitude(w, grad, lr, weight_decay), SGD_ROUNDINGS, dtype)
 
 
 def batch_gradient(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: np.ndarray,
@@ -140,63 +132,6 @@ def impl_adam(impl: Implementation, fn: str, args: tuple) -> tuple[np.ndarray, .
     out = impl.outputs(impl.call(fn, *args), fn=fn, names=("w'", "m'", "v'"))
     return tuple(impl.array(o, fn=fn, what=name, shape=np.shape(args[0]))
                  for o, name in zip(out, ("w'", "m'", "v'"), strict=True))
-
-
-def adam_bounds(args: tuple, dtype: np.dtype, *, decoupled: bool) -> tuple[tol.Bound, ...]:
-    """Bounds on (w', m', v') of an Adam (decoupled=False) or AdamW step: the chain of
-    spec/regularisation.md, `regularisation.adam_l2`, composed with Bound.scaled and +."""
-    w, grad, m, v, t, lr, beta1, beta2, eps, wd = args
-    step = ref.adamw_step if decoupled else ref.adam_step
-    _, m_new, v_new = step(*args)
-    D, U = ref.adam_denominator_and_update(m_new, v_new, t, lr, beta1, beta2, eps)
-    if decoupled:
-        G, b_g = np.abs(grad), tol.exact(w)
-        w0, b_w0 = (1 - lr * wd) * w, tol.accumulated((1 + lr * wd) * np.abs(w), 2, dtype)
-    else:
-        G = np.abs(grad) + wd * np.abs(w)
-        b_g = tol.accumulated(G, 3, dtype)
-        w0, b_w0 = w, tol.exact(w)
-    # β and 1 − β may be formed from one another (torch's lerp uses 1 − fl(1 − β₁)), so each
-    # coefficient carries an absolute error u, not a relative one: one rounding of |m| + |g|.
-    b_m = (b_g.scaled(1 - beta1, "(1 − β₁)")
-           + tol.accumulated(beta1 * np.abs(m) + (1 - beta1) * G, 4, dtype)
-           + tol.elementwise(np.abs(m) + G, dtype, ulps=1.0))
-    b_v = (b_g.scaled(2 * (1 - beta2) * G, "2(1 − β₂)|g|")
-           + tol.accumulated(beta2 * v + (1 - beta2) * G**2, 4, dtype)
-           + tol.elementwise(v + G**2, dtype, ulps=1.0))
-    b_D = (tol.accumulated(D, 6, dtype)
-           + b_g.scaled(np.sqrt((1 - beta2) / (1 - beta2**t)), "√((1 − β₂)/(1 − β₂ᵗ))"))
-    b_U = (tol.accumulated(U, 3, dtype)
-           + b_m.scaled(lr / (1 - beta1**t) / D, "lr/((1 − β₁ᵗ)(√v̂ + ε))")
-           + b_D.scaled(np.abs(U) / D, "|update|/(√v̂ + ε)"))
-    b_w = tol.accumulated(np.abs(w0) + np.abs(U), 1, dtype) + b_U + b_w0
-    return b_w, b_m, b_v
-
-
-def mu(X: np.ndarray, lam: float) -> float:
-    """μ, the smallest eigenvalue of the Hessian: ‖θ − θ*‖₂ ≤ ‖∇L(θ)‖₂/μ (strong convexity)."""
-    return float(np.linalg.eigvalsh(ref.ridge_hessian(X, lam))[0])
-
-
-def gradient_norm_and_rounding(X: np.ndarray, y: np.ndarray, lam: float, w: np.ndarray,
-                               b: float) -> tuple[float, float]:
-    """‖∇̂L(θ)‖₂ as evaluated in float64, and the norm of its tol.accumulated rounding bound
-    (an (n + d + 4)-rounding chain: residual, Xᵀr, + λw, /n)."""
-    dw, db = ref.l2_penalised_loss_grad(X, y, w, b, lam)
-    mw, mb = ref.l2_penalised_loss_grad_magnitude(X, y, w, b, lam)
-    n, d = X.shape
-    rounding = tol.accumulated(np.r_[mw, mb], n + d + 4, np.float64).atol
-    return float(np.linalg.norm(np.r_[dw, db])), float(np.linalg.norm(rounding))
-
-
-def closed_form_error(X: np.ndarray, y: np.ndarray, lam: float, θ: np.ndarray) -> float:
-    """‖θ̂ − θ*‖₂ ≤ γ_m·(‖|A|ᵀ|A| + λD‖₂‖θ̂‖₂ + ‖|A|ᵀ|y|‖₂)/(n·μ), m = n + 1 + (d+1)(3d+4): forming
-    the normal equations and solving them by Cholesky (spec)."""
-    n, d = X.shape
-    M_H, M_c = ref.ridge_magnitude(X, y, lam)
-    m = n + 1 + (d + 1) * (3 * d + 4)
-    return (tol.gamma(m, np.float64) * (np.linalg.norm(M_H, 2) * np.linalg.norm(θ) + np.linalg.norm(M_c))
-            / (n * mu(X, lam)))
 
 
 # --- regularisation.l2_penalty -------------------------------------------------------------------
@@ -232,7 +167,7 @@ def test_sgd_step_computes_w_minus_lr_times_grad_plus_weight_decay_times_w(impl,
     grad = impl.cast(np.asarray(data.draw(arrays(w.shape), label="grad"), dtype=np.float64))
     got = impl_sgd_step(impl, w, grad, lr, weight_decay)
     assert_close(got, ref.sgd_step(w, grad, lr, weight_decay),
-                 sgd_bound(w, grad, lr, weight_decay, impl.dtype),
+                 bounds.sgd_step(w, grad, lr, weight_decay, dtype=impl.dtype),
                  spec_id="regularisation.sgd_step.torch", impl=impl, what="w'",
                  call=f"sgd_step{describe_args((w, grad, lr, weight_decay))}")
 
@@ -259,7 +194,8 @@ def test_seed_step_is_torch_sgd_with_weight_decay_lambda_over_batch_size(impl, s
     dw, db = (impl.cast(np.asarray(g, dtype=np.float64)) for g in batch_gradient(X, y, w, b))
     want_w, want_b = ref.sgd_step_seed000(X, y, w, b, eta, lam)
     for what, p, g, wd, want in (("w'", w, dw, lam / B, want_w), ("b'", b, db, 0.0, want_b)):
-        assert_close(impl_sgd_step(impl, p, g, eta, wd), want, sgd_bound(p, g, eta, wd, impl.dtype),
+        assert_close(impl_sgd_step(impl, p, g, eta, wd), want,
+                     bounds.sgd_step(p, g, eta, wd, dtype=impl.dtype),
                      spec_id="regularisation.sgd_step.seed000", impl=impl,
                      what=f"{what} (lr = η, weight_decay = {'λ/|B|' if wd else '0 for the bias'})",
                      call=f"sgd_step{describe_args((p, g, eta, wd))}")
@@ -278,30 +214,10 @@ def test_seed_step_is_plain_sgd_on_the_l2_penalised_batch_loss(impl, step):
     for what, p, g, magnitude_args, want in (("w'", w, pw, (w, dw, eta, lam / B), want_w),
                                              ("b'", b, pb, (b, db, eta, 0.0), want_b)):
         assert_close(impl_sgd_step(impl, p, g, eta, 0.0), want,
-                     sgd_bound(*magnitude_args, impl.dtype),
+                     bounds.sgd_step(*magnitude_args, dtype=impl.dtype),
                      spec_id="regularisation.sgd_step.seed000", impl=impl,
                      what=f"{what} (gradient of ℓ_B + λ/(2|B|)‖w‖², weight_decay = 0)",
                      call=f"sgd_step{describe_args((p, g, eta, 0.0))}")
-
-
-def seed_step_bounds(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: np.ndarray, eta: float,
-                     lam: float, dtype: np.dtype) -> tuple[tol.Bound, tol.Bound]:
-    """Bounds on (w', b') when the implementation also forms the batch gradient itself.
-
-    r = X w + b − y is a (d + 2)-term sum; ∂w = Xᵀ r/|B| and ∂b = Σ r/|B| are (|B| + 1)-term sums
-    that also carry r's error through |X|ᵀ/|B|; the step then adds η times the gradient's error to
-    the sgd_step bound (spec/regularisation.md).
-    """
-    B = X.shape[0]
-    r = X @ w + b - y
-    err_r = tol.accumulated(np.abs(X) @ np.abs(w) + np.abs(b) + np.abs(y), X.shape[1] + 2,
-                            dtype).atol
-    err_dw = np.abs(X).T @ err_r / B + tol.accumulated(np.abs(X).T @ np.abs(r) / B, B + 1,
-                                                        dtype).atol
-    err_db = err_r.sum() / B + tol.accumulated(np.abs(r).sum() / B, B + 1, dtype).atol
-    dw, db = batch_gradient(X, y, w, b)
-    return (sgd_bound(w, dw, eta, lam / B, dtype) + tol.Bound(eta * err_dw, "η·(error of ∂w)"),
-            sgd_bound(b, db, eta, 0.0, dtype) + tol.Bound(eta * np.asarray(err_db), "η·(error of ∂b)"))
 
 
 @pytest.mark.spec("regularisation.sgd_step.seed000")
@@ -313,7 +229,8 @@ def test_seed_step_through_the_contract_decays_w_by_eta_lambda_over_batch_and_no
                        fn="sgd_step_seed000", names=("w'", "b'"))
     want = ref.sgd_step_seed000(X, y, w, b, eta, lam)
     for what, got_i, want_i, bound in zip(("w'", "b'"), got, want,
-                                          seed_step_bounds(X, y, w, b, eta, lam, impl.dtype),
+                                          bounds.sgd_step_seed000(X, y, w, b, eta, lam,
+                                                                  dtype=impl.dtype),
                                           strict=True):
         assert_close(impl.array(got_i, fn="sgd_step_seed000", what=what, shape=np.shape(want_i)),
                      want_i, bound, spec_id="regularisation.sgd_step.seed000", impl=impl,
@@ -329,7 +246,8 @@ def test_each_known_sgd_bug_fails_the_seed_step_check_even_in_float32(bug, step)
     dw, db = batch_gradient(X, y, w, b)
     B = X.shape[0]
     outputs = zip(("w'", "b'"), bug(X, y, w, b, eta, lam), ref.sgd_step_seed000(X, y, w, b, eta, lam),
-                  (sgd_bound(w, dw, eta, lam / B, np.float32), sgd_bound(b, db, eta, 0.0, np.float32)),
+                  (bounds.sgd_step(w, dw, eta, lam / B, dtype=np.float32),
+                   bounds.sgd_step(b, db, eta, 0.0, dtype=np.float32)),
                   strict=True)
     if not any(np.any(np.abs(got - want) > bound.atol) for _, got, want, bound in outputs):
         fail("regularisation.sgd_step.seed000", "reference",
@@ -348,7 +266,8 @@ def test_textbook_step_is_torch_sgd_with_weight_decay_lambda(impl, step):
     dw, db = (impl.cast(np.asarray(g, dtype=np.float64)) for g in batch_gradient(X, y, w, b))
     want_w, want_b = ref.sgd_step_textbook(X, y, w, b, eta, lam)
     for what, p, g, wd, want in (("w'", w, dw, lam, want_w), ("b'", b, db, 0.0, want_b)):
-        assert_close(impl_sgd_step(impl, p, g, eta, wd), want, sgd_bound(p, g, eta, wd, impl.dtype),
+        assert_close(impl_sgd_step(impl, p, g, eta, wd), want,
+                     bounds.sgd_step(p, g, eta, wd, dtype=impl.dtype),
                      spec_id="regularisation.sgd_step.textbook", impl=impl,
                      what=f"{what} (lr = η, weight_decay = {'λ' if wd else '0 for the bias'})",
                      call=f"sgd_step{describe_args((p, g, eta, wd))}")
@@ -371,7 +290,8 @@ def test_textbook_minus_seed_step_is_minus_eta_lambda_times_1_minus_1_over_B_tim
     dw, _ = batch_gradient(X, y, w, b)
     difference = ref.sgd_step_textbook(*step)[0] - ref.sgd_step_seed000(*step)[0]
     # Each side is one float64 step; the difference carries both of their errors.
-    bound = sgd_bound(w, dw, eta, lam, np.float64) + sgd_bound(w, dw, eta, lam / B, np.float64)
+    bound = (bounds.sgd_step(w, dw, eta, lam, dtype=np.float64)
+             + bounds.sgd_step(w, dw, eta, lam / B, dtype=np.float64))
     assert_close(difference, -eta * lam * (1 - 1 / B) * w, bound,
                  spec_id="regularisation.sgd_step.textbook", impl="reference",
                  what="textbook w' − seed w'", call=f"sgd_step_textbook{describe_args(step)}")
@@ -386,7 +306,7 @@ def test_textbook_mapping_misses_the_seed_step_in_every_weight_when_batch_exceed
     dw, _ = (impl.cast(np.asarray(g, dtype=np.float64)) for g in batch_gradient(X, y, w, b))
     got = impl_sgd_step(impl, w, dw, eta, lam)
     want = ref.sgd_step_seed000(X, y, w, b, eta, lam)[0]
-    bound = sgd_bound(w, dw, eta, lam / B, impl.dtype)
+    bound = bounds.sgd_step(w, dw, eta, lam / B, dtype=impl.dtype)
     inside = np.abs(got - want) <= bound.atol
     if np.any(inside):
         j = int(np.argmax(inside))
@@ -405,7 +325,7 @@ def test_adam_step_adds_weight_decay_times_w_to_the_gradient(impl, step):
     args = tuple(impl.cast(np.asarray(a, dtype=np.float64)) if isinstance(a, np.ndarray) else a for a in step)
     got = impl_adam(impl, "adam_step", args)
     for name, g, want, bound in zip(("w'", "m'", "v'"), got, ref.adam_step(*args),
-                                    adam_bounds(args, impl.dtype, decoupled=False), strict=True):
+                                    bounds.adam_step(*args, dtype=impl.dtype), strict=True):
         assert_close(g, want, bound, spec_id="regularisation.adam_l2", impl=impl, what=name,
                      call=f"adam_step{describe_args(args)}")
 
@@ -416,7 +336,7 @@ def test_adamw_step_decays_w_by_lr_times_weight_decay_before_the_adam_update(imp
     args = tuple(impl.cast(np.asarray(a, dtype=np.float64)) if isinstance(a, np.ndarray) else a for a in step)
     got = impl_adam(impl, "adamw_step", args)
     for name, g, want, bound in zip(("w'", "m'", "v'"), got, ref.adamw_step(*args),
-                                    adam_bounds(args, impl.dtype, decoupled=True), strict=True):
+                                    bounds.adamw_step(*args, dtype=impl.dtype), strict=True):
         assert_close(g, want, bound, spec_id="regularisation.adamw", impl=impl, what=name,
                      call=f"adamw_step{describe_args(args)}")
 
@@ -427,7 +347,7 @@ def test_adamw_without_weight_decay_is_adam(impl, step):
     args = tuple(impl.cast(np.asarray(a, dtype=np.float64)) if isinstance(a, np.ndarray) else a for a in step)
     got = impl_adam(impl, "adamw_step", args)
     for name, g, want, bound in zip(("w'", "m'", "v'"), got, ref.adam_step(*args),
-                                    adam_bounds(args, impl.dtype, decoupled=False), strict=True):
+                                    bounds.adam_step(*args, dtype=impl.dtype), strict=True):
         assert_close(g, want, bound, spec_id="regularisation.adamw", impl=impl,
                      what=f"{name} (weight_decay = 0: AdamW must equal Adam)",
                      call=f"adamw_step{describe_args(args)}")
@@ -451,7 +371,7 @@ def test_adamw_decays_every_weight_by_1_minus_lr_wd_whatever_its_gradient_histor
     # grad = m = 0: the decay alone moves w and never enters the moments.
     wants = ((1 - lr * wd) * w, np.zeros_like(w), beta2 * v)
     for name, g, want, bound in zip(("w'", "m'", "v'"), got, wants,
-                                    adam_bounds(args, impl.dtype, decoupled=True), strict=True):
+                                    bounds.adamw_step(*args, dtype=impl.dtype), strict=True):
         assert_close(g, want, bound, spec_id="regularisation.adamw", impl=impl,
                      what=f"{name} (grad = m = 0: w' = (1 − lr·λ)·w, m' = 0, v' = β₂v)",
                      call=f"adamw_step{describe_args(args)}")
@@ -469,7 +389,7 @@ def test_adam_l2_decays_weights_with_a_larger_gradient_history_less(impl, step):
     ρ = (1 - beta1) / ((1 - beta1**t) * (np.sqrt(v_new / (1 - beta2**t)) + eps))
     wants = ((1 - lr * wd * ρ) * w, (1 - beta1) * wd * w, v_new)
     for name, g, want, bound in zip(("w'", "m'", "v'"), got, wants,
-                                    adam_bounds(args, impl.dtype, decoupled=False), strict=True):
+                                    bounds.adam_step(*args, dtype=impl.dtype), strict=True):
         assert_close(g, want, bound, spec_id="regularisation.adam_l2", impl=impl,
                      what=f"{name} (grad = m = 0: w' = (1 − lr·λ·ρ(v))·w)",
                      call=f"adam_step{describe_args(args)}")
@@ -480,7 +400,7 @@ def test_adam_l2_decays_weights_with_a_larger_gradient_history_less(impl, step):
 def test_adam_l2_as_adamw_bug_fails_the_decoupled_decay_check_even_in_float32(step):
     w, _, _, _, _, lr, _, _, _, wd = step
     got = ref.adam_l2_as_adamw(*step)[0]
-    bound = adam_bounds(step, np.float32, decoupled=True)[0]
+    bound = bounds.adamw_step(*step, dtype=np.float32)[0]
     if not np.any(np.abs(got - (1 - lr * wd) * w) > bound.atol):
         fail("regularisation.adamw", "reference",
              "the known bug regularisation.bug.adam_l2_as_adamw decays every weight by "
@@ -511,16 +431,15 @@ def test_ridge_closed_form_equals_gradient_descent_run_to_convergence(problem):
     X, y, lam = problem
     w, b = ref.ridge(X, y, lam)
     w_gd, b_gd = ref.ridge_by_gradient_descent(X, y, lam, rtol=GD_RTOL)
-    tau = GD_RTOL * gradient_norm_and_rounding(X, y, lam, np.zeros_like(w), 0.0)[0]
-    _, rounding = gradient_norm_and_rounding(X, y, lam, w_gd, b_gd)
-    closed = closed_form_error(X, y, lam, np.r_[w, b])
-    bound = closed + (tau + rounding) / mu(X, lam)
+    tau = GD_RTOL * bounds.ridge_gradient_norm_and_rounding(X, y, lam, np.zeros_like(w), 0.0)[0]
+    _, rounding = bounds.ridge_gradient_norm_and_rounding(X, y, lam, w_gd, b_gd)
+    allowed = bounds.ridge_distance(X, y, lam, np.r_[w, b], gradient=tau, rounding=rounding)
     distance = float(np.linalg.norm(np.r_[w - w_gd, b - b_gd]))
-    if not distance <= bound:
+    if not distance <= allowed.distance:
         fail("regularisation.ridge", "reference",
-             f"‖θ_closed − θ_GD‖₂ = {distance:.3g} exceeds {bound:.3g} = closed-form rounding "
-             f"{closed:.3g} + (τ = {tau:.3g} + gradient rounding {rounding:.3g})/μ, "
-             f"μ = {mu(X, lam):.3g}; θ_closed = {np.r_[w, b]}, θ_GD = {np.r_[w_gd, b_gd]}",
+             f"‖θ_closed − θ_GD‖₂ = {distance:.3g} exceeds {allowed.distance:.3g} = closed-form "
+             f"rounding {allowed.closed:.3g} + (τ = {tau:.3g} + gradient rounding {rounding:.3g})/μ, "
+             f"μ = {allowed.mu:.3g}; θ_closed = {np.r_[w, b]}, θ_GD = {np.r_[w_gd, b_gd]}",
              call=f"ridge{describe_args((X, y, lam))}")
 
 
@@ -533,14 +452,15 @@ def test_ridge_closed_form_equals_lstsq_on_the_augmented_system(problem):
     M = np.block([[X, np.ones((n, 1))], [np.sqrt(lam) * np.eye(d), np.zeros((d, 1))]])
     θ_lstsq = np.linalg.lstsq(M, np.r_[y, np.zeros(d)], rcond=None)[0]
     w, b = ref.ridge(X, y, lam)
-    grad_norm, rounding = gradient_norm_and_rounding(X, y, lam, θ_lstsq[:-1], θ_lstsq[-1])
-    closed = closed_form_error(X, y, lam, np.r_[w, b])
-    bound = closed + (grad_norm + rounding) / mu(X, lam)
+    grad_norm, rounding = bounds.ridge_gradient_norm_and_rounding(X, y, lam, θ_lstsq[:-1],
+                                                                  θ_lstsq[-1])
+    allowed = bounds.ridge_distance(X, y, lam, np.r_[w, b], gradient=grad_norm, rounding=rounding)
     distance = float(np.linalg.norm(np.r_[w, b] - θ_lstsq))
-    if not distance <= bound:
+    if not distance <= allowed.distance:
         fail("regularisation.ridge", "reference",
-             f"‖θ_closed − θ_lstsq‖₂ = {distance:.3g} exceeds {bound:.3g} = closed-form rounding "
-             f"{closed:.3g} + (‖∇L(θ_lstsq)‖ = {grad_norm:.3g} + rounding {rounding:.3g})/μ; "
+             f"‖θ_closed − θ_lstsq‖₂ = {distance:.3g} exceeds {allowed.distance:.3g} = closed-form "
+             f"rounding {allowed.closed:.3g} + (‖∇L(θ_lstsq)‖ = {grad_norm:.3g} + rounding "
+             f"{rounding:.3g})/μ; "
              f"θ_closed = {np.r_[w, b]}, θ_lstsq = {θ_lstsq}",
              call=f"ridge{describe_args((X, y, lam))}")
 
@@ -550,8 +470,9 @@ def test_ridge_closed_form_equals_lstsq_on_the_augmented_system(problem):
 def test_ridge_with_lambda_over_n_bug_is_not_the_minimiser(problem):
     X, y, lam = problem
     w, b = ref.ridge_lambda_over_n(X, y, lam)
-    grad_norm, rounding = gradient_norm_and_rounding(X, y, lam, w, b)
-    if not grad_norm > rounding + closed_form_error(X, y, lam, np.r_[w, b]) * mu(X, lam):
+    grad_norm, rounding = bounds.ridge_gradient_norm_and_rounding(X, y, lam, w, b)
+    allowed = bounds.ridge_distance(X, y, lam, np.r_[w, b], gradient=grad_norm, rounding=rounding)
+    if not grad_norm > allowed.minimiser_gradient:
         fail("regularisation.ridge", "reference",
              f"the known bug regularisation.bug.ridge_lambda_over_n has ‖∇L‖ = {grad_norm:.3g}, "
              f"within rounding of a minimiser, so the ridge checks cannot catch it",

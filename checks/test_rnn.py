@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nnspec.checks.bounds import rnn as rnn_bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.bounds.losses import reduced_bound
 from nnspec.checks.harness import strategies as nst
@@ -28,8 +29,7 @@ RELU_MAGNITUDES = (1.0, 4.0, 30.0)
 #: some element, by this many times the float32 bounds of both (spec/rnn.md, variant separation).
 SEPARATION = 1e3
 
-CELL_GRADIENTS = ("dx", "dh", "dw_ih", "dw_hh", "db_ih", "db_hh")
-LAYER_GRADIENTS = ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh")
+CELL_GRADIENTS, LAYER_GRADIENTS = rnn_bounds.CELL_GRADIENTS, rnn_bounds.LAYER_GRADIENTS
 
 
 # ---- inputs ----------------------------------------------------------------------------------
@@ -49,13 +49,15 @@ class Problem:
     g: np.ndarray | tuple[np.ndarray, np.ndarray]
 
     @property
-    def args(self) -> tuple[np.ndarray | None, ...]:
+    def args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None,
+                            np.ndarray | None]:
         return self.x, self.h, self.w_ih, self.w_hh, self.b_ih, self.b_hh
 
     def cast(self, impl: Implementation) -> Problem:
         """The problem as the implementation sees it (arrays rounded to its DTYPE)."""
         g = tuple(impl.cast(c) for c in self.g) if isinstance(self.g, tuple) else impl.cast(self.g)
-        return Problem(*(impl.cast(a) for a in self.args), self.nonlinearity, g)
+        x, h, w_ih, w_hh, b_ih, b_hh = (impl.cast(a) for a in self.args)
+        return Problem(x, h, w_ih, w_hh, b_ih, b_hh, self.nonlinearity, g)
 
     def first_step(self) -> Problem:
         """A layer problem's first step as a cell problem."""
@@ -70,7 +72,7 @@ def has_clearly_negative_unit(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_
     visibly; spec/rnn.md shows (and a check confirms) that this is far beyond the tolerance.
     """
     a = ref.pre_activation(x, h, *ref.params_from_torch(w_ih, w_hh, b_ih, b_hh))
-    M = ref.pre_activation_magnitude(x, h, w_ih, w_hh, b_ih, b_hh)
+    M = rnn_bounds.pre_activation_magnitude(x, h, w_ih, w_hh, b_ih, b_hh)
     return bool(np.any((a <= -0.5) & (-a >= M / 8)))
 
 
@@ -107,14 +109,14 @@ def _separating(problem: Problem) -> bool:
     return has_clearly_negative_unit(*cell.args)
 
 
-def cell_problems(**kw: object) -> st.SearchStrategy[Problem]:
+def cell_problems(*, nonlinearities: tuple[str, ...] = NONLINEARITIES) -> st.SearchStrategy[Problem]:
     """Inputs of rnn_cell on which its tanh, ReLU and linear variants differ (spec/rnn.md)."""
-    return rnn_problems(steps=None, **kw).filter(_separating)
+    return rnn_problems(steps=None, nonlinearities=nonlinearities).filter(_separating)
 
 
-def layer_problems(**kw: object) -> st.SearchStrategy[Problem]:
+def layer_problems(*, nonlinearities: tuple[str, ...] = NONLINEARITIES) -> st.SearchStrategy[Problem]:
     """Inputs of rnn_layer (T ≤ 5) whose first step separates the variants as cell_problems."""
-    return rnn_problems(steps=5, max_size=4, **kw).filter(_separating)
+    return rnn_problems(steps=5, max_size=4, nonlinearities=nonlinearities).filter(_separating)
 
 
 def typical_layer(rng: np.random.Generator, T: int = 4, B: int = 2, D: int = 3,
@@ -129,16 +131,12 @@ def typical_layer(rng: np.random.Generator, T: int = 4, B: int = 2, D: int = 3,
 # ---- comparison helpers ----------------------------------------------------------------------
 
 def cell_bound(p: Problem, dtype: np.dtype | type) -> tol.Bound:
-    """The forward bound of spec/rnn.md for one step (T = 1)."""
-    return ref.forward_error_bound(p.x[None], *p.args[1:], p.nonlinearity, dtype)[1]
+    return rnn_bounds.rnn_cell(*p.args, p.nonlinearity, dtype=dtype)
 
 
 def cell_gradient_bounds(p: Problem, dtype: np.dtype | type) -> list[tol.Bound | None]:
-    """The BPTT bound of spec/rnn.md for one step, cotangent gh on h'."""
-    bounds = list(ref.bptt_error_bound((p.g[None], np.zeros_like(p.g)), p.x[None], *p.args[1:],
-                                       p.nonlinearity, dtype))
-    bounds[0] = tol.Bound(bounds[0].atol[0], bounds[0].rule, bounds[0].unit)
-    return bounds
+    assert not isinstance(p.g, tuple), "a cell problem has one cotangent"
+    return list(rnn_bounds.vjp_rnn_cell(p.g, *p.args, p.nonlinearity, dtype=dtype))
 
 
 def compare_gradients(impl: Implementation, got: tuple, want: tuple,
@@ -151,6 +149,7 @@ def compare_gradients(impl: Implementation, got: tuple, want: tuple,
                 fail(spec_id, impl, f"{fn}() returned an array for {name}, but should return "
                                     f"None: that bias was not passed", call=call)
             continue
+        assert bound is not None, f"a bound for every gradient the reference returns ({name})"
         arr = impl.array(got_i, fn=fn, what=name, shape=want_i.shape)
         assert_close(arr, want_i, bound, spec_id=spec_id, impl=impl, what=name, call=call)
 
@@ -220,7 +219,7 @@ def test_relu_states_are_never_negative(impl, cell, seq):
 def test_cell_variants_differ_far_beyond_float32_tolerance(problem):
     p = problem
     W_i2h, b_i2h = ref.i2h_from_torch(*p.args[2:])
-    M = ref.pre_activation_magnitude(*p.args)
+    M = rnn_bounds.pre_activation_magnitude(*p.args)
     variants = {
         nl: (ref.rnn_cell(*p.args, nl), cell_bound(Problem(*p.args, nl, p.g), np.float32).atol)
         for nl in NONLINEARITIES}
@@ -283,7 +282,7 @@ def test_i2h_weight_splits_into_w_ih_and_w_hh_of_the_same_pre_activation(problem
     # Both sides are (D + H + 2)-term sums of the same terms in different orders.
     assert_close(ref.cell_linear(p.x, p.h, W_i2h, b_i2h),
                  ref.pre_activation(p.x, p.h, *ref.params_from_torch(*p.args[2:])),
-                 tol.accumulated(2 * ref.pre_activation_magnitude(*p.args), W_i2h.shape[1] + 2,
+                 tol.accumulated(2 * rnn_bounds.pre_activation_magnitude(*p.args), W_i2h.shape[1] + 2,
                                  np.float64),
                  spec_id="rnn.cell.linear", impl="reference", what="i2h([x, h]) vs W h + U x + b_h",
                  call=f"cell_linear{describe_args((p.x, p.h, W_i2h, b_i2h))}")
@@ -298,7 +297,7 @@ def test_linear_variant_agrees_with_tanh_cell_only_to_third_order(problem):
     a = ref.pre_activation(p.x, p.h, W, U, b_h)
     tanh_cell = ref.rnn_cell(*p.args, "tanh")
     linear = ref.cell_linear(p.x, p.h, *ref.i2h_from_torch(*p.args[2:]))
-    M = ref.pre_activation_magnitude(*p.args)
+    M = rnn_bounds.pre_activation_magnitude(*p.args)
     rounding = tol.accumulated(2 * M, p.x.shape[1] + p.h.shape[1] + 2, np.float64) + \
         tol.elementwise(tanh_cell, np.float64)
     assert_close(tanh_cell, linear, tol.Bound(np.abs(a) ** 3 / 3, "|a|³/3") + rounding,
@@ -318,7 +317,7 @@ def test_rnn_layer_runs_the_cell_over_time_with_shared_weights(impl, problem):
     y = impl.array(y, fn="rnn_layer", what="y", shape=(*p.x.shape[:2], p.h.shape[1]))
     hT = impl.array(hT, fn="rnn_layer", what="h_T", shape=p.h.shape)
     want_y, want_hT = ref.rnn_layer(*p.args, p.nonlinearity)
-    bound_y, bound_hT = ref.forward_error_bound(*p.args, p.nonlinearity, impl.dtype)
+    bound_y, bound_hT = rnn_bounds.rnn_layer(*p.args, p.nonlinearity, dtype=impl.dtype)
     assert_close(y, want_y, bound_y, spec_id="rnn.layer", impl=impl, what="y", call=call)
     assert_close(hT, want_hT, bound_hT, spec_id="rnn.layer", impl=impl, what="h_T", call=call)
     assert_close(hT, y[-1], tol.exact(hT), spec_id="rnn.layer", impl=impl,
@@ -333,7 +332,7 @@ def test_rnn_layer_gradients_match_reference_bptt(impl, problem):
     got = impl.outputs(impl.call("vjp_rnn_layer", *args, nonlinearity=p.nonlinearity),
                        fn="vjp_rnn_layer", names=LAYER_GRADIENTS)
     compare_gradients(impl, got, ref.rnn_layer_vjp(*args, p.nonlinearity),
-                      list(ref.bptt_error_bound(*args, p.nonlinearity, impl.dtype)),
+                      list(rnn_bounds.vjp_rnn_layer(*args, p.nonlinearity, dtype=impl.dtype)),
                       names=LAYER_GRADIENTS, fn="vjp_rnn_layer", spec_id="rnn.layer",
                       call=f"vjp_rnn_layer{describe_args(args, {'nonlinearity': p.nonlinearity})}")
 
@@ -362,7 +361,7 @@ def test_rnn_layer_equals_rnn_cell_applied_step_by_step(impl, problem):
                          fn="rnn_cell", what="h'", shape=p.h.shape)
         steps.append(h_t)
     # Both runs are within the forward bound of the reference, hence within twice it of each other.
-    bound, _ = ref.forward_error_bound(*p.args, p.nonlinearity, impl.dtype)
+    bound, _ = rnn_bounds.rnn_layer(*p.args, p.nonlinearity, dtype=impl.dtype)
     assert_close(y, np.stack(steps), bound.scaled(2, "2 (two runs)"), spec_id="rnn.layer", impl=impl,
                  what="rnn_layer's y against rnn_cell repeated",
                  call=f"rnn_layer{describe_args(p.args, {'nonlinearity': p.nonlinearity})}")
@@ -411,7 +410,7 @@ def test_shared_weight_gradients_are_sums_of_per_step_cell_gradients(impl, probl
         g_h = step[1] + (gy[t - 1] if t > 0 else 0.0)
     per_step = (np.stack(dx), g_h, *summed)
     bounds = [None if b is None else b.scaled(2, "2 (two computations)")
-              for b in ref.bptt_error_bound(*args, p.nonlinearity, impl.dtype)]
+              for b in rnn_bounds.vjp_rnn_layer(*args, p.nonlinearity, dtype=impl.dtype)]
     compare_gradients(impl, whole, per_step, bounds, names=LAYER_GRADIENTS, fn="vjp_rnn_layer",
                       spec_id="rnn.layer", call=call + " against Σ_t vjp_rnn_cell")
 
@@ -423,7 +422,7 @@ def test_known_bugs_differ_far_beyond_float32_tolerance(bug, rng):
     if bug == "time_reversed":
         want, _ = ref.rnn_layer(*args)
         got, _ = ref.time_reversed(*args)
-        bound, _ = ref.forward_error_bound(*args, "tanh", np.float32)
+        bound, _ = rnn_bounds.rnn_layer(*args, "tanh", dtype=np.float32)
     else:
         cell_args = (args[0][0], *args[1:])
         want = ref.rnn_cell(*cell_args)
@@ -462,7 +461,7 @@ def test_output_layer_on_rnn_states_gives_seed_output(impl, problem):
     got = impl.array(impl.call("linear", h, V, b_y), fn="linear", what="y",
                      shape=(*p.x.shape[:2], V.shape[0]))
     want_h, _ = ref.rnn_layer(*p.args, p.nonlinearity)
-    delta, _ = ref.forward_error_bound(*p.args, p.nonlinearity, impl.dtype)
+    delta, _ = rnn_bounds.rnn_layer(*p.args, p.nonlinearity, dtype=impl.dtype)
     # The states' error carried through |V|, plus the output layer's own (H + 1)-term sums.
     carried = tol.Bound(delta.atol @ np.abs(V).T, f"({delta.rule})·|V|", delta.unit)
     magnitude = ref.output(np.abs(want_h) + delta.atol, np.abs(V),
@@ -503,7 +502,7 @@ def test_loss_of_rnn_outputs_is_mean_cross_entropy_over_time(impl, problem):
     # The logits' error δy (as in test_output_layer_on_rnn_states_gives_seed_output) reaches each
     # ℓ_t at most doubled, since ∂ℓ/∂y = ŷ − o has |·|₁ ≤ 2; cross_entropy's own rounding on the
     # logits it saw is spec/losses.md's bound.
-    delta, _ = ref.forward_error_bound(*p.args, p.nonlinearity, impl.dtype)
+    delta, _ = rnn_bounds.rnn_layer(*p.args, p.nonlinearity, dtype=impl.dtype)
     want_h, _ = ref.rnn_layer(*p.args, p.nonlinearity)
     magnitude = ref.output(np.abs(want_h) + delta.atol, np.abs(V),
                            None if b_y is None else np.abs(b_y))

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnspec.checks.bounds import engine as prop
 from nnspec.checks.bounds import rules as tol
+from nnspec.checks.bounds import sequence as sequence_bounds
 from nnspec.checks.harness import stats
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.failure import assert_close, fail
@@ -33,7 +33,7 @@ SEPARATION = 1e3
 
 #: The comparisons with the reference cover the whole option grid (480 combinations), so they
 #: draw more examples than the profile's default (20 in CI): at least 100, about a second each.
-GRID_EXAMPLES = settings(max_examples=max(100, settings.default.max_examples))
+GRID_EXAMPLES = settings(max_examples=max(100, settings().max_examples))
 
 
 # ---- problems --------------------------------------------------------------------------------
@@ -193,8 +193,8 @@ def run(impl: Implementation, p: Problem, **extra: Any) -> tuple[np.ndarray, ...
                  for o, n, s in zip(out, p.names, p.shapes(), strict=True))
 
 
-def bounds(impl: Implementation, p: Problem, cotangents: Any = None) -> prop.ModuleBounds:
-    return prop.rnn_module(p.mode, p.x, p.state, p.params, dtype=impl.dtype, cotangents=cotangents,
+def bounds(impl: Implementation, p: Problem, cotangents: Any = None) -> sequence_bounds.ModuleBounds:
+    return sequence_bounds.rnn_module(p.mode, p.x, p.state, p.params, dtype=impl.dtype, cotangents=cotangents,
                            **p.options)
 
 
@@ -489,7 +489,7 @@ def test_dropout_between_layers_drops_with_probability_p_and_rescales_the_rest(i
                          f"layers in training")
     # Layer 1 within the stack and alone: each within its running bound of the reference, then
     # divided by 1 − p; the scaling itself is one or two roundings (spec/dropout.md).
-    bound_y1 = prop.rnn_module(first.mode, first.x, None, first.params, dtype=impl.dtype,
+    bound_y1 = sequence_bounds.rnn_module(first.mode, first.x, None, first.params, dtype=impl.dtype,
                                nonlinearity="relu").outputs[0]
     want = y1[kept] / (1 - P_DROP)
     assert_close(y2[kept], want, tol.Bound(2 * bound_y1.atol[kept] / (1 - P_DROP), "2 × layer 1's "
@@ -536,7 +536,7 @@ def test_known_bugs_differ_far_beyond_float32_tolerance(bug, mode, rng):
     p = typical(rng, mode, **options)
     want = ref.rnn_module(p.mode, p.x, p.state, p.params, **p.options, **extra, rng=rng)
     got = f(p.mode, p.x, p.state, p.params, **p.options, **extra, rng=rng)
-    b = prop.rnn_module(p.mode, p.x, p.state, p.params, dtype=np.float32, **p.options).outputs
+    b = sequence_bounds.rnn_module(p.mode, p.x, p.state, p.params, dtype=np.float32, **p.options).outputs
     with np.errstate(divide="ignore"):  # a bound of 0 (padding) exceeded at all: infinitely
         ratio = max(float(np.max(np.abs(g - w) / b_.atol)) for g, w, b_ in zip(got, want, b,
                                                                                   strict=True))

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nnspec.checks.bounds import rules as tol
+from nnspec.checks.bounds import stability as bounds
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.failure import assert_close, fail
 from nnspec.checks.harness.gradients import check_gradient
@@ -66,8 +67,7 @@ def test_seed_scalar_example_is_right_to_the_figure_it_gives():
 @pytest.mark.parametrize(("w", "exact"), [(0.2, Fraction(1, 5) ** 30), (5.0, Fraction(5) ** 30)])
 def test_reference_scalar_chain_gives_the_exact_power(w, exact):
     H = ref.deep_linear_product(np.ones((1, 1)), *[np.full((1, 1), w)] * 30)
-    # fl(0.2) carries u and each of the 29 products one more rounding (Lemma 3.1): γ₅₉.
-    assert_close(H, np.full((1, 1), float(exact)), tol.accumulated(float(exact), 59, np.float64),
+    assert_close(H, np.full((1, 1), float(exact)), bounds.scalar_power(float(exact)),
                  spec_id="stability.deep_linear_product", impl="reference",
                  call=f"deep_linear_product(1, {w} × 30 layers)")
 
@@ -78,7 +78,7 @@ def test_chained_linear_vanishes_and_explodes_as_the_seed_states(impl, w):
     X, W = impl.cast(np.ones((1, 1))), [impl.cast(np.full((1, 1), w))] * 30
     got = chain_through_linear(impl, X, W)
     want = ref.deep_linear_product(X, *W)
-    assert_close(got, want, tol.accumulated(ref.deep_linear_product_magnitude(X, *W), 30, impl.dtype),
+    assert_close(got, want, bounds.deep_linear_chain(X, W, dtype=impl.dtype),
                  spec_id="stability.deep_linear_product", impl=impl, what="H⁽³⁰⁾",
                  call=f"linear(…linear(1, [[{w}]]ᵀ)…, [[{w}]]ᵀ), 30 layers")
 
@@ -89,8 +89,7 @@ def test_chained_linear_computes_the_deep_linear_product(impl, chain):
     X, *W = (impl.cast(a) for a in chain)
     got = chain_through_linear(impl, X, W)
     want = ref.deep_linear_product(X, *W)
-    n = sum(W_i.shape[0] for W_i in W)
-    assert_close(got, want, tol.accumulated(ref.deep_linear_product_magnitude(X, *W), n, impl.dtype),
+    assert_close(got, want, bounds.deep_linear_chain(X, W, dtype=impl.dtype),
                  spec_id="stability.deep_linear_product", impl=impl, what="H⁽ˡ⁾",
                  call=f"linear chained over {describe_args(chain)}")
 
@@ -114,10 +113,8 @@ def test_input_gradient_norm_is_w_to_the_depth_times_cotangent_norm(w, depth, d,
     X, G = rng.standard_normal((n, d)), rng.standard_normal((n, d))
     dX = ref.deep_linear_product_vjp(G, X, *W)[0]
     got, want = np.linalg.norm(dX), abs(w) ** depth * np.linalg.norm(G)
-    propagated = np.linalg.norm(ref.deep_linear_product(np.abs(G), *(np.abs(W_i).T for W_i in reversed(W))))
-    bound = (tol.accumulated(propagated, depth * d, np.float64)
-             + tol.accumulated(want, 2 * (n * d + 1), np.float64) + tol.elementwise(want, np.float64))
-    assert_close(got, want, bound, spec_id="stability.deep_linear_product", impl="reference",
+    assert_close(got, want, bounds.input_gradient_norm(G, X, W, want),
+                 spec_id="stability.deep_linear_product", impl="reference",
                  what="‖∂L/∂X‖_F (should be |w|ˡ·‖G‖_F)",
                  call=f"deep_linear_product_vjp(G, X, {depth} × {w!r}·P)")
 
@@ -130,16 +127,6 @@ def test_reference_rejects_a_chain_whose_dimensions_do_not_match():
 
 # --- stability.clip_grad_norm --------------------------------------------------------------------
 
-def total_bound(T: float, grads: list[np.ndarray], p: float, dtype: np.dtype) -> tol.Bound:
-    """The error allowed on the total norm (spec/stability.md): exact for p = inf, otherwise
-    the two-level sums' γ_N divided by p, plus the four |·|ᵖ and ·^(1/p) steps."""
-    if p == math.inf:
-        return tol.exact(T)
-    N = max(g.size for g in grads) + len(grads)
-    return (tol.accumulated(T, N, dtype).scaled(1 / p, f"1/p (the 1/p-th root, p = {p:g})")
-            + tol.elementwise(T, dtype).scaled(2 + 2 / p, "|·|ᵖ and ·^(1/p) at both levels"))
-
-
 def check_clip_grad_norm(impl: Implementation, grads: list[np.ndarray], max_norm: float,
                          p: float) -> None:
     """Compare the implementation's clip_grad_norm with the reference, total then each gradient."""
@@ -151,15 +138,13 @@ def check_clip_grad_norm(impl: Implementation, grads: list[np.ndarray], max_norm
     clipped = impl.outputs(clipped, fn="clip_grad_norm",
                            names=[f"clipped[{i}]" for i in range(len(grads))])
     want_clipped, T = ref.clip_grad_norm(grads, max_norm, p)
-    bound_T = total_bound(T, grads, p, impl.dtype)
+    bound_T, bound_clipped = bounds.clip_grad_norm(grads, max_norm, p, dtype=impl.dtype)
     got_T = impl.array(total, fn="clip_grad_norm", what="total", shape=())
     assert_close(got_T, T, bound_T, spec_id="stability.clip_grad_norm", impl=impl,
                  what="total norm", call=call)
-    c = min(max_norm / (T + ref.CLIP_EPS), 1.0)
-    for i, (g, got_i, want_i) in enumerate(zip(grads, clipped, want_clipped, strict=True)):
+    for i, (g, got_i, want_i, bound) in enumerate(zip(grads, clipped, want_clipped, bound_clipped,
+                                                      strict=True)):
         arr = impl.array(got_i, fn="clip_grad_norm", what=f"clipped[{i}]", shape=g.shape)
-        bound = (bound_T.scaled(np.abs(g) * c / (T + ref.CLIP_EPS), "|g|·min(c, 1)/(T + ε)")
-                 + tol.elementwise(want_i, impl.dtype))
         assert_close(arr, want_i, bound, spec_id="stability.clip_grad_norm", impl=impl,
                      what=f"clipped[{i}] (g·min(max_norm/(total + 1e-6), 1))", call=call)
 

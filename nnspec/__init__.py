@@ -7,6 +7,11 @@ Sub-packages (folders of the repository, mapped by ``pyproject.toml``):
 - ``nnspec.checks``          ← ``checks/``     pytest + Hypothesis checks and the oracle machinery
 - ``nnspec.bench``           ← ``bench/``      benchmarks
 - ``nnspec.implementations``                   the shipped implementations under test
+
+and, in ``nnspec/`` itself, the tool: ``nnspec.cli`` (the ``nnspec`` command, one module per
+subcommand), ``nnspec.oracle`` and ``nnspec.conformance`` (running the checks and collecting their
+findings as data), ``nnspec.verdicts`` (what ``nnspec check`` prints), ``nnspec.report``,
+``nnspec.decay`` (the gradient-norm decay measurement), ``nnspec.vectors`` and ``nnspec.adapters``.
 """
 
 __version__ = "0.1.0"

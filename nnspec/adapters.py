@@ -1,4 +1,4 @@
-"""Adapters: build a contract module (checks/contract.py) from the recurrent cell you already have.
+"""Adapters: build a contract module (checks/harness/contract.py) from the recurrent cell you already have.
 
 The contract wants plain functions on NumPy arrays with the weights in PyTorch's layout. Few
 cells are written that way; these helpers wrap one in a few lines:
@@ -34,9 +34,11 @@ import copy
 import types
 import warnings
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import numpy as np
+
+from nnspec.checks.harness import contract
 
 if TYPE_CHECKING:
     import torch
@@ -62,10 +64,10 @@ Backward = Callable[[tuple[np.ndarray, ...], np.ndarray, tuple[np.ndarray, ...],
 
 # ---- argument validation ---------------------------------------------------------------------
 
-def _kind(kind: str) -> str:
+def _kind(kind: str) -> Kind:
     if kind not in BLOCKS:
         raise ValueError(f"kind must be one of {sorted(BLOCKS)}, got {kind!r}")
-    return kind
+    return cast(Kind, kind)
 
 
 def _dtype(dtype: Any) -> np.dtype:
@@ -100,38 +102,46 @@ def _order(order: str) -> str:
 
 def _module(name: str, function: str, dtype: np.dtype, forward: Forward,
             backward: Backward | None, doc: str) -> types.ModuleType:
-    """A module defining DTYPE, ``function`` and, given ``backward``, ``vjp_<function>``.
+    """A module defining DTYPE, ``function`` and, given ``backward``, ``vjp_<function>``, each
+    with the contract's signature (checks/harness/contract.py).
 
     ``forward(x, states, params, nonlinearity)`` returns the new states, ``backward(cotangents,
     x, states, params, nonlinearity)`` the gradients (dx, *dstates, dw_ih, dw_hh, db_ih, db_hh).
     """
-    if function == "lstm_cell":
-        def cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
-            return forward(x, (h, c), (w_ih, w_hh, b_ih, b_hh), "tanh")
+    states = tuple(p for p in contract.parameters(function) if p in ("h", "c"))
 
-        def vjp(g, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
-            return backward(tuple(g), x, (h, c), (w_ih, w_hh, b_ih, b_hh), "tanh")
-    elif function == "rnn_cell":
-        def cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
-            return forward(x, (h,), (w_ih, w_hh, b_ih, b_hh), nonlinearity)[0]
+    def bound(fn: str, args: tuple, kwargs: dict[str, Any]) -> tuple[dict[str, Any], tuple, tuple, str]:
+        """The arguments of a call by the contract's names: all of them, states, weights, σ."""
+        call = contract.signature(fn).bind(*args, **kwargs)
+        call.apply_defaults()
+        v = call.arguments
+        return (v, tuple(v[s] for s in states), (v["w_ih"], v["w_hh"], v["b_ih"], v["b_hh"]),
+                v.get("nonlinearity", "tanh"))
 
-        def vjp(g, x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
-            return backward((g,), x, (h,), (w_ih, w_hh, b_ih, b_hh), nonlinearity)
-    else:
-        def cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
-            return forward(x, (h,), (w_ih, w_hh, b_ih, b_hh), "tanh")[0]
+    def cell(*args: Any, **kwargs: Any) -> Any:
+        v, state, params, nonlinearity = bound(function, args, kwargs)
+        new = forward(v["x"], state, params, nonlinearity)
+        return new if len(states) > 1 else new[0]
 
-        def vjp(g, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
-            return backward((g,), x, (h,), (w_ih, w_hh, b_ih, b_hh), "tanh")
+    functions: dict[str, Callable[..., Any]] = {function: cell}
+    if backward is not None:
+        gradients = backward
+
+        def vjp(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+            v, state, params, nonlinearity = bound(f"vjp_{function}", args, kwargs)
+            g = v[contract.parameters(f"vjp_{function}")[0]]
+            return gradients(tuple(g) if len(states) > 1 else (g,), v["x"], state, params, nonlinearity)
+
+        functions[f"vjp_{function}"] = vjp
 
     module = types.ModuleType(name, doc)
-    module.DTYPE = dtype.type
-    functions = {function: cell} | ({f"vjp_{function}": vjp} if backward else {})
+    module.DTYPE = dtype.type  # type: ignore[attr-defined]
     for fn_name, fn in functions.items():
         fn.__name__ = fn.__qualname__ = fn_name
         fn.__module__ = name
+        fn.__signature__ = contract.signature(fn_name)  # type: ignore[attr-defined]
         setattr(module, fn_name, fn)
-    module.__all__ = ["DTYPE", *functions]
+    module.__all__ = ["DTYPE", *functions]  # type: ignore[attr-defined]
     return module
 
 

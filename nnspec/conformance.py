@@ -1,9 +1,12 @@
 """Run the conformance checks programmatically and collect a spec id × implementation matrix.
 
-Used by ``nnspec report``. The checks run through pytest exactly as ``pytest`` runs them; a small
-plugin records, for every check, its spec ids, its implementation and its outcome. Per spec id and
-implementation the verdict is *fail* if any check failed, *pass* if at least one passed and none
-failed, and *not provided* if every check was skipped (the first skip reason is kept).
+Used by ``nnspec report``, ``nnspec check`` and :func:`nnspec.oracle.check`. The checks run
+through pytest exactly as ``pytest`` runs them; a small plugin records, for every check, its spec
+ids, its implementation and its outcome, and for a failed check the
+:class:`~nnspec.checks.harness.failure.Failure` the checks recorded on its report (data, never
+read back from the traceback's text). Per spec id and implementation the verdict is *fail* if any
+check failed, *pass* if at least one passed and none failed, and *not provided* if every check was
+skipped (the first skip reason is kept).
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import io
 import time
 from contextlib import redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 import nnspec.checks
+from nnspec.checks.harness.failure import Failure
 
 VERDICTS = ("fail", "pass", "not provided")
 
@@ -26,12 +31,13 @@ class Cell:
     passed: int = 0
     failed: int = 0
     skipped: int = 0
+    #: The headlines of the first three failed or skipped checks (a skip's is its reason).
     messages: list[str] = field(default_factory=list)
+    #: Every diagnosis line of the failed checks, once each.
     diagnoses: list[str] = field(default_factory=list)
-    #: Per failed check, in the order they ran: its headline, node id and diagnosis lines.
-    failures: list[str] = field(default_factory=list)
+    #: Per failed check, in the order they ran: what it found, and its node id.
+    failures: list[Failure] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
-    failure_diagnoses: list[list[str]] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -68,39 +74,37 @@ class _Collector:
         outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
         self.totals[outcome] += 1
         ids, impl = self.meta.get(report.nodeid, ([], None))
+        failure = _failure(report, impl) if outcome == "failed" else None
         for sid in ids:
             cell = self.cells.setdefault((sid, impl or "(implementation-independent)"), Cell())
             setattr(cell, outcome, getattr(cell, outcome) + 1)
             if outcome != "passed" and len(cell.messages) < 3:
-                cell.messages.append(_headline(report))
-            if outcome == "failed":
-                cell.failures.append(_headline(report))
+                cell.messages.append(failure.headline if failure else _skip_reason(report))
+            if failure:
+                cell.failures.append(failure)
                 cell.failed_checks.append(report.nodeid)
-                cell.failure_diagnoses.append(_diagnoses(report))
-                for line in _diagnoses(report):
-                    if line not in cell.diagnoses:
-                        cell.diagnoses.append(line)
+                cell.diagnoses += [line for line in failure.diagnosis if line not in cell.diagnoses]
 
 
-def _headline(report: pytest.TestReport) -> str:
-    if report.skipped and isinstance(report.longrepr, tuple):
+def _skip_reason(report: pytest.TestReport) -> str:
+    if isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
-    text = report.longreprtext
-    # The oracle's own exceptions first, the last one raised: an exception the implementation
-    # raised is printed before the ImplementationError that explains it.
-    ours = [line for line in text.splitlines()
-            if "NonConformance:" in line or "ImplementationError:" in line]
-    for line in ours[-1:] + [line for line in text.splitlines() if line.startswith("E ")]:
-        for marker in ("NonConformance: ", "ImplementationError: "):
-            if marker in line:
-                return line.split(marker, 1)[1].strip()
-        return line.split("Error: ", 1)[-1].strip("E ").strip()
-    return text.strip().splitlines()[-1] if text.strip() else "failed"
+    return "skipped"
 
 
-def _diagnoses(report: pytest.TestReport) -> list[str]:
-    return [line.split("Diagnosis: ", 1)[1].strip() for line in report.longreprtext.splitlines()
-            if "Diagnosis: " in line]
+def _failure(report: pytest.TestReport, impl: str | None) -> Failure:
+    """What a failed check found: the failures the checks' conftest recorded on the report (the
+    last one raised, with every diagnosis line of them all) or, for an exception that is not a
+    check's own, its type and first line."""
+    found = [Failure.from_dict(cast(dict[str, Any], value))
+             for name, value in report.user_properties if name == "nnspec_failure"]
+    if found:
+        return replace(found[-1], diagnosis=list(dict.fromkeys(
+            line for f in found for line in f.diagnosis)))
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "failed")
+    return Failure(implementation=impl, message=first)
 
 
 def run(implementations: list[str], *, extra_args: list[str] | None = None,

@@ -6,8 +6,9 @@
 
 ``check`` runs the same checks as ``pytest --impl MODULE`` (one code path for every
 implementation) and returns a structured result: per spec id a verdict (*pass*, *fail*, *not
-provided*), the failure messages (shrunk counterexample, got versus expected, the bound and its
-rule) and the diagnosis lines (known variant or bug matched, lower precision than declared).
+provided*), the failures as data (:class:`~nnspec.checks.harness.failure.Failure`: the function,
+the worst element's position, got and want, the bound and its rule, the message) and the
+diagnosis lines (known variant or bug matched, lower precision than declared).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from nnspec.checks.harness.failure import Failure
 from nnspec.conformance import Conformance, run
 
 
@@ -29,8 +31,9 @@ class OracleResult:
     messages: dict[str, list[str]]
     diagnoses: dict[str, list[str]]
     conformance: Conformance = field(repr=False)
-    #: Per failed spec id, the headline of each failed check (messages mixes in skip reasons).
-    failures: dict[str, list[str]] = field(default_factory=dict)
+    #: Per spec id, what each failed check found (``str`` of one is its message; ``.headline``
+    #: its first line). ``messages`` holds the first headlines and skip reasons.
+    failures: dict[str, list[Failure]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -75,7 +78,7 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
     verdicts: dict[str, str] = {}
     messages: dict[str, list[str]] = {}
     diagnoses: dict[str, list[str]] = {}
-    failures: dict[str, list[str]] = {}
+    failures: dict[str, list[Failure]] = {}
     for (sid, impl), cell in conformance.cells.items():
         if impl != name and impl != "(implementation-independent)":
             continue

@@ -11,7 +11,7 @@ in both. Everything else (fixtures, parametrisation, selection) stays in ``check
 When the checks run from outside the repository (``pytest --pyargs nnspec.checks`` in any
 directory), pytest does not read the repository's ``pyproject.toml``; the plugin then applies the
 same settings (:data:`INI`, :data:`ADDOPTS`) so such a run behaves like ``./dev test``.
-``checks/test_check_cli.py`` asserts that they equal ``[tool.pytest.ini_options]``.
+``checks/meta/test_cli.py`` asserts that they equal ``[tool.pytest.ini_options]``.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def benchmark_section(data: dict[str, Any]) -> list[str]:
 
 def oracle_section(data: dict[str, Any]) -> list[str]:
     lines = ["## Oracle self-test", "",
-             "Every catalogued implementation (checks/catalogue.py) run through the oracle: known "
+             "Every catalogued implementation (checks/oracle/catalogue.py) run through the oracle: known "
              "bugs and variants handed in where the spec is asked for must fail and be named; "
              "correct implementations in other parametrisations must pass.", "",
              "| kind | entries | detected | named by the diagnosis | passed |",
@@ -191,7 +191,8 @@ def main(implementations: list[str], out_dir: Path, extra_args: list[str], *,
         "implementations": implementations, "totals": result.totals, "seconds": result.seconds,
         "matrix": {f"{sid} × {impl}": {"verdict": _verdict(c), "passed": c.passed,
                                        "failed": c.failed, "skipped": c.skipped,
-                                       "messages": c.messages, "diagnoses": c.diagnoses}
+                                       "messages": c.messages, "diagnoses": c.diagnoses,
+                                       "failures": [f.to_dict() for f in c.failures]}
                    for (sid, impl), c in result.cells.items()}}, command)
 
     if bench:
@@ -202,14 +203,14 @@ def main(implementations: list[str], out_dir: Path, extra_args: list[str], *,
         sections.append(benchmark_section(data))
         _dump(out_dir / "benchmarks.json", data, command)
     if oracle:
-        from nnspec.checks.oracle import catalogue
+        from nnspec import selftest
 
         print("nnspec report [3/4]: oracle self-test catalogue", flush=True)
-        data = catalogue.detection()
+        data = selftest.detection()
         sections.append(oracle_section(data))
         _dump(out_dir / "oracle.json", data, command)
     if decay:
-        from nnspec import decay_report
+        from nnspec.decay import report as decay_report
 
         print(f"nnspec report [4/4]: gradient-norm decay sweeps ({size})", flush=True)
         sections.append(decay_report.section(out_dir, size, command))

@@ -115,7 +115,7 @@ class Params(NamedTuple):
         return self.w_ih[s], self.w_hh[s], self.b_ih[s], self.b_hh[s]
 
 
-def stack(draws: Sequence[tuple[np.ndarray, ...]]) -> Params:
+def stack(draws: Sequence[tuple[np.ndarray | None, ...]]) -> Params:
     """Stack per-draw (w_ih, w_hh, b_ih, b_hh) tuples into :class:`Params` (None biases → 0)."""
     if not draws:
         raise ValueError("stack() needs at least one draw")
@@ -381,10 +381,10 @@ def gradient_norms(traj: Trajectory, v: np.ndarray) -> GradientNorms:
         g = np.ldexp(g, -e[:, None, None])
         E = E + e
         exponents[:, k] = E
-        scale = np.ldexp(1.0, -2 * e)
-        squares_h[:, k] = sq_h * scale
-        if lstm:
-            squares_c[:, k] = sq_c * scale
+        # ldexp of the squares themselves: 2^(−2e) alone overflows for norms below 2^−512
+        squares_h[:, k] = np.ldexp(sq_h, -2 * e)
+        if squares_c is not None:
+            squares_c[:, k] = np.ldexp(sq_c, -2 * e)
     log_g, log_g_c, log_state = _parts_log_norms(squares_h, squares_c, exponents)
     return GradientNorms(log_g, log_g_c, log_state, g[:, 0], E)
 

@@ -12,19 +12,19 @@ seeds' candidate H̃) and has two biases ``b_ih``, ``b_hh`` (3h,); :func:`params
 (:func:`gru_cell`, :func:`gru_layer`, … in PyTorch's layout) convert and call the seed-notation
 ones.
 
-Everything smooth here accepts complex arrays, so complex-step differentiation applies, and also
-:class:`ErrorBounded` values: evaluating the same formulas on those yields the tolerance of a
-float32/float64 implementation (a running error bound, derived in spec/gru.md "Tolerance").
+Everything smooth here accepts complex arrays, so complex-step differentiation applies. The
+tolerance of an implementation (a running error bound, spec/gru.md "Tolerance") is derived in
+nnspec.checks.bounds.gru, not here: the reference is the math alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from nnspec.checks.bounds import rules as tol
+from nnspec.reference.activations import sigmoid, sigmoid_vjp, tanh, tanh_vjp
 
 Cell = Callable[..., Any]
 
@@ -48,48 +48,6 @@ class Params(NamedTuple):
     W_hh: Any
     b_h: Any
     b_hh: Any
-
-
-def sigmoid(a: Any) -> Any:
-    """σ(a) = 1/(1 + e^(−a)), evaluated so that exp never overflows; accepts complex a.
-
-    For Re a < 0 it uses the equal form e^a/(1 + e^a); both branches are analytic, so the complex
-    step sees σ' = σ(1 − σ). An :class:`ErrorBounded` argument evaluates its own bound.
-    """
-    if isinstance(a, ErrorBounded):
-        return a.sigmoid()
-    a = np.asarray(a)
-    negative = a.real < 0
-    e = np.exp(np.where(negative, a, -a))
-    return np.where(negative, e / (1 + e), 1 / (1 + e))
-
-
-def tanh(a: Any) -> Any:
-    """tanh(a); accepts complex a, and an :class:`ErrorBounded` argument evaluates its own bound."""
-    if isinstance(a, ErrorBounded):
-        return a.tanh()
-    return np.tanh(a)
-
-
-def sigmoid_slope(a: Any) -> Any:
-    """σ'(a) = σ(a)(1 − σ(a)), evaluated as σ(a)σ(−a), which keeps its relative accuracy where σ
-    saturates (1 − σ(a) computed from σ(a) does not); accepts complex a and ErrorBounded."""
-    if isinstance(a, ErrorBounded):
-        return a.slope(sigmoid_slope, SIGMOID_CURVATURE)
-    return sigmoid(a) * sigmoid(-a)
-
-
-def tanh_slope(a: Any) -> Any:
-    """tanh'(a) = 1 − tanh²(a), evaluated as 4σ(2a)σ(−2a) for the same reason as
-    :func:`sigmoid_slope`; accepts complex a and ErrorBounded."""
-    if isinstance(a, ErrorBounded):
-        return a.slope(tanh_slope, TANH_CURVATURE)
-    return 4 * sigmoid(2 * a) * sigmoid(-2 * a)
-
-
-#: max |σ''| = 1/(6√3) and max |tanh''| = 4/(3√3), reached at σ = 1/2 ± 1/(2√3), tanh = ±1/√3.
-SIGMOID_CURVATURE = 1 / (6 * np.sqrt(3))
-TANH_CURVATURE = 4 / (3 * np.sqrt(3))
 
 
 # ---- seed 000's notation ---------------------------------------------------------------------
@@ -131,10 +89,10 @@ def cell_textbook_vjp(G: Any, X: Any, H: Any, p: Params) -> tuple[Any, Any, Para
     S = R * H
     A_h = X @ p.W_xh + S @ p.W_hh + p.b_h + p.b_hh
     H_tilde = tanh(A_h)
-    dA_h = G * (1 - Z) * tanh_slope(A_h)
-    dA_z = G * (H - H_tilde) * sigmoid_slope(A_z)
+    (dA_h,) = tanh_vjp(G * (1 - Z), A_h)
+    (dA_z,) = sigmoid_vjp(G * (H - H_tilde), A_z)
     dS = dA_h @ p.W_hh.T
-    dA_r = dS * H * sigmoid_slope(A_r)
+    (dA_r,) = sigmoid_vjp(dS * H, A_r)
     dX = dA_r @ p.W_xr.T + dA_z @ p.W_xz.T + dA_h @ p.W_xh.T
     dH = G * Z + dS * R + dA_r @ p.W_hr.T + dA_z @ p.W_hz.T
     db_h = dA_h.sum(axis=0)
@@ -170,10 +128,10 @@ def cell_pytorch_vjp(G: Any, X: Any, H: Any, p: Params) -> tuple[Any, Any, Param
     A_hh = H @ p.W_hh + p.b_hh
     A_h = X @ p.W_xh + p.b_h + R * A_hh
     H_tilde = tanh(A_h)
-    dA_h = G * (1 - Z) * tanh_slope(A_h)
-    dA_z = G * (H - H_tilde) * sigmoid_slope(A_z)
+    (dA_h,) = tanh_vjp(G * (1 - Z), A_h)
+    (dA_z,) = sigmoid_vjp(G * (H - H_tilde), A_z)
     dA_hh = dA_h * R
-    dA_r = dA_h * A_hh * sigmoid_slope(A_r)
+    (dA_r,) = sigmoid_vjp(dA_h * A_hh, A_r)
     dX = dA_r @ p.W_xr.T + dA_z @ p.W_xz.T + dA_h @ p.W_xh.T
     dH = G * Z + dA_r @ p.W_hr.T + dA_z @ p.W_hz.T + dA_hh @ p.W_hh.T
     dp = Params(X.T @ dA_r, H.T @ dA_r, dA_r.sum(axis=0),
@@ -400,214 +358,3 @@ def bias_hn_outside_reset(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: 
     R, Z = gates(x, h, p)
     H_tilde = tanh(x @ p.W_xh + p.b_h + p.b_hh + R * (h @ p.W_hh))
     return Z * h + (1 - Z) * H_tilde
-
-
-# ---- tolerances: a running error bound -------------------------------------------------------
-
-class ErrorBounded:
-    """A float64 value with a bound on how far an implementation computing in ``dtype`` may be
-    from it (first-order running error analysis; spec/gru.md, "How the tolerance is derived").
-
-    Between two activations a value is a polynomial in the block's inputs. ``e`` bounds the error
-    the block inherited from its inputs (propagated through the absolute values of the partial
-    derivatives), ``m`` is the block evaluated with every term replaced by its absolute value
-    (Σ|terms|) and ``k`` counts its operations, so the block's own rounding in any evaluation
-    order is at most (γ_k + REORDER_ULPS·u)·m (Higham, Lemma 3.1). An activation closes the
-    block: its input error moves its output by at most max|φ'| over the reachable interval, and
-    the library function adds ELEMENTWISE_ULPS·u·|φ|.
-    """
-
-    # Makes NumPy's binary operators return NotImplemented, so ndarray ⊕ ErrorBounded reaches
-    # the reflected methods below.
-    __array_ufunc__ = None
-
-    def __init__(self, v: Any, e: Any, m: Any, k: int, dtype: np.dtype) -> None:
-        self.v = np.asarray(v, dtype=np.float64)
-        self.e = np.asarray(e, dtype=np.float64)
-        self.m = np.asarray(m, dtype=np.float64)
-        self.k = k
-        self.dtype = np.dtype(dtype)
-
-    @classmethod
-    def exact(cls, a: Any, dtype: np.dtype | type) -> ErrorBounded:
-        """An input the implementation holds exactly (already rounded to its dtype)."""
-        a = np.asarray(a, dtype=np.float64)
-        return cls(a, np.zeros_like(a), np.abs(a), 0, np.dtype(dtype))
-
-    def _lift(self, other: Any) -> ErrorBounded:
-        return other if isinstance(other, ErrorBounded) else ErrorBounded.exact(other, self.dtype)
-
-    @property
-    def _eta(self) -> float:
-        # Underflow: an operation may also be off by the smallest normal number (Higham §2.1,
-        # fl(x op y) = (x op y)(1 + δ) + η), which covers flushing subnormal results to zero.
-        return float(np.finfo(self.dtype).tiny)
-
-    def __add__(self, other: Any) -> ErrorBounded:
-        o = self._lift(other)
-        return ErrorBounded(self.v + o.v, self.e + o.e + self._eta, self.m + o.m,
-                            self.k + o.k + 1, self.dtype)
-
-    __radd__ = __add__
-
-    def __neg__(self) -> ErrorBounded:
-        return ErrorBounded(-self.v, self.e, self.m, self.k, self.dtype)
-
-    def __sub__(self, other: Any) -> ErrorBounded:
-        return self + (-self._lift(other))
-
-    def __rsub__(self, other: Any) -> ErrorBounded:
-        return self._lift(other) + (-self)
-
-    def __mul__(self, other: Any) -> ErrorBounded:
-        o = self._lift(other)
-        return ErrorBounded(self.v * o.v, np.abs(self.v) * o.e + self.e * np.abs(o.v) + self._eta,
-                            self.m * o.m, self.k + o.k + 1, self.dtype)
-
-    __rmul__ = __mul__
-
-    def __matmul__(self, other: Any) -> ErrorBounded:
-        o = self._lift(other)
-        n = self.v.shape[-1]
-        return ErrorBounded(self.v @ o.v,
-                            np.abs(self.v) @ o.e + self.e @ np.abs(o.v) + 2 * n * self._eta,
-                            self.m @ o.m, self.k + o.k + n, self.dtype)
-
-    def __rmatmul__(self, other: Any) -> ErrorBounded:
-        return self._lift(other) @ self
-
-    def __getitem__(self, index: Any) -> ErrorBounded:
-        return ErrorBounded(self.v[index], self.e[index], self.m[index], self.k, self.dtype)
-
-    def __iter__(self) -> Iterator[ErrorBounded]:
-        return (self[i] for i in range(len(self.v)))
-
-    def __len__(self) -> int:
-        return len(self.v)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.v.shape
-
-    @property
-    def T(self) -> ErrorBounded:
-        return ErrorBounded(self.v.T, self.e.T, self.m.T, self.k, self.dtype)
-
-    def sum(self, axis: int) -> ErrorBounded:
-        n = self.v.shape[axis]
-        return ErrorBounded(self.v.sum(axis), self.e.sum(axis) + n * self._eta, self.m.sum(axis),
-                            self.k + n - 1, self.dtype)
-
-    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        if func is not np.stack:
-            return NotImplemented
-        parts = [self._lift(a) for a in args[0]]
-        return ErrorBounded(*(np.stack([getattr(a, f) for a in parts], **kwargs)
-                              for f in ("v", "e", "m")), max(a.k for a in parts), self.dtype)
-
-    def bound(self) -> np.ndarray:
-        """The bound on |implementation − value|: inherited error plus the block's rounding."""
-        if self.k == 0:
-            return self.e
-        u = tol.unit_roundoff(self.dtype)
-        return self.e + (tol.gamma(self.k, self.dtype) + tol.REORDER_ULPS * u) * self.m
-
-    def _activation(self, phi: Callable[[np.ndarray], np.ndarray],
-                    max_slope: Callable[[np.ndarray], np.ndarray]) -> ErrorBounded:
-        delta = self.bound()
-        y = phi(self.v)
-        # |φ'| decreases with |a| for σ and tanh: its maximum over [a − δ, a + δ] is at the point
-        # of that interval closest to 0.
-        reach = np.maximum(np.abs(self.v) - delta, 0.0)
-        e = (max_slope(reach) * delta + tol.ELEMENTWISE_ULPS * tol.unit_roundoff(self.dtype) * np.abs(y)
-             + self._eta)
-        return ErrorBounded(y, e, np.abs(y), 0, self.dtype)
-
-    # The slopes are evaluated at t ≥ 0 in forms that keep their relative accuracy where they
-    # are tiny (σ(1 − σ) and 1 − tanh² would round to 0 long before they underflow).
-    def sigmoid(self) -> ErrorBounded:
-        """σ of the value: σ'(t) = e^(−t)/(1 + e^(−t))² ≤ 1/4."""
-        return self._activation(sigmoid, lambda t: np.exp(-t) / (1 + np.exp(-t)) ** 2)
-
-    def tanh(self) -> ErrorBounded:
-        """tanh of the value: tanh'(t) = 4e^(−2t)/(1 + e^(−2t))² ≤ 1."""
-        return self._activation(np.tanh, lambda t: 4 * np.exp(-2 * t) / (1 + np.exp(-2 * t)) ** 2)
-
-    def slope(self, phi_prime: Callable[[np.ndarray], np.ndarray],
-              curvature: float) -> ErrorBounded:
-        """φ'(value) for φ = σ or tanh, as implementations obtain it from their output f
-        (f(1 − f), 1 − f²): the input error moves it by ≤ max|φ''|·δ; f's own 16u error enters
-        through |∂φ'/∂f| ≤ 2 and the formula cancels terms of size 1, adding ≤ REORDER_ULPS·u."""
-        delta = self.bound()
-        y = phi_prime(self.v)
-        u = tol.unit_roundoff(self.dtype)
-        e = (curvature * delta + (2 * tol.ELEMENTWISE_ULPS + tol.REORDER_ULPS) * u * (np.abs(y) + 1)
-             + self._eta)
-        return ErrorBounded(y, e, np.abs(y), 0, self.dtype)
-
-
-def _bounded_params(w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, dtype: Any) -> Params:
-    def lift(a: Any) -> Any:
-        return None if a is None else ErrorBounded.exact(a, dtype)
-
-    return params_from_torch(lift(w_ih), lift(w_hh), lift(b_ih), lift(b_hh))
-
-
-def _as_bound(value: ErrorBounded, what: str) -> tol.Bound:
-    u = tol.unit_roundoff(value.dtype)
-    return tol.Bound(value.bound(),
-                     f"running error bound of {what} (spec/gru.md): (γ_k + {tol.REORDER_ULPS:g}u)"
-                     f"·Σ|terms| per block, max|φ'|·δ + {tol.ELEMENTWISE_ULPS:g}u·|φ| per "
-                     f"activation, u={u:.3g} ({value.dtype})", u)
-
-
-def cell_bound(cell: Cell, x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
-               b_ih: np.ndarray | None, b_hh: np.ndarray | None,
-               dtype: np.dtype | type) -> tol.Bound:
-    """Per-element bound on |h' − reference| for an implementation of ``cell`` (a seed-notation
-    cell: cell_pytorch, cell_textbook, cell_flipped) computing in ``dtype``, in PyTorch's layout."""
-    out = cell(ErrorBounded.exact(x, dtype), ErrorBounded.exact(h, dtype),
-               _bounded_params(w_ih, w_hh, b_ih, b_hh, dtype))
-    return _as_bound(out, cell.__name__)
-
-
-def _grad_bounds(dx: ErrorBounded, dh: ErrorBounded, dp: Params, b_ih: Any, b_hh: Any,
-                 what: str) -> tuple[tol.Bound | None, ...]:
-    dw_ih, dw_hh, db_ih, db_hh = grads_to_torch(Params(*(d.bound() for d in dp)))
-    u = tol.unit_roundoff(dx.dtype)
-    rule = _as_bound(dx, what).rule
-    return (_as_bound(dx, what), _as_bound(dh, what), tol.Bound(dw_ih, rule, u),
-            tol.Bound(dw_hh, rule, u), None if b_ih is None else tol.Bound(db_ih, rule, u),
-            None if b_hh is None else tol.Bound(db_hh, rule, u))
-
-
-def cell_vjp_bounds(cell_vjp: Cell, gh: np.ndarray, x: np.ndarray, h: np.ndarray,
-                    w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray | None,
-                    b_hh: np.ndarray | None, dtype: np.dtype | type) -> tuple[tol.Bound | None, ...]:
-    """Bounds on the six gradients (∂x, ∂h, ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh) of an implementation of
-    ``cell_vjp`` (cell_pytorch_vjp or cell_textbook_vjp) in ``dtype``; None for an absent bias."""
-    dx, dh, dp = cell_vjp(*(ErrorBounded.exact(a, dtype) for a in (gh, x, h)),
-                          _bounded_params(w_ih, w_hh, b_ih, b_hh, dtype))
-    return _grad_bounds(dx, dh, dp, b_ih, b_hh, cell_vjp.__name__)
-
-
-def layer_bounds(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
-                 b_ih: np.ndarray | None, b_hh: np.ndarray | None,
-                 dtype: np.dtype | type) -> tuple[tol.Bound, tol.Bound]:
-    """Bounds on (y, h_T) of an implementation of gru_layer in ``dtype``: the running bound over
-    time, where the error of h_{t−1} enters step t through the cell's partial derivatives."""
-    y, hT = layer(cell_pytorch, ErrorBounded.exact(x, dtype), ErrorBounded.exact(h0, dtype),
-                  _bounded_params(w_ih, w_hh, b_ih, b_hh, dtype))
-    return _as_bound(y, "gru_layer"), _as_bound(hT, "gru_layer")
-
-
-def layer_vjp_bounds(g: tuple[np.ndarray, np.ndarray], x: np.ndarray, h0: np.ndarray,
-                     w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray | None,
-                     b_hh: np.ndarray | None,
-                     dtype: np.dtype | type) -> tuple[tol.Bound | None, ...]:
-    """Bounds on the six gradients of an implementation of gru_layer's backward in ``dtype``."""
-    gy, ghT = (ErrorBounded.exact(a, dtype) for a in g)
-    dx, dh0, dp = layer_vjp(cell_pytorch, cell_pytorch_vjp, gy, ghT,
-                            ErrorBounded.exact(x, dtype), ErrorBounded.exact(h0, dtype),
-                            _bounded_params(w_ih, w_hh, b_ih, b_hh, dtype))
-    return _grad_bounds(dx, dh0, dp, b_ih, b_hh, "gru_layer_vjp")

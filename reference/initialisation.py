@@ -120,9 +120,9 @@ def _hidden(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.tanh((X[:, :, None] * W[None, :, :]).sum(axis=1) + b)
 
 
-def mlp_loss_vjp(g: np.ndarray, X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray,
+def mlp_loss_vjp(g: float | np.ndarray, X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray,
                  w_o: np.ndarray, b_o: float) -> tuple[None, None, np.ndarray, np.ndarray,
-                                                       np.ndarray, np.ndarray]:
+                                                       np.ndarray, float]:
     """initialisation.symmetry — backward of mlp_loss: with r = (o − y)/n and Z = X W + b,
 
     ∂w_o = Hᵀ r, ∂b_o = Σ r, ∂Z = (r w_oᵀ) ⊙ (1 − H²), ∂W = Xᵀ ∂Z, ∂b = Σ_n ∂Z (times g).

@@ -123,7 +123,7 @@ def _softmax_minus_one_hot(y: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.where(o == 1.0, at_target, y_hat)
 
 
-def sequence_mean_vjp(g: np.ndarray, y: np.ndarray, k: np.ndarray) -> tuple[np.ndarray]:
+def sequence_mean_vjp(g: float | np.ndarray, y: np.ndarray, k: np.ndarray) -> tuple[np.ndarray]:
     """losses.sequence_mean — backward: ∂y = g · (ŷ − o) / N, ŷ = softmax(y), o = one_hot(k)."""
     N = max(np.asarray(k).size, 1)
     return (g * _softmax_minus_one_hot(y, k) / N,)
@@ -137,7 +137,7 @@ def sequence_sum(y: np.ndarray, k: np.ndarray) -> np.ndarray:
     return cross_entropy(y, k).sum()
 
 
-def sequence_sum_vjp(g: np.ndarray, y: np.ndarray, k: np.ndarray) -> tuple[np.ndarray]:
+def sequence_sum_vjp(g: float | np.ndarray, y: np.ndarray, k: np.ndarray) -> tuple[np.ndarray]:
     """losses.sequence_sum — backward: ∂y = g · (ŷ − o)."""
     return (g * _softmax_minus_one_hot(y, k),)
 

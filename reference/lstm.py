@@ -179,7 +179,9 @@ def _run_vjp(step: Step, step_vjp: Callable[..., tuple], G_Y: np.ndarray, G_HT: 
         dX.append(dX_t)
         dtheta = dtheta_t if dtheta is None else [_add(a, b) for a, b in zip(dtheta, dtheta_t,
                                                                              strict=True)]
-    return np.stack(dX[::-1]), G_H, G_C, tuple(dtheta)
+    dX_all = np.stack(dX[::-1])  # raises ValueError for T = 0, the one case that leaves dtheta None
+    assert dtheta is not None
+    return dX_all, G_H, G_C, tuple(dtheta)
 
 
 def _add(a: Any, b: Any) -> Any:
@@ -442,8 +444,9 @@ def gate_magnitude(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndar
                    b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None) -> np.ndarray:
     """Σ|terms| of the pre-activations, |x||w_ih|ᵀ + |h||w_hh|ᵀ + |b_ih| + |b_hh|: the scale of
     their tol.accumulated bound."""
-    args = (x, h, w_ih, w_hh, b_ih, b_hh)
-    return pre_activations_stacked(*(None if a is None else np.abs(a) for a in args))
+    return pre_activations_stacked(np.abs(x), np.abs(h), np.abs(w_ih), np.abs(w_hh),
+                                   None if b_ih is None else np.abs(b_ih),
+                                   None if b_hh is None else np.abs(b_hh))
 
 
 # ---- the concatenated parametrisation --------------------------------------------------------

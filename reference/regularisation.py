@@ -9,6 +9,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+#: The bias b: a float or a 0-d array (the checks hold it as an array; :func:`_check_regression`
+#: accepts any scalar).
+Scalar = float | np.ndarray
+
 
 def _check_nonnegative(name: str, value: float) -> None:
     if not value >= 0:
@@ -28,7 +32,7 @@ def _check_data(X: np.ndarray, y: np.ndarray) -> None:
         raise ValueError(f"y has shape {np.shape(y)}, but X has {n} rows: y must be ({n},)")
 
 
-def _check_regression(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> None:
+def _check_regression(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: Scalar) -> None:
     _check_data(X, y)
     d = np.shape(X)[1]
     if np.shape(w) != (d,):
@@ -37,14 +41,14 @@ def _check_regression(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> 
         raise ValueError(f"b has shape {np.shape(b)}; the bias is a scalar")
 
 
-def _residuals(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
+def _residuals(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: Scalar) -> np.ndarray:
     """r_i = x_iᵀw + b − y_i."""
     return X @ w + b - y
 
 
 # --- the penalised loss --------------------------------------------------------------------------
 
-def l2_penalised_loss(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float,
+def l2_penalised_loss(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: Scalar,
                       lam: float) -> np.ndarray:
     """regularisation.l2_penalty — ℓ(w, b) + λ/(2n)·‖w‖², ℓ = 1/n Σ_i ½(x_iᵀw + b − y_i)².
 
@@ -58,8 +62,8 @@ def l2_penalised_loss(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float,
     return (r @ r) / (2 * n) + lam / (2 * n) * (w @ w)
 
 
-def l2_penalised_loss_grad(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float,
-                           lam: float) -> tuple[np.ndarray, np.ndarray]:
+def l2_penalised_loss_grad(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: Scalar,
+                           lam: float) -> tuple[np.ndarray, float]:
     """regularisation.l2_penalty — gradient: ∂w = 1/n Σ_i x_i r_i + λ/n·w, ∂b = 1/n Σ_i r_i.
 
     Same shapes as :func:`l2_penalised_loss`; returns (∂w of shape (d,), ∂b a scalar). With λ = 0
@@ -72,7 +76,7 @@ def l2_penalised_loss_grad(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float
     return X.T @ r / n + lam / n * w, r.sum() / n
 
 
-def l2_penalised_loss_vjp(g: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float,
+def l2_penalised_loss_vjp(g: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.ndarray, b: Scalar,
                           lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, None]:
     """regularisation.l2_penalty — backward: (∂X, ∂y, ∂w, ∂b) = g·(r wᵀ/n, −r/n, ∂w, ∂b); λ fixed."""
     n = X.shape[0]
@@ -81,7 +85,7 @@ def l2_penalised_loss_vjp(g: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.nda
     return g * np.outer(r, w) / n, -g * r / n, g * dw, g * db, None
 
 
-def l2_penalised_loss_grad_magnitude(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float,
+def l2_penalised_loss_grad_magnitude(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: Scalar,
                                      lam: float) -> tuple[np.ndarray, np.ndarray]:
     """Σ|terms| of the gradient of regularisation.l2_penalty (for its tol.accumulated bound).
 
@@ -94,7 +98,7 @@ def l2_penalised_loss_grad_magnitude(X: np.ndarray, y: np.ndarray, w: np.ndarray
 
 # --- SGD with weight decay -----------------------------------------------------------------------
 
-def sgd_step_seed000(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: float, eta: float,
+def sgd_step_seed000(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: Scalar, eta: float,
                      lam: float) -> tuple[np.ndarray, np.ndarray]:
     """regularisation.sgd_step.seed000 — the seed's minibatch update with weight decay.
 
@@ -112,7 +116,7 @@ def sgd_step_seed000(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: float, 
     return (1 - eta * lam / B) * w - eta / B * (X_B.T @ r), b - eta / B * r.sum()
 
 
-def sgd_step_textbook(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: float, eta: float,
+def sgd_step_textbook(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: Scalar, eta: float,
                       lam: float) -> tuple[np.ndarray, np.ndarray]:
     """regularisation.sgd_step.textbook — w ← (1 − ηλ)·w − η/|B|·Σ_{i∈B} x_i r_i, b as in seed 000.
 
@@ -238,7 +242,7 @@ def _check_ridge(X: np.ndarray, y: np.ndarray, lam: float) -> None:
         raise ValueError(f"λ = {lam!r} must be > 0 (the seed's λ > 0 makes the minimiser unique)")
 
 
-def ridge(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+def ridge(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
     """regularisation.ridge — the minimiser of ℓ + λ/(2n)‖w‖²: θ* = (AᵀA + λD)⁻¹Aᵀy.
 
     θ = (w, b), A = [X, 1], D = diag(1, …, 1, 0): the bias is an unpenalised column, and λ' = λ
@@ -252,7 +256,7 @@ def ridge(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndar
 
 
 def ridge_by_gradient_descent(X: np.ndarray, y: np.ndarray, lam: float, *, rtol: float,
-                              max_steps: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+                              max_steps: int = 100_000) -> tuple[np.ndarray, float]:
     """regularisation.ridge — the same minimiser by full-batch gradient descent from θ = 0.
 
     Each step is w ← w − η∂w, b ← b − η∂b with the gradient of :func:`l2_penalised_loss`, i.e. the
@@ -277,7 +281,7 @@ def ridge_by_gradient_descent(X: np.ndarray, y: np.ndarray, lam: float, *, rtol:
 
 # --- known bugs ----------------------------------------------------------------------------------
 
-def decay_bias(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: float, eta: float,
+def decay_bias(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: Scalar, eta: float,
                lam: float) -> tuple[np.ndarray, np.ndarray]:
     """regularisation.bug.decay_bias — the bias decayed too: b ← (1 − ηλ/|B|)·b − η/|B|·Σ r_i.
 
@@ -288,7 +292,7 @@ def decay_bias(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: float, eta: f
     return w_new, (1 - eta * lam / B) * b - eta / B * _residuals(X_B, y_B, w, b).sum()
 
 
-def lambda_not_divided(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: float, eta: float,
+def lambda_not_divided(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: Scalar, eta: float,
                        lam: float) -> tuple[np.ndarray, np.ndarray]:
     """regularisation.bug.lambda_not_divided — (1 − ηλ)·w where the seed's (1 − ηλ/|B|)·w is meant.
 
@@ -299,7 +303,7 @@ def lambda_not_divided(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: float
     return sgd_step_textbook(X_B, y_B, w, b, eta, lam)
 
 
-def decay_sign(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: float, eta: float,
+def decay_sign(X_B: np.ndarray, y_B: np.ndarray, w: np.ndarray, b: Scalar, eta: float,
                lam: float) -> tuple[np.ndarray, np.ndarray]:
     """regularisation.bug.decay_sign — w ← (1 + ηλ/|B|)·w − …: the weights grow instead of decaying.
 
@@ -318,7 +322,7 @@ def sgd_step_decay_sign(w: np.ndarray, grad: np.ndarray, lr: float,
     return w - lr * (grad - weight_decay * w)
 
 
-def ridge_lambda_over_n(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+def ridge_lambda_over_n(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
     """regularisation.bug.ridge_lambda_over_n — θ = (AᵀA + (λ/n)·D)⁻¹Aᵀy: λ' = λ/n instead of λ.
 
     Matching the penalty λ/(2n)‖w‖² against ½‖Aθ − y‖² + λ'/2·‖w‖² while forgetting that the seed's

@@ -13,11 +13,11 @@ Everything smooth here accepts complex arrays, so complex-step differentiation a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
 
-from nnspec.checks.bounds import rules as tol
 from nnspec.reference.activations import relu, relu_vjp, tanh, tanh_vjp
 from nnspec.reference.linear import affine, affine_vjp
 from nnspec.reference.losses import sequence_mean, sequence_mean_vjp, softmax
@@ -33,6 +33,14 @@ def _activation(name: str) -> tuple[Callable[..., np.ndarray], Callable[..., tup
     if name not in ACTIVATIONS:
         raise ValueError(f"nonlinearity = {name!r} is not one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]
+
+
+#: (∂x, ∂h_0, ∂W, ∂U, ∂b_h) in seed 001's notation, ∂b_h None without b_h.
+SeedGrads = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
+
+#: (∂x, ∂h0, ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh) in PyTorch's layout, None for an absent bias.
+TorchGrads = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None,
+                   np.ndarray | None]
 
 
 # ---- seed 001's notation ---------------------------------------------------------------------
@@ -55,7 +63,7 @@ def cell(x_t: np.ndarray, h_prev: np.ndarray, W: np.ndarray, U: np.ndarray,
 
 
 def cell_vjp(g_t: np.ndarray, x_t: np.ndarray, h_prev: np.ndarray, W: np.ndarray, U: np.ndarray,
-             b_h: np.ndarray | None, activation: str = "tanh") -> tuple[np.ndarray | None, ...]:
+             b_h: np.ndarray | None, activation: str = "tanh") -> SeedGrads:
     """rnn.cell — backward: g_a = g_t ⊙ σ'(a_t); ∂x_t = g_a U, ∂h_{t−1} = g_a W,
     ∂W = g_aᵀ h_{t−1}, ∂U = g_aᵀ x_t, ∂b_h = Σ_batch g_a (None without b_h)."""
     _, sigma_vjp = _activation(activation)
@@ -81,14 +89,16 @@ def _cotangents(g_y: np.ndarray, g_hT: np.ndarray, a: list[np.ndarray], W: np.nd
     a_{t+1}: g_h_T = g_y_T + g_hT, g_a_t = g_h_t ⊙ σ'(a_t), g_h_{t−1} = g_y_{t−1} + g_a_t W."""
     _, sigma_vjp = _activation(activation)
     T = len(a)
-    g_h, g_a = [None] * T, [None] * T
+    g_h: list[np.ndarray] = []  # filled from t = T − 1 down to 0, reversed on return
+    g_a: list[np.ndarray] = []
     g = g_y[T - 1] + g_hT
     for t in reversed(range(T)):
-        g_h[t] = g
-        (g_a[t],) = sigma_vjp(g, a[t])
+        g_h.append(g)
+        (g_a_t,) = sigma_vjp(g, a[t])
+        g_a.append(g_a_t)
         if t > 0:
-            g = g_y[t - 1] + g_a[t] @ W
-    return g_h, g_a
+            g = g_y[t - 1] + g_a_t @ W
+    return g_h[::-1], g_a[::-1]
 
 
 def layer(x: np.ndarray, h_0: np.ndarray, W: np.ndarray, U: np.ndarray, b_h: np.ndarray | None,
@@ -107,7 +117,7 @@ def layer(x: np.ndarray, h_0: np.ndarray, W: np.ndarray, U: np.ndarray, b_h: np.
 
 def layer_vjp(g_y: np.ndarray, g_hT: np.ndarray, x: np.ndarray, h_0: np.ndarray, W: np.ndarray,
               U: np.ndarray, b_h: np.ndarray | None,
-              activation: str = "tanh") -> tuple[np.ndarray | None, ...]:
+              activation: str = "tanh") -> SeedGrads:
     """rnn.layer — backward, backpropagation through time (seed 003 RNN 的顺序工作):
     with g_a_t of :func:`_cotangents`, ∂x_t = g_a_t U, ∂h_0 = g_a_1 W, and the shared
     parameters collect one term per step: ∂W = Σ_t g_a_tᵀ h_{t−1}, ∂U = Σ_t g_a_tᵀ x_t,
@@ -146,7 +156,9 @@ def output_loss(x: np.ndarray, h_0: np.ndarray, W: np.ndarray, U: np.ndarray,
 
 def output_loss_vjp(g: np.ndarray, x: np.ndarray, h_0: np.ndarray, W: np.ndarray, U: np.ndarray,
                     b_h: np.ndarray | None, V: np.ndarray, b_y: np.ndarray | None, k: np.ndarray,
-                    activation: str = "tanh") -> tuple[np.ndarray | None, ...]:
+                    activation: str = "tanh") -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                       np.ndarray, np.ndarray | None, np.ndarray,
+                                                       np.ndarray | None, None]:
     """rnn.output_loss — backward: ∂y from losses.sequence_mean, then ∂h_t, ∂V, ∂b_y of the
     output layer, then BPTT (rnn.layer) with g_y = ∂h and g_hT = 0.
 
@@ -205,7 +217,15 @@ def params_from_torch(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray | Non
     """PyTorch's layout → seed 001's (W, U, b_h): W = w_hh, U = w_ih, b_h = b_ih + b_hh (an
     absent bias counts as zero; b_h is None when both are)."""
     present = [b for b in (b_ih, b_hh) if b is not None]
-    return w_hh, w_ih, (sum(present) if present else None)
+    return w_hh, w_ih, (functools.reduce(np.add, present) if present else None)
+
+
+def _bias_grads(db: np.ndarray | None, b_ih: np.ndarray | None,
+                b_hh: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """∂b_ih = ∂b_hh = ∂b_h since b_h = b_ih + b_hh (each None where that bias is absent)."""
+    if db is None:  # b_h, hence ∂b_h, is None exactly when both biases are
+        return None, None
+    return (None if b_ih is None else db), (None if b_hh is None else db.copy())
 
 
 def rnn_cell(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
@@ -222,13 +242,13 @@ def rnn_cell(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
 
 def rnn_cell_vjp(gh: np.ndarray, x: np.ndarray, h: np.ndarray, w_ih: np.ndarray,
                  w_hh: np.ndarray, b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None,
-                 nonlinearity: str = "tanh") -> tuple[np.ndarray | None, ...]:
+                 nonlinearity: str = "tanh") -> TorchGrads:
     """rnn.cell — backward in nn.RNNCell's layout: gh → (∂x, ∂h, ∂w_ih = ∂U, ∂w_hh = ∂W,
     ∂b_ih, ∂b_hh); since b_h = b_ih + b_hh both biases receive ∂b_h (None where absent)."""
     _check_cell_args(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity)
     dx, dh, dW, dU, db = cell_vjp(gh, x, h, *params_from_torch(w_ih, w_hh, b_ih, b_hh),
                                   nonlinearity)
-    return (dx, dh, dU, dW, None if b_ih is None else db, None if b_hh is None else db.copy())
+    return (dx, dh, dU, dW, *_bias_grads(db, b_ih, b_hh))
 
 
 def rnn_layer(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
@@ -246,14 +266,14 @@ def rnn_layer(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
 def rnn_layer_vjp(g: tuple[np.ndarray, np.ndarray], x: np.ndarray, h0: np.ndarray,
                   w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray | None = None,
                   b_hh: np.ndarray | None = None,
-                  nonlinearity: str = "tanh") -> tuple[np.ndarray | None, ...]:
+                  nonlinearity: str = "tanh") -> TorchGrads:
     """rnn.layer — BPTT in nn.RNN's layout: g = (gy, ghT) → (∂x, ∂h0, ∂w_ih, ∂w_hh, ∂b_ih,
     ∂b_hh), None for an absent bias."""
     _check_layer_args(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
     gy, ghT = g
     dx, dh0, dW, dU, db = layer_vjp(gy, ghT, x, h0, *params_from_torch(w_ih, w_hh, b_ih, b_hh),
                                     nonlinearity)
-    return (dx, dh0, dU, dW, None if b_ih is None else db, None if b_hh is None else db.copy())
+    return (dx, dh0, dU, dW, *_bias_grads(db, b_ih, b_hh))
 
 
 # ---- seed 004's char-RNN ---------------------------------------------------------------------
@@ -287,137 +307,6 @@ def i2h_to_torch(W_i2h: np.ndarray, b_i2h: np.ndarray | None = None) -> tuple[
                          f"got {np.shape(W_i2h)}")
     D = np.shape(W_i2h)[1] - H
     return W_i2h[:, :D], W_i2h[:, D:], b_i2h, None
-
-
-# ---- how far an implementation may be from the reference (spec/rnn.md) ---------------------
-
-def pre_activation_magnitude(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
-                             b_ih: np.ndarray | None = None,
-                             b_hh: np.ndarray | None = None) -> np.ndarray:
-    """Σ|terms| of the pre-activation in PyTorch's layout, |x||w_ih|ᵀ + |h||w_hh|ᵀ + |b_ih| +
-    |b_hh|: the scale of its tol.accumulated bound (n = D + H + 2 terms)."""
-    m = np.abs(x) @ np.abs(w_ih).T + np.abs(h) @ np.abs(w_hh).T
-    for b in (b_ih, b_hh):
-        if b is not None:
-            m = m + np.abs(b)
-    return m
-
-
-def _slope_bound(a: np.ndarray, da: np.ndarray, nonlinearity: str) -> np.ndarray:
-    """sup |φ'(ξ)| over |ξ − a| ≤ da: tanh' = 1 − tanh² decreases in |ξ|; ReLU' is 1 where the
-    interval reaches above 0."""
-    if nonlinearity == "tanh":
-        return 1.0 - np.tanh(np.maximum(np.abs(a) - da, 0.0)) ** 2
-    return (a + da > 0).astype(np.float64)
-
-
-def _rounding(magnitude: np.ndarray, n: int, dtype: np.dtype) -> np.ndarray:
-    """tol.accumulated's bound on an n-term sum of terms with Σ|terms| = magnitude."""
-    return tol.accumulated(magnitude, n, dtype).atol
-
-
-def _forward_errors(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
-                    b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str,
-                    dtype: np.dtype) -> tuple[list[np.ndarray], list[np.ndarray],
-                                              list[np.ndarray], list[np.ndarray]]:
-    """The reference's a_t, h_t and the running bounds δa_t on |â_t − a_t|, δ_t on |ĥ_t − h_t|
-    (δ_0 = 0: h0 is an input) of spec/rnn.md's recurrence."""
-    _check_layer_args(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
-    a, h = _trajectory(x, h0, *params_from_torch(w_ih, w_hh, b_ih, b_hh), nonlinearity)
-    n = np.shape(x)[2] + np.shape(w_hh)[0] + 2
-    da, d = [], [np.zeros_like(h0, dtype=np.float64)]
-    for t, x_t in enumerate(x):
-        M_t = pre_activation_magnitude(x_t, np.abs(h[t]) + d[t], w_ih, w_hh, b_ih, b_hh)
-        da.append(_rounding(M_t, n, dtype) + d[t] @ np.abs(w_hh).T)
-        L_t = _slope_bound(a[t], da[t], nonlinearity)
-        d_t = L_t * da[t]
-        if nonlinearity == "tanh":
-            d_t = d_t + tol.elementwise(np.abs(h[t + 1]) + d_t, dtype).atol
-        d.append(d_t)
-    return a, h, da, d
-
-
-def forward_error_bound(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
-                        b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str,
-                        dtype: np.dtype | type) -> tuple[tol.Bound, tol.Bound]:
-    """Bounds on |ŷ − y| and |ĥ_T − h_T| for an implementation of rnn_layer computing in
-    ``dtype`` (spec/rnn.md, "How the bound grows with T"): δ_0 = 0 and
-
-        δa_t = (γ_n + 4u)·M_t + |w_hh| δ_{t−1},  M_t = |x_t||w_ih|ᵀ + (|h_{t−1}| + δ_{t−1})|w_hh|ᵀ
-               + |b_ih| + |b_hh|,  n = D + H + 2,
-        δ_t  = L_t·δa_t + 16u·(|h_t| + L_t·δa_t)  (the last term for tanh only),
-
-    with L_t = sup |φ'| over [a_t − δa_t, a_t + δa_t]. A cell is the case T = 1.
-    """
-    u = tol.unit_roundoff(dtype)
-    _, _, _, d = _forward_errors(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, np.dtype(dtype))
-    rule = (f"spec/rnn.md forward recurrence, T = {len(d) - 1}: δ_t = L_t·((γ_n+"
-            f"{tol.REORDER_ULPS:g}u)·M_t + |w_hh|δ_(t−1))"
-            f"{' + 16u·|h_t|' if nonlinearity == 'tanh' else ''}, u={u:.3g} ({np.dtype(dtype)})")
-    return tol.Bound(np.stack(d[1:]), rule, u), tol.Bound(d[-1], rule, u)
-
-
-def bptt_error_bound(g: tuple[np.ndarray, np.ndarray], x: np.ndarray, h0: np.ndarray,
-                     w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray | None,
-                     b_hh: np.ndarray | None, nonlinearity: str,
-                     dtype: np.dtype | type) -> tuple[tol.Bound | None, ...]:
-    """Bounds on the errors of rnn_layer_vjp's (∂x, ∂h0, ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh) for an
-    implementation computing in ``dtype`` (spec/rnn.md, "The gradients' bound"): the forward
-    bounds δ_t of :func:`forward_error_bound`, then backwards from ε_T = (γ_2 + 4u)(|gy_T| + |ghT|):
-
-        ρ_t = |φ̂'_t − φ'(a_t)| ≤ δ_t(2|h_t| + δ_t) + 16u(|φ'| + 1)   (tanh: φ' = 1 − h_t²)
-            or 1 where |a_t| ≤ δa_t, else 0                           (ReLU: the sign may flip)
-        η_t = ε_t(|φ'| + ρ_t) + |g_h_t| ρ_t + (γ_1 + 4u)(|g_h_t| + ε_t)(|φ'| + ρ_t)
-        ε_{t−1} = (γ_{H+1} + 4u)(|gy_{t−1}| + (|g_a_t| + η_t)|w_hh|) + η_t |w_hh|
-
-    and each gradient is an n-term sum of (|g_a_t| + η_t)·|factor| (n = H for ∂x and ∂h0, T·B for
-    the parameters) plus η_t·|factor|; ∂w_hh adds |g_a_t|ᵀ δ_{t−1} for the computed h_{t−1}.
-    """
-    dtype = np.dtype(dtype)
-    u = tol.unit_roundoff(dtype)
-    gy, ghT = g
-    a, h, da, d = _forward_errors(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype)
-    _, sigma_vjp = _activation(nonlinearity)
-    g_h, g_a = _cotangents(gy, ghT, a, w_hh, nonlinearity)
-    T, B, H = len(a), np.shape(x)[1], np.shape(w_hh)[0]
-    abs_ih, abs_hh = np.abs(w_ih), np.abs(w_hh)
-    eps = _rounding(np.abs(gy[T - 1]) + np.abs(ghT), 2, dtype)
-    dx = [None] * T
-    dw_ih_mag = dw_hh_mag = db_mag = 0.0
-    dw_ih_carried = dw_hh_carried = db_carried = 0.0
-    for t in reversed(range(T)):
-        (slope,) = sigma_vjp(np.ones_like(a[t]), a[t])
-        if nonlinearity == "tanh":
-            rho = d[t + 1] * (2 * np.abs(h[t + 1]) + d[t + 1]) + tol.elementwise(
-                slope, dtype, scale=1.0).atol
-        else:
-            rho = (np.abs(a[t]) <= da[t]).astype(np.float64)
-        P = np.abs(slope) + rho
-        eta = eps * P + np.abs(g_h[t]) * rho + _rounding((np.abs(g_h[t]) + eps) * P, 1, dtype)
-        ga_mag = np.abs(g_a[t]) + eta
-        dx[t] = _rounding(ga_mag @ abs_ih, H, dtype) + eta @ abs_ih
-        h_prev_mag = np.abs(h[t]) + d[t]
-        dw_ih_mag = dw_ih_mag + ga_mag.T @ np.abs(x[t])
-        dw_ih_carried = dw_ih_carried + eta.T @ np.abs(x[t])
-        dw_hh_mag = dw_hh_mag + ga_mag.T @ h_prev_mag
-        dw_hh_carried = dw_hh_carried + eta.T @ h_prev_mag + np.abs(g_a[t]).T @ d[t]
-        db_mag = db_mag + ga_mag.sum(axis=0)
-        db_carried = db_carried + eta.sum(axis=0)
-        if t > 0:
-            eps = _rounding(np.abs(gy[t - 1]) + ga_mag @ abs_hh, H + 1, dtype) + eta @ abs_hh
-        else:
-            dh0 = _rounding(ga_mag @ abs_hh, H, dtype) + eta @ abs_hh
-    rule = (f"spec/rnn.md BPTT recurrence, T = {T} (forward δ_t, backward ε_t, η_t), "
-            f"u={u:.3g} ({dtype})")
-
-    def bound(atol: np.ndarray) -> tol.Bound:
-        return tol.Bound(np.asarray(atol, dtype=np.float64), rule, u)
-
-    db = bound(_rounding(db_mag, T * B, dtype) + db_carried)
-    return (bound(np.stack(dx)), bound(dh0),
-            bound(_rounding(dw_ih_mag, T * B, dtype) + dw_ih_carried),
-            bound(_rounding(dw_hh_mag, T * B, dtype) + dw_hh_carried),
-            None if b_ih is None else db, None if b_hh is None else db)
 
 
 # ---- known bugs ------------------------------------------------------------------------------

@@ -177,6 +177,7 @@ def packed_vjp(vjp: RunVJP, gy: np.ndarray, g_state: State, x: np.ndarray, state
         for k, d in enumerate(ds_g):
             d_state0[k][idx] = d
         dp = {name: dp.get(name, 0) + g for name, g in dp_g.items()}
+    assert dx is not None  # lengths holds one entry per sequence, and packed() needs one
     return dx, tuple(d_state0), dp
 
 
@@ -190,7 +191,7 @@ def inter_layer_dropout(y: np.ndarray, layer: int, num_layers: int, p: float, tr
     """
     if not training or p == 0 or layer == num_layers - 1:
         return y
-    return dropout_ref.dropout(y, p, True, rng)
+    return dropout_ref.dropout(y, p, True, _needed(rng))
 
 
 def inter_layer_dropout_vjp(g: np.ndarray, y: np.ndarray, layer: int, num_layers: int, p: float,
@@ -199,8 +200,15 @@ def inter_layer_dropout_vjp(g: np.ndarray, y: np.ndarray, layer: int, num_layers
     the state the forward drew it from), g where nothing was dropped."""
     if not training or p == 0 or layer == num_layers - 1:
         return g
-    (dy,) = dropout_ref.dropout_vjp(g, y, p, True, rng)
+    (dy,) = dropout_ref.dropout_vjp(g, y, p, True, _needed(rng))
     return dy
+
+
+def _needed(rng: np.random.Generator | None) -> np.random.Generator:
+    if rng is None:
+        raise ValueError("dropout between layers draws its mask from rng, a numpy Generator: "
+                         "got None")
+    return rng
 
 
 # ---- the module --------------------------------------------------------------------------------
@@ -323,7 +331,7 @@ def _setup(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarray], 
             or np.any(lengths < 1) or np.any(lengths > T)):
         raise ValueError(f"lengths must be None or integers in 1 … T = {T}, one per sequence "
                          f"(shape ({B},)), got {lengths!r}")
-    layers = []
+    layers: list[list[Direction]] = []
     for layer in range(num_layers):
         layers.append([])
         for suffix in ("", "_reverse")[:D]:
@@ -424,7 +432,7 @@ def rnn_module_vjp(cotangents: Sequence[np.ndarray], mode: str, x: np.ndarray, s
         inp, y, before_dropout = trace[layer]
         g = inter_layer_dropout_vjp(g, y, layer, s.num_layers, s.dropout, s.training,
                                     before_dropout)
-        dx = 0
+        dx: np.ndarray | int = 0
         for d, (direction, g_d) in enumerate(zip(s.layers[layer], np.split(g, s.directions, -1),
                                                  strict=True)):
             k = layer * s.directions + d
@@ -434,6 +442,7 @@ def rnn_module_vjp(cotangents: Sequence[np.ndarray], mode: str, x: np.ndarray, s
             dx = dx + dx_d
             suffix = f"_l{layer}{'_reverse' if d == 1 else ''}"
             d_params.update({f"{name}{suffix}": grad for name, grad in dp.items()})
+        assert isinstance(dx, np.ndarray)  # every layer has one or two directions
         g = dx
     d_state = tuple(np.stack([ds[k] for ds in d_states]) for k in range(len(d_states[0])))
     if not s.state_given:

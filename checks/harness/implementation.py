@@ -21,6 +21,7 @@ import pytest
 from hypothesis.control import current_build_context, currently_in_test_context
 
 from nnspec.checks.bounds.rules import unit_roundoff
+from nnspec.checks.harness.failure import Failure, Reported
 from nnspec.checks.oracle.diagnosis import Call, diagnose
 
 #: Short names for the shipped implementations; anything else is an importable module path.
@@ -44,8 +45,9 @@ class ImplementationLoadError(Exception):
     """The module named as the implementation under test cannot be used at all."""
 
 
-class ImplementationError(AssertionError):
-    """The implementation raised, or returned something the contract does not allow."""
+class ImplementationError(Reported):
+    """The implementation raised, or returned something the contract does not allow; ``.failure``
+    names the function, the output and what was wrong with it."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ class Implementation:
     """An implementation under test: a module defining ``DTYPE`` and contract functions."""
 
     name: str
-    module: ModuleType
+    #: The module, or a namespace standing for one (a bug's model, an adapter's functions).
+    module: ModuleType | SimpleNamespace
     dtype: np.dtype
     #: The last calls made, with the values the implementation saw, for the oracle's diagnosis.
     calls: deque = field(default_factory=lambda: deque(maxlen=8), compare=False, repr=False)
@@ -101,10 +104,9 @@ class Implementation:
         except NotImplementedError as exc:
             pytest.skip(f"not provided: {self.name}.{fn}() raised NotImplementedError {exc}".strip())
         except Exception as exc:
-            raise ImplementationError(
-                f"{self.name}.{fn}() raised {type(exc).__name__}: {exc}\n"
-                f"  called with {describe_args(args, kwargs)}"
-            ) from exc
+            raise ImplementationError(self._failure(
+                fn, None, f"{self.name}.{fn}() raised {type(exc).__name__}: {exc}\n"
+                          f"  called with {describe_args(args, kwargs)}")) from exc
         self.calls.append(Call(fn, tuple(self.cast_all(a) for a in args),
                                {k: self.cast_all(v) for k, v in kwargs.items()}, out))
         return out
@@ -138,33 +140,34 @@ class Implementation:
         try:
             out = np.asarray(value)
         except Exception as exc:
-            raise ImplementationError(
-                f"{self.name}.{fn}() returned {type(value).__name__} for {what}, "
-                f"which numpy.asarray cannot convert: {exc}"
-            ) from exc
+            raise ImplementationError(self._failure(
+                fn, what, f"{self.name}.{fn}() returned {type(value).__name__} for {what}, "
+                          f"which numpy.asarray cannot convert: {exc}")) from exc
         if out.dtype.kind not in "fiub":
-            raise ImplementationError(
-                f"{self.name}.{fn}() returned dtype {out.dtype} for {what}; expected a real "
-                f"numeric array (DTYPE is {self.dtype})"
-            )
+            raise ImplementationError(self._failure(
+                fn, what, f"{self.name}.{fn}() returned dtype {out.dtype} for {what}; expected a "
+                          f"real numeric array (DTYPE is {self.dtype})"))
         if out.dtype.kind == "f" and out.dtype.itemsize < self.dtype.itemsize:
-            raise ImplementationError(
-                f"{self.name}.{fn}() returned {out.dtype} for {what} but declares DTYPE = "
-                f"{self.dtype}: its results carry less precision than it claims"
-            )
+            raise ImplementationError(self._failure(
+                fn, what, f"{self.name}.{fn}() returned {out.dtype} for {what} but declares DTYPE = "
+                          f"{self.dtype}: its results carry less precision than it claims"))
         if shape is not None and out.shape != tuple(shape):
-            raise ImplementationError(
-                f"{self.name}.{fn}() returned shape {out.shape} for {what}; "
-                f"the contract requires {tuple(shape)}"
-            )
+            raise ImplementationError(self._failure(
+                fn, what, f"{self.name}.{fn}() returned shape {out.shape} for {what}; "
+                          f"the contract requires {tuple(shape)}"))
         if not allow_nonfinite and out.dtype.kind == "f" and not np.all(np.isfinite(out)):
-            bad = np.argwhere(~np.isfinite(out))[0]
-            raise ImplementationError(
-                f"{self.name}.{fn}() returned a non-finite value for {what} at index "
-                f"{tuple(int(i) for i in bad)}: {out[tuple(bad)]} (inputs were finite)"
-                + "".join(f"\n  Diagnosis: {line}" for line in self.diagnosis())
-            )
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
+            findings = self.diagnosis()
+            raise ImplementationError(self._failure(
+                fn, what, f"{self.name}.{fn}() returned a non-finite value for {what} at index "
+                          f"{bad}: {out[bad]} (inputs were finite)"
+                          + "".join(f"\n  Diagnosis: {line}" for line in findings),
+                index=bad, got=float(out[bad]), diagnosis=findings))
         return out.astype(np.float64) if out.dtype.kind == "f" else out
+
+    def _failure(self, fn: str, what: str | None, message: str, **fields: Any) -> Failure:
+        """What went wrong in a call of ``fn`` (on its output ``what``), as a failure's data."""
+        return Failure(implementation=self.name, function=fn, what=what, message=message, **fields)
 
     def outputs(self, value: Any, *, fn: str, names: Sequence[str]) -> tuple[Any, ...]:
         """Check that a function returned a tuple of ``len(names)`` outputs."""
@@ -172,9 +175,8 @@ class Implementation:
         if not isinstance(value, tuple | list) or len(value) != len(names):
             got = f"{type(value).__name__} of length {len(value)}" if isinstance(
                 value, tuple | list) else type(value).__name__
-            raise ImplementationError(
-                f"{self.name}.{fn}() must return a tuple ({', '.join(names)}); got {got}"
-            )
+            raise ImplementationError(self._failure(
+                fn, None, f"{self.name}.{fn}() must return a tuple ({', '.join(names)}); got {got}"))
         return tuple(value)
 
 

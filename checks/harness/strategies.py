@@ -69,7 +69,7 @@ def moderate_float_arrays(shape: Any, *, smallest: float = 1e-3,
     return hnp.arrays(np.float64, shape, elements=elements, fill=elements)
 
 
-#: Magnitudes of complex-step gradient checks (checks/gradients.py): the imaginary part
+#: Magnitudes of complex-step gradient checks (checks/harness/gradients.py): the imaginary part
 #: h·f'(x), h = 1e-20, must stay a normal number (above λ/u ≈ 2e-292), or it loses digits in the
 #: subnormal range; the smooth activations' derivatives stay above e^−600 for |x| ≤ 300.
 FD_MAGNITUDES = (1.0, 4.0, 30.0, 300.0)

@@ -16,6 +16,7 @@ import types
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -316,7 +317,7 @@ def stand_in_jax(*, x64: bool) -> types.ModuleType:
     """Enough of JAX's API for from_jax, on torch (JAX is not a dependency): jax.numpy.asarray
     and the ops below, and jax.vjp as torch.func.vjp. Without x64, asarray rounds to float32, as
     JAX does by default."""
-    jax = types.ModuleType("jax")
+    jax: Any = types.ModuleType("jax")
 
     def asarray(a, dtype=None):
         a = np.asarray(a, dtype=dtype)

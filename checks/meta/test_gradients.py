@@ -1,4 +1,4 @@
-"""The power of the finite-difference gradient check (checks/gradients.py, tol.fd).
+"""The power of the finite-difference gradient check (checks/harness/gradients.py, tol.fd).
 
 The requirement: an error of 0.1% in a single entry of an LSTM cell's gradient (hidden 64) is
 caught, at a cost that does not grow with the number of parameters. The cell has
@@ -34,7 +34,9 @@ def corrupted(vjp: Callable[..., tuple], array: int, index: int,
 
     def wrong(*args: Any) -> tuple:
         grads = [None if g is None else np.array(g) for g in vjp(*args)]
-        grads[array].flat[index] *= 1 + relative_error
+        corrupt = grads[array]
+        assert corrupt is not None, "the corrupted gradient exists"
+        corrupt.flat[index] *= 1 + relative_error
         return tuple(grads)
 
     return wrong

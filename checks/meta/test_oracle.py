@@ -1,4 +1,4 @@
-"""Checks of the oracle itself, on the catalogue of checks/catalogue.py.
+"""Checks of the oracle itself, on the catalogue of checks/oracle/catalogue.py.
 
 Every bug id of the spec has an implementation in the catalogue (or a reason why none can exist);
 the oracle, run on it through :func:`nnspec.oracle.check`, must fail its spec ids and name the
@@ -16,9 +16,9 @@ from functools import cache
 
 import pytest
 
-from nnspec import speclib
+from nnspec import selftest, speclib
 from nnspec.checks.oracle import catalogue
-from nnspec.checks.oracle.catalogue import Entry, Outcome
+from nnspec.checks.oracle.catalogue import Entry
 
 #: The entries of the default run: a bug of every family (the random families through the
 #: statistical diagnosis, the seeds' mistakes), a variant, a mistake, the other parametrisations.
@@ -38,14 +38,14 @@ def params(entries: tuple[Entry, ...]) -> list[object]:
 
 
 @cache
-def outcome(name: str) -> Outcome:
+def outcome(name: str) -> selftest.Outcome:
     """The oracle's findings on one entry, once per session (the rate check reuses them)."""
-    return catalogue.run(next(e for e in catalogue.ENTRIES if e.name == name))
+    return selftest.run(next(e for e in catalogue.ENTRIES if e.name == name))
 
 
-def report(o: Outcome) -> str:
+def report(o: selftest.Outcome) -> str:
     lines = [f"{o.entry.name} ({o.entry.origin}): verdicts {o.verdicts}"]
-    lines += [f"  failure: {line}" for line in o.failures[:4]]
+    lines += [f"  failure: {f.headline}" for f in o.failures[:4]]
     lines += [f"  diagnosis: {line}" for line in o.diagnoses[:6]]
     return "\n".join(lines)
 
@@ -58,7 +58,7 @@ def test_every_bug_id_of_the_spec_has_an_entry_or_a_reason_it_cannot_have_one():
     unreachable = set(catalogue.UNREACHABLE)
     if missing := spec_bugs - exhibited - unreachable:
         pytest.fail(f"bug ids of spec/*.md without a catalogue entry: {sorted(missing)}; add one "
-                    f"to checks/catalogue.py BUGS (or the reason none can exist to UNREACHABLE)")
+                    f"to checks/oracle/catalogue.py BUGS (or the reason none can exist to UNREACHABLE)")
     if unknown := (exhibited | unreachable) - spec_bugs:
         pytest.fail(f"catalogue entries for bug ids the spec does not list: {sorted(unknown)}")
     if both := exhibited & unreachable:
@@ -106,7 +106,7 @@ def test_a_correct_implementation_in_another_parametrisation_passes(entry):
 
 @pytest.mark.slow
 def test_detection_and_diagnosis_rates_are_100_percent():
-    table = catalogue.rates([outcome(e.name) for e in catalogue.ENTRIES])
+    table = selftest.rates([outcome(e.name) for e in catalogue.ENTRIES])
     short = {kind: {k: v for k, v in row.items() if k != "entries" and v != row["entries"]}
              for kind, row in table.items()}
     if any(short.values()):

@@ -1,13 +1,12 @@
-"""Checks of the spec itself: traceability, the loader's validation, the reference's purity."""
+"""Checks of the spec itself: traceability and the loader's validation (the reference's purity
+is checks/meta/test_layers.py's)."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
-import nnspec.reference
 from nnspec import speclib
 
 GOOD_ENTRY = """# Demo
@@ -50,13 +49,3 @@ def test_loader_rejects_malformed_entries_naming_the_problem(tmp_path: Path, old
     (tmp_path / "demo.md").write_text(GOOD_ENTRY.replace(old, new), encoding="utf-8")
     with pytest.raises(speclib.SpecError, match=complaint):
         speclib.load(tmp_path)
-
-
-def test_reference_never_imports_torch():
-    for folder in nnspec.reference.__path__:
-        for path in Path(folder).glob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-                assert not any(n.split(".")[0] == "torch" for n in names), (
-                    f"{path.name} imports torch; the reference must be NumPy only")

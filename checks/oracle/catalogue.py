@@ -4,7 +4,7 @@ another parametrisation.
 Every entry is a small module built on demand (:meth:`Entry.module`): ``DTYPE`` and the contract
 functions it defines. Most bind a known bug's reference function to the contract name (the bug
 functions of ``reference/`` take the contract's arguments); where a bug or a variant is written
-for other arguments, a wrapper maps the contract's arguments onto them. checks/test_oracle.py runs
+for other arguments, a wrapper maps the contract's arguments onto them. checks/meta/test_oracle.py runs
 the oracle (:func:`nnspec.oracle.check`) on each entry, restricted to the spec ids of ``only``, and
 proves that
 
@@ -20,16 +20,14 @@ proves that
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import numpy as np
-from scipy.special import expit as sigmoid
+from scipy.special import expit
 
-from nnspec.checks.oracle.diagnosis import named_ids
 from nnspec.reference import (
     activations,
     dropout,
@@ -94,9 +92,7 @@ class Entry:
     def module(self) -> ModuleType:
         """A fresh module object holding DTYPE and the entry's contract functions."""
         module = ModuleType(self.module_name, f"nnspec catalogue entry {self.name}: {self.origin}")
-        module.DTYPE = self.dtype
-        for fn, f in self.functions.items():
-            setattr(module, fn, f)
+        vars(module).update({"DTYPE": self.dtype, **self.functions})
         return module
 
 
@@ -163,8 +159,8 @@ def keras_gru_step(x, h_tm1, kernel, recurrent_kernel, bias, *, reset_after=True
     x_z, x_r, x_h = np.split(x @ kernel + b_x, 3, axis=1)
     U_z, U_r, U_h = np.split(recurrent_kernel, 3, axis=1)
     b_rz, b_rr, b_rh = np.split(b_rec, 3)
-    z = sigmoid(x_z + h_tm1 @ U_z + b_rz)
-    r = sigmoid(x_r + h_tm1 @ U_r + b_rr)
+    z = expit(x_z + h_tm1 @ U_z + b_rz)
+    r = expit(x_r + h_tm1 @ U_r + b_rr)
     recurrent_h = r * (h_tm1 @ U_h + b_rh) if reset_after else (r * h_tm1) @ U_h
     hh = np.tanh(x_h + recurrent_h)
     return z * h_tm1 + (1 - z) * hh
@@ -490,80 +486,3 @@ UNREACHABLE: dict[str, str] = {
 }
 
 ENTRIES: tuple[Entry, ...] = BUGS + VARIANTS + MISTAKES + CORRECT
-
-
-# ---- running the oracle on an entry -------------------------------------------------------------
-
-@dataclass
-class Outcome:
-    """What the oracle said about one entry."""
-
-    entry: Entry
-    verdicts: dict[str, str]
-    diagnoses: list[str]
-    failures: list[str]
-    seconds: float
-
-    @property
-    def named(self) -> list[str]:
-        """The variant and bug ids the diagnosis named, in order, once each."""
-        return list(dict.fromkeys(sid for line in self.diagnoses for sid in named_ids(line)))
-
-    @property
-    def detected(self) -> bool:
-        return all(self.verdicts.get(sid) == "fail" for sid in self.entry.only)
-
-    @property
-    def diagnosed(self) -> bool:
-        return any(sid in self.named for sid in self.entry.expected_names)
-
-    @property
-    def passed(self) -> bool:
-        return all(self.verdicts.get(sid) == "pass" for sid in self.entry.only) and (
-            "fail" not in self.verdicts.values())
-
-
-def run(entry: Entry, *, seed: int = 0) -> Outcome:
-    """Run the oracle on ``entry``: its spec ids only, the checks that call it only, and
-    :data:`EXAMPLES` Hypothesis examples per check."""
-    from nnspec import oracle
-
-    start = time.perf_counter()
-    result = oracle.check(entry.module(), only=entry.only, examples=EXAMPLES, seed=seed,
-                          implementation_only=True)
-    return Outcome(entry=entry, verdicts=result.verdicts,
-                   diagnoses=[line for sid in result.diagnoses for line in result.diagnoses[sid]],
-                   failures=[line for sid in entry.only for line in result.failures.get(sid, [])],
-                   seconds=time.perf_counter() - start)
-
-
-def rates(outcomes: list[Outcome]) -> dict[str, dict[str, int]]:
-    """Per kind: how many entries, how many detected, diagnosed (bugs and variants) or passed."""
-    table: dict[str, dict[str, int]] = {}
-    for kind in KINDS:
-        of_kind = [o for o in outcomes if o.entry.kind == kind]
-        row = {"entries": len(of_kind)}
-        if kind == "correct":
-            row["passed"] = sum(o.passed for o in of_kind)
-        else:
-            row["detected"] = sum(o.detected for o in of_kind)
-        if kind in ("bug", "variant"):
-            row["diagnosed"] = sum(o.diagnosed for o in of_kind)
-        table[kind] = row
-    return table
-
-
-def detection(*, seed: int = 0) -> dict[str, Any]:
-    """Run the whole catalogue: the rates per kind and the per-entry table, ready for JSON
-    (for the report to write beside conformance.json)."""
-    outcomes = [run(entry, seed=seed) for entry in ENTRIES]
-    return {
-        "rates": rates(outcomes),
-        "entries": [{"name": o.entry.name, "kind": o.entry.kind, "exhibits": o.entry.exhibits,
-                     "only": list(o.entry.only), "origin": o.entry.origin,
-                     "verdicts": o.verdicts, "detected": o.detected, "diagnosed": o.diagnosed,
-                     "passed": o.passed, "named": o.named, "seconds": round(o.seconds, 2)}
-                    for o in outcomes],
-        "unreachable": UNREACHABLE,
-    }
-

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 _TORCH_DTYPES = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}
 
@@ -48,7 +48,14 @@ class TorchBackend:
         self.tdtype = _TORCH_DTYPES[self.DTYPE]
 
     # conversions -------------------------------------------------------------------------
+    @overload
+    def t(self, a: None, grad: bool = False) -> None: ...
+
+    @overload
+    def t(self, a: Any, grad: bool = False) -> torch.Tensor: ...
+
     def t(self, a: Any, grad: bool = False) -> torch.Tensor | None:
+        """``a`` as a tensor on this device, floating point in this dtype; None stays None."""
         if a is None:
             return None
         x = torch.as_tensor(np.asarray(a), device=self.device)
@@ -163,9 +170,10 @@ class TorchBackend:
 
         def run(*args: torch.Tensor) -> tuple:
             xs, st, ps = args[0], args[1:1 + n_states], args[1 + n_states:]
+            inp: torch.Tensor | PackedSequence = xs
             if lengths is not None:
-                xs = pack_padded_sequence(xs, torch.as_tensor(np.asarray(lengths), dtype=torch.int64),
-                                          batch_first=batch_first, enforce_sorted=False)
+                inp = pack_padded_sequence(xs, torch.as_tensor(np.asarray(lengths), dtype=torch.int64),
+                                           batch_first=batch_first, enforce_sorted=False)
             h: Any = None if not st else (tuple(st) if mode == "lstm" else st[0])
             # Dropout between layers draws from the global generator: seed it from the caller's
             # rng inside a fork, so equal rng states give equal masks and nothing leaks.
@@ -175,7 +183,7 @@ class TorchBackend:
                 warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
                 if seed is not None:
                     torch.manual_seed(seed)
-                out = functional_call(module, dict(zip(names, ps, strict=True)), (xs, h),
+                out = functional_call(module, dict(zip(names, ps, strict=True)), (inp, h),
                                       strict=True)
             y = out[0]
             if lengths is not None:
@@ -370,7 +378,7 @@ class TorchBackend:
         cots = cotangent if isinstance(cotangent, tuple | list) else (cotangent,)
         wrt = [t for t in tensors if isinstance(t, torch.Tensor) and t.requires_grad]
         grads = iter(torch.autograd.grad(outs, wrt, [self.t(c) for c in cots], allow_unused=True))
-        result = []
+        result: list[np.ndarray | None] = []
         for t in tensors:
             if isinstance(t, torch.Tensor) and t.requires_grad:
                 gt = next(grads)

@@ -9,7 +9,7 @@ happens. Sigmoid and linear RNNs, which no torch module computes, are composed f
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from nnspec.reference.decay import Cell, log_norms
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _module(cell: Cell, input_size: int, hidden: int) -> nn.Module | None:
+def _module(cell: Cell, input_size: int, hidden: int) -> nn.RNNCellBase | None:
     if cell.kind == "gru":
         return nn.GRUCell(input_size, hidden)
     if cell.kind == "lstm":
@@ -59,16 +59,17 @@ def gradient_log_norms(cell: Cell, params: tuple[np.ndarray, ...], x: np.ndarray
     hs = [h]
     for x_t in xs:
         x_t = x_t[None]
-        if cell.kind == "lstm":
-            h, c = module((x_t), (h, c))
-        elif module is not None:
-            h = module(x_t, h)
-        else:
+        if module is None:
             h = phi(F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh))
+        elif cell.kind == "lstm":
+            h, c = module(x_t, (h, c))
+        else:
+            h = module(x_t, h)
         h.retain_grad()
         hs.append(h)
     (torch.as_tensor(np.asarray(v), dtype=tdtype)[None] * h).sum().backward()
-    grads = torch.stack([hs[len(hs) - 1 - k].grad[0] for k in range(len(hs))]).double().numpy()
+    # Every h_t kept its gradient (retain_grad above; h_0 is a leaf that requires one).
+    grads = torch.stack([cast(torch.Tensor, h_t.grad)[0] for h_t in reversed(hs)]).double().numpy()
     return log_norms(grads)
 
 

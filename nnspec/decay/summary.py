@@ -1,18 +1,11 @@
-"""``nnspec decay``: measure how fast ‖∂L/∂h_{T−k}‖ decays or grows with k (spec/decay.md).
-
-For each cell it draws ``--seeds`` independent sets of weights, inputs and cotangent, runs the
-reference's single log-space backward sweep, fits the per-step rate, optionally computes the top
-Lyapunov exponents by QR, and runs torch autograd in float32 and float64 on the first draw to
-show where plain floating point underflows or overflows. It prints a table and writes JSON.
+"""One decay measurement (spec/decay.md) as JSON-ready data, and the text ``nnspec decay`` and the
+report print from it: the rate, the Lyapunov exponents, the weights' spectral radius and largest
+singular value, and where a plain float64 pass and torch autograd leave the floating-point range.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,16 +73,16 @@ def summarise(m: decay.Measurement, *, lyapunov: int = 1, torch: bool = True,
                            "top_standard_error": float(np.std(top, ddof=1) / math.sqrt(top.size))
                            if top.size > 1 else math.nan}
     if torch:
-        from nnspec import decay_torch
+        from nnspec.decay import torch_cells
 
         traj = m.trajectory
         out["torch"] = {}
         for dtype in ("float32", "float64"):
-            t_log_g = decay_torch.gradient_log_norms(m.cell, traj.params.draw(0), traj.x[0], m.v[0],
+            t_log_g = torch_cells.gradient_log_norms(m.cell, traj.params.draw(0), traj.x[0], m.v[0],
                                                      dtype)
             inside = np.isfinite(t_log_g) & (t_log_g > math.log(np.finfo(dtype).tiny))
             out["torch"][dtype] = {
-                "exit": _exit_dict(decay_torch.range_exit(t_log_g, dtype)),
+                "exit": _exit_dict(torch_cells.range_exit(t_log_g, dtype)),
                 "max_abs_log_error_in_range": float(np.max(np.abs(t_log_g - log_g[0])[inside])),
                 **({"log_g": _finite_list(t_log_g)} if curves else {}),
             }
@@ -101,6 +94,11 @@ def summarise(m: decay.Measurement, *, lyapunov: int = 1, torch: bool = True,
 def _finite_list(a: np.ndarray) -> list[float | None]:
     """JSON has no ±inf: they become None (a range exit of torch's float curve)."""
     return [float(x) if np.isfinite(x) else None for x in a]
+
+
+def curve(values: list[float | None]) -> np.ndarray:
+    """A stored curve back as an array, None (a range exit) as NaN."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
 def exit_text(e: dict[str, int | None]) -> str:
@@ -133,35 +131,3 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{exit_text(tor['float64']['exit']) if tor else '—'} | "
             f"{exit_text(tor['float32']['exit']) if tor else '—'} |")
     return "\n".join(lines)
-
-
-def main(args: argparse.Namespace) -> int:
-    kinds = ["rnn", "gru", "lstm"] if args.cell == "all" else [args.cell]
-    if args.hidden < 1 or args.length < 2 or args.seeds < 1:
-        print(f"nnspec decay: need --hidden ≥ 1, --length ≥ 2, --seeds ≥ 1 (got {args.hidden}, "
-              f"{args.length}, {args.seeds})", file=sys.stderr)
-        return 2
-    rows = []
-    for kind in kinds:
-        cell = decay.Cell(kind, args.nonlinearity if kind == "rnn" else "tanh")
-        try:
-            m = decay.measure(cell, hidden=args.hidden, length=args.length, init=args.init,
-                              scale=args.scale,
-                              forget_bias=args.forget_bias if kind == "lstm" else None,
-                              input_std=args.input_std, draws=args.seeds,
-                              input_size=args.input_size, seed=args.seed)
-        except (ValueError, FloatingPointError) as exc:
-            print(f"nnspec decay: {cell}: {exc}", file=sys.stderr)
-            return 2
-        rows.append(summarise(m, lyapunov=args.lyapunov, torch=not args.no_torch,
-                              curves=bool(args.json or args.out)))
-    document = {"generated_by": "nnspec decay " + " ".join(sys.argv[2:]), "results": rows}
-    if args.out:
-        Path(args.out).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(document, indent=1))
-    else:
-        print(table(rows))
-        print(f"\ninputs: {rows[0]['inputs']}; rate fitted over k ∈ "
-              f"[{rows[0]['rate']['k_min']}, {rows[0]['rate']['k_max']}]; torch on draw 0 only")
-    return 0

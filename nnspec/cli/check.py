@@ -20,14 +20,9 @@ import argparse
 import difflib
 import io
 import os
-import shlex
 import sys
-from contextlib import redirect_stdout, suppress
-from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
-
-if TYPE_CHECKING:
-    from nnspec.oracle import OracleResult
+from contextlib import redirect_stdout
+from typing import TextIO
 
 #: The only tolerance policy; see :func:`_policy`.
 STRICT = "strict"
@@ -62,14 +57,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tolerance-policy", type=_policy, default=STRICT, metavar="strict",
                    help="'strict' (the only policy): the tolerance model as it is, at the "
                         "precision the module declares in DTYPE; there is no looser one")
-    p.set_defaults(run=main)
+    p.set_defaults(run=run)
 
 
 class _Usage(Exception):
     """A misuse of the command or an unusable module: exit status 2."""
 
 
-def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run ``nnspec check`` for parsed arguments; print to ``out`` (stdout) and return the status."""
     out = out or sys.stdout
     try:
@@ -80,7 +75,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
-    from nnspec import oracle, speclib
+    from nnspec import oracle, speclib, verdicts
     from nnspec.checks.harness import contract
     from nnspec.checks.harness.implementation import ImplementationLoadError, ImplementationUnavailable, load
 
@@ -117,7 +112,7 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     print(f"nnspec check {args.module}: DTYPE {impl.dtype}; of the {len(contract.ALL)} contract "
           f"functions it provides {listed or 'none'}", file=out)
     if not provided:
-        print(_provides_nothing(impl.module, args.module, contract.ALL), file=out)
+        print(verdicts.provides_nothing(impl.module, args.module, contract.ALL), file=out)
         return 1
 
     pytest_output = io.StringIO()
@@ -133,111 +128,18 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         raise _Usage(f"{selected} selects no check that calls an implementation: those ids "
                      f"are checked on the reference only (by ./dev test)")
     print(f"{selected}, seed {args.seed}, "
-          f"{_examples(args.examples)} per check, tolerance policy "
-          f"{args.tolerance_policy}: {_checks(totals['passed'])} passed, {totals['failed']} failed, "
-          f"{totals['skipped']} not provided ({result.conformance.seconds:.1f} s)\n", file=out)
-
-    rank = {"fail": 0, "pass": 1, "not provided": 2}
-    ids = sorted(result.verdicts, key=lambda s: (rank[result.verdicts[s]],
-                                                 order.index(s) if s in order else len(order), s))
-    rows = [(sid, result.verdicts[sid].upper() if result.verdicts[sid] == "fail"
-             else result.verdicts[sid], _counts(result, sid), _note(result, sid)) for sid in ids]
-    _table(("spec id", "verdict", "checks", "note"), rows, out)
-
-    failed = [sid for sid in ids if result.verdicts[sid] == "fail"]
-    for sid in failed:
-        cell = result.conformance.cells[(sid, result.implementation)]
-        print(f"\nFAIL {sid}: {_checks(len(cell.failures))} failed", file=out)
-        print(f"  first failure: {cell.failures[0]}", file=out)
-        for line in _distinct(cell.failure_diagnoses[0]):
-            print(f"  diagnosis: {line}", file=out)
-        names = dict.fromkeys(n.split("::")[-1].split("[")[0] for n in cell.failed_checks)
-        print(f"  failed checks: {', '.join(names)}", file=out)
-        print(f"  reproduce: {_reproduce(args, sid)}", file=out)
-
-    checked = [s for s, v in result.verdicts.items() if v != "not provided"]
-    print("", file=out)
-    if failed:
-        print(f"{args.module} does not conform: {_ids(len(failed))} failed "
-              f"({', '.join(failed)}), {len(checked) - len(failed)} passed.", file=out)
-        return 1
-    if totals["failed"]:
-        print(f"{args.module} does not conform: {_checks(totals['failed'])} without a spec id "
-              f"failed; run the checks under pytest to see them:\n  "
-              f"{_reproduce(args, None)}", file=out)
-        return 1
-    if not checked:
-        print(f"{args.module} was not checked: it provides none of the functions that "
-              f"{selected} needs, so nothing shows that it conforms.", file=out)
-        return 1
-    print(f"{args.module} conforms: {_ids(len(checked))} passed, "
-          f"{len(result.verdicts) - len(checked)} not provided.", file=out)
-    return 0
-
-
-def _distinct(lines: list[str]) -> list[str]:
-    """One diagnosis line per finding: the same match at another distance (from another call the
-    check made) says nothing new."""
-    return list({line.split(" (relative distance")[0]: line for line in reversed(lines)}.values())[::-1]
-
-
-def _examples(n: int | None) -> str:
-    if n is None:
-        return "the ci profile's Hypothesis examples"
-    return f"{n} Hypothesis example{'s' if n != 1 else ''}"
-
-
-def _checks(n: int) -> str:
-    return f"{n} check{'s' if n != 1 else ''}"
-
-
-def _ids(n: int) -> str:
-    return f"{n} spec id{'s' if n != 1 else ''}"
-
-
-def _provides_nothing(module: object, name: str, contract: dict[str, str]) -> str:
-    """The message for a module without any contract function, naming near misses."""
-    own = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
-    near = {n: m[0] for n in own if (m := difflib.get_close_matches(n, list(contract), n=1,
-                                                                      cutoff=0.75))}
-    hint = "; ".join(f"{n} is not {m}" for n, m in near.items())
-    return (f"nnspec check: {name} provides none of the contract functions (checks/contract.py), "
-            f"so nothing can be checked and it does not conform"
-            + (f" ({hint}: names must match exactly)" if hint else ""))
-
-
-def _counts(result: OracleResult, sid: str) -> str:
-    cell = result.conformance.cells[(sid, result.implementation)]
-    parts = [f"{n} {what}" for n, what in ((cell.failed, "failed"), (cell.passed, "passed"),
-                                           (cell.skipped, "not provided")) if n]
-    return ", ".join(parts)
-
-
-def _note(result: OracleResult, sid: str) -> str:
-    verdict = result.verdicts[sid]
-    if verdict == "fail":
-        return "see below"
-    if verdict == "not provided":
-        reason = next(iter(result.messages[sid]), "")
-        return reason.removeprefix("not provided: ").removeprefix(f"{result.implementation} ")
-    return ""
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: TextIO) -> None:
-    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
-
-
-def _reproduce(args: argparse.Namespace, sid: str | None) -> str:
-    """The pytest command that runs the failing spec id's checks (or all the selected ones)
-    again, from this directory."""
-    python = Path(sys.executable)
-    with suppress(ValueError):  # outside the current directory, the absolute path
-        python = python.relative_to(Path.cwd())
-    only = [sid] if sid else args.only
-    cmd = [str(python), "-m", "pytest", "--pyargs", "nnspec.checks", "--impl", args.module,
-           *(arg for s in only for arg in ("--only", s)), "--nnspec-seed", str(args.seed)]
-    if args.examples is not None:
-        cmd += ["--nnspec-examples", str(args.examples)]
-    return shlex.join(cmd)
+          f"{verdicts.examples(args.examples)} per check, tolerance policy "
+          f"{args.tolerance_policy}: {verdicts.checks(totals['passed'])} passed, "
+          f"{totals['failed']} failed, {totals['skipped']} not provided "
+          f"({result.conformance.seconds:.1f} s)\n", file=out)
+    print("\n".join(verdicts.table(result, order)), file=out)
+    for sid in verdicts.ordered(result, order):
+        if result.verdicts[sid] == "fail":
+            block = verdicts.failure_block(
+                result, sid, verdicts.reproduce(args.module, [sid], args.seed, args.examples))
+            print("\n" + "\n".join(block), file=out)
+    text, status = verdicts.conclusion(
+        result, order, args.module, selected,
+        verdicts.reproduce(args.module, args.only, args.seed, args.examples))
+    print(f"\n{text}", file=out)
+    return status

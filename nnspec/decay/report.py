@@ -5,28 +5,30 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
-from nnspec import decay_sweeps
+from nnspec.decay import plots, sweeps
+from nnspec.decay.summary import exit_text
 
 
 def section(out_dir: Path, size: str, command: str) -> list[str]:
     """Run the decay sweeps of ``size``, write decay.json and the plots, return the Markdown."""
     started = time.perf_counter()
-    data = decay_sweeps.sweeps(size)
+    data = sweeps.sweeps(size)
     seconds = time.perf_counter() - started
     (out_dir / "decay.json").write_text(
         json.dumps({"generated_by": command, "seconds": seconds, **data}, indent=2,
                    ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    plots = decay_sweeps.plot(data, out_dir)
+    paths = plots.plot(data, out_dir)
     lines = ["## Gradient-norm decay over sequence length", "",
              f"Sweeps of size {size!r}, measured in {seconds:.0f} s (`nnspec decay` measures one "
              "configuration; spec/decay.md defines every quantity). g(k) = ‖∂L/∂h_(T−k)‖ in one "
              "backward sweep in log space; the rate is the slope of log g against k, with its "
              "uncertainty over random draws, cross-checked against the top Lyapunov exponent "
              "from QR re-orthonormalisation.", "",
-             decay_sweeps.rate_table(data), ""]
+             rate_table(data), ""]
     lines += timing_lines(data["timings"])
-    lines += ["", *[f"![{p.stem}]({p.name})" for p in plots]]
+    lines += ["", *[f"![{p.stem}]({p.name})" for p in paths]]
     return lines
 
 
@@ -48,3 +50,19 @@ def timing_lines(t: dict) -> list[str]:
         lines.append(f"| {kind}: single sweep ≥ 100× faster than one backward pass per length "
                      f"| {speedup:.0f}× at T = {t['naive_length']:,} | {verdict} |")
     return lines
+
+
+def rate_table(data: dict[str, Any]) -> str:
+    """The rates of the curves and the Lyapunov cross-check as Markdown."""
+    lines = ["| cell | init | H | T | rate/step ± SE | λ₁ (QR) ± SE | plain float64 pass "
+             "(predicted) | torch float64 | torch float32 |", "| --- " * 9 + "|"]
+    for label, rows in data["curves"].items():
+        for r in rows:
+            lines.append(
+                f"| {r['cell']} | {label} | {r['hidden']} | {r['length']} | "
+                f"{r['rate']['mean']:+.5f} ± {r['rate']['standard_error']:.5f} | "
+                f"{r['lyapunov']['top_mean']:+.5f} ± {r['lyapunov']['top_standard_error']:.5f} | "
+                f"{exit_text(r['float64_exit'][0])} | "
+                f"{exit_text(r['torch']['float64']['exit'])} | "
+                f"{exit_text(r['torch']['float32']['exit'])} |")
+    return "\n".join(lines)

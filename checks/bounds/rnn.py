@@ -1,0 +1,141 @@
+"""rnn.cell, rnn.layer — the running error bounds (spec/rnn.md, "How the bound grows with T" and
+"The gradients' bound"): the Elman step stated in the engine's rules (checks/bounds/engine.py),
+forward and backward, carried over time by the engine.
+
+Every bound function takes the contract function's arguments, as the implementation saw them,
+and the implementation's ``dtype``; it returns one :class:`~nnspec.checks.bounds.rules.Bound` per
+output (None for the gradient of an absent bias).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from nnspec.checks.bounds import engine as E
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.bounds.engine import Computed, exact
+
+#: The names of vjp_rnn_cell's and vjp_rnn_layer's outputs, in order.
+CELL_GRADIENTS = ("dx", "dh", "dw_ih", "dw_hh", "db_ih", "db_hh")
+LAYER_GRADIENTS = ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh")
+
+
+class RNNStep(NamedTuple):
+    """One step: its inputs, the pre-activation a and h' = φ(a), with bounds."""
+
+    x: Computed
+    h: Computed
+    a: Computed
+    h_new: Computed
+
+    @property
+    def state(self) -> tuple[Computed]:
+        return (self.h_new,)
+
+
+def step(x: Computed, h: Computed, w_ih: np.ndarray, w_hh: np.ndarray,
+         b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str,
+         dtype: np.dtype) -> RNNStep:
+    """a = x w_ihᵀ + h w_hhᵀ + b_ih + b_hh in any order (one (D + H + 2)-term sum), h' = φ(a)."""
+    a = E.affine([(x, w_ih), (h, w_hh)], [b_ih, b_hh], dtype)
+    return RNNStep(x, h, a, E.tanh(a, dtype) if nonlinearity == "tanh" else E.relu(a))
+
+
+def step_backward(g: tuple[Computed, ...], s: RNNStep, w_ih: np.ndarray, w_hh: np.ndarray,
+                  nonlinearity: str,
+                  dtype: np.dtype) -> tuple[Computed, tuple[Computed], E.Gradients]:
+    """g_a = g_h ⊙ φ'(a), φ' = 1 − h_t² from the computed h_t (tanh), or the 0/1 indicator of
+    a > 0 (ReLU), which may flip where |a| ≤ δa: there it may be off by |g_h|."""
+    (gh,) = g
+    if nonlinearity == "tanh":
+        g_a = E.product(gh, E.one_minus(E.product(s.h_new, s.h_new, dtype=dtype), dtype),
+                        dtype=dtype)
+    else:
+        unsure = np.abs(s.a.value) <= s.a.error
+        on = s.a.value > 0
+        g_a = Computed(gh.value * on, gh.error * (on | unsure) + np.abs(gh.value) * unsure)
+    bias = E.Accumulation.of(g_a)
+    grads = E.Gradients(weight_ih=E.Accumulation.of(g_a, s.x),
+                        weight_hh=E.Accumulation.of(g_a, s.h), bias_ih=bias, bias_hh=bias)
+    return E.matmul(g_a, w_ih, dtype), (E.matmul(g_a, w_hh, dtype),), grads
+
+
+def _layer(x: Computed, h0: Computed, w_ih: np.ndarray, w_hh: np.ndarray,
+           b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str,
+           dtype: np.dtype) -> list[RNNStep]:
+    return E.run(lambda x_t, state: step(x_t, state[0], w_ih, w_hh, b_ih, b_hh, nonlinearity,
+                                         dtype), x, (h0,))
+
+
+def _gradients(what: str, names: Sequence[str], dtype: np.dtype, dx: Computed, dh: Computed,
+               grads: E.Gradients, b_ih: np.ndarray | None,
+               b_hh: np.ndarray | None) -> tuple[tol.Bound | None, ...]:
+    closed = grads.close(dtype, bias=True)
+    derived = (dx, dh, closed["weight_ih"], closed["weight_hh"],
+               None if b_ih is None else closed["bias_ih"],
+               None if b_hh is None else closed["bias_hh"])
+    return tuple(None if d is None else E.as_bound(d, f"{what} {name}", dtype)
+                 for name, d in zip(names, derived, strict=True))
+
+
+def pre_activation_magnitude(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                             b_ih: np.ndarray | None = None,
+                             b_hh: np.ndarray | None = None) -> np.ndarray:
+    """Σ|terms| of the pre-activation in PyTorch's layout, |x||w_ih|ᵀ + |h||w_hh|ᵀ + |b_ih| +
+    |b_hh|: the scale of its tol.accumulated bound (n = D + H + 2 terms)."""
+    m = np.abs(x) @ np.abs(w_ih).T + np.abs(h) @ np.abs(w_hh).T
+    for b in (b_ih, b_hh):
+        if b is not None:
+            m = m + np.abs(b)
+    return m
+
+
+# ---- one bound function per contract function ------------------------------------------------
+
+def rnn_cell(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+             b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None,
+             nonlinearity: str = "tanh", *, dtype: np.dtype | type) -> tol.Bound:
+    """Bound on rnn_cell's h' (rnn.cell)."""
+    dtype = np.dtype(dtype)
+    s = step(exact(x), exact(h), w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype)
+    return E.as_bound(s.h_new, "rnn_cell h'", dtype)
+
+
+def vjp_rnn_cell(gh: np.ndarray, x: np.ndarray, h: np.ndarray, w_ih: np.ndarray,
+                 w_hh: np.ndarray, b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None,
+                 nonlinearity: str = "tanh", *,
+                 dtype: np.dtype | type) -> tuple[tol.Bound | None, ...]:
+    """Bounds on vjp_rnn_cell's (∂x, ∂h, ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh) (rnn.cell)."""
+    dtype = np.dtype(dtype)
+    s = step(exact(x), exact(h), w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype)
+    dx, (dh,), grads = step_backward((exact(gh),), s, w_ih, w_hh, nonlinearity, dtype)
+    return _gradients("vjp_rnn_cell", CELL_GRADIENTS, dtype, dx, dh, grads, b_ih, b_hh)
+
+
+def rnn_layer(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+              b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None,
+              nonlinearity: str = "tanh", *,
+              dtype: np.dtype | type) -> tuple[tol.Bound, tol.Bound]:
+    """Bounds on rnn_layer's (y, h_T) (rnn.layer): the error of h_{t−1} enters step t through
+    |w_hh| and φ' on the reachable interval."""
+    dtype = np.dtype(dtype)
+    steps = _layer(exact(x), exact(h0), w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype)
+    return (E.as_bound(E.outputs(steps), "rnn_layer y", dtype),
+            E.as_bound(steps[-1].h_new, "rnn_layer h_T", dtype))
+
+
+def vjp_rnn_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray,
+                  w_hh: np.ndarray, b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None,
+                  nonlinearity: str = "tanh", *,
+                  dtype: np.dtype | type) -> tuple[tol.Bound | None, ...]:
+    """Bounds on vjp_rnn_layer's (∂x, ∂h0, ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh) for cotangents
+    g = (gy, ghT) (rnn.layer, backpropagation through time)."""
+    dtype = np.dtype(dtype)
+    steps = _layer(exact(x), exact(h0), w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype)
+    dx, (dh0,), grads = E.run_backward(
+        lambda g_t, s: step_backward(g_t, s, w_ih, w_hh, nonlinearity, dtype),
+        exact(g[0]), (exact(g[1]),), steps, dtype)
+    return _gradients("vjp_rnn_layer", LAYER_GRADIENTS, dtype, dx, dh0, grads, b_ih, b_hh)

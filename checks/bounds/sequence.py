@@ -1,0 +1,164 @@
+"""sequence.module and its options — the running error bounds of a whole nn.RNN / nn.GRU / nn.LSTM
+(spec/sequence.md, "Tolerance"): each direction of each layer is the family's step (checks/bounds/
+rnn.py, gru.py, lstm.py) carried over time by the engine (checks/bounds/engine.py) on the Computed
+output of the layer below, and the backward carries the Computed ∂(layer input) down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nnspec.checks.bounds import engine as E
+from nnspec.checks.bounds import gru, lstm, rnn
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.bounds.engine import Computed, as_bound, exact, flip, total
+from nnspec.reference.sequence import GATES, time_major
+
+
+@dataclass(frozen=True)
+class Direction:
+    """One direction of one layer (spec/sequence.md): ``run`` carries a Computed input and
+    initial state through the layer; ``backward`` carries Computed cotangents back."""
+
+    mode: str
+    nonlinearity: str
+    p: dict[str, np.ndarray]
+    dtype: np.dtype
+
+    def _step(self, x_t: Computed, state: tuple[Computed, ...]) -> E.Step:
+        p, dtype = self.p, self.dtype
+        w, b = (p["weight_ih"], p["weight_hh"]), (p.get("bias_ih"), p.get("bias_hh"))
+        if self.mode == "lstm":
+            return lstm.step(x_t, state[0], state[1], *w, *b, dtype, p.get("weight_hr"))
+        if self.mode == "gru":
+            return gru.step(x_t, state[0], *w, *b, dtype)
+        return rnn.step(x_t, state[0], *w, *b, self.nonlinearity, dtype)
+
+    def _backward(self, g: tuple[Computed, ...],
+                  s: Any) -> tuple[Computed, tuple[Computed, ...], E.Gradients]:
+        p, dtype = self.p, self.dtype
+        w = (p["weight_ih"], p["weight_hh"])
+        if self.mode == "lstm":
+            return lstm.step_backward(g, s, *w, dtype, p.get("weight_hr"))
+        if self.mode == "gru":
+            return gru.step_backward(g, s, *w, dtype)
+        return rnn.step_backward(g, s, *w, self.nonlinearity, dtype)
+
+    def run(self, x: Computed,
+            state0: tuple[Computed, ...]) -> tuple[Computed, tuple[Computed, ...], list[Any]]:
+        """→ (y, final state, the steps backward needs)."""
+        steps = E.run(self._step, x, state0)
+        return E.outputs(steps), steps[-1].state, steps
+
+    def backward(self, gy: Computed, g_state: tuple[Computed, ...],
+                 steps: list[Any]) -> tuple[Computed, tuple[Computed, ...], E.Gradients]:
+        """→ (∂x, ∂state0, open weight gradients)."""
+        return E.run_backward(self._backward, gy, g_state, steps, self.dtype)
+
+
+# ---- whole modules (spec/sequence.md) --------------------------------------------------------
+
+def _place(target: dict[str, np.ndarray], c: Computed, index: Any) -> None:
+    target["value"][index] = c.value
+    target["error"][index] = c.error
+
+
+def _zeros(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    return {"value": np.zeros(shape), "error": np.zeros(shape)}
+
+
+@dataclass(frozen=True)
+class ModuleBounds:
+    """Bounds on rnn_module's outputs and, given cotangents, on vjp_rnn_module's gradients."""
+
+    outputs: tuple[tol.Bound, ...]
+    dx: tol.Bound | None
+    dstate: tuple[tol.Bound, ...] | None
+    dparams: dict[str, tol.Bound] | None
+
+
+def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarray], *,
+               dtype: np.dtype | type, cotangents: Sequence[np.ndarray] | None = None,
+               num_layers: int = 1, bidirectional: bool = False, batch_first: bool = False,
+               nonlinearity: str = "tanh", proj_size: int = 0,
+               lengths: Any = None) -> ModuleBounds:
+    """Running bounds of reference/sequence.py's rnn_module in evaluation mode (spec/sequence.md,
+    "Tolerance"): each direction of each layer runs on the Computed output of the layer below,
+    sequences of one length together (bounds are per sample, so the grouping is immaterial); the
+    backward carries the Computed ∂(layer input) down, and every weight gradient stays open until
+    all its steps, samples and sequences are in.
+    """
+    dtype = np.dtype(dtype)
+    xs = time_major(np.asarray(x, dtype=np.float64), batch_first)
+    T, B = xs.shape[:2]
+    D = 2 if bidirectional else 1
+    hidden = params["weight_hh_l0"].shape[0] // GATES[mode]
+    widths = (proj_size or hidden, hidden) if mode == "lstm" else (proj_size or hidden,)
+    given = (tuple(state) if mode == "lstm" else (state,)) if state is not None else tuple(
+        np.zeros((num_layers * D, B, w)) for w in widths)
+    lengths = np.full(B, T) if lengths is None else np.asarray(lengths)
+    groups = [(L, np.flatnonzero(lengths == L)) for L in np.unique(lengths)]
+    bias = "bias_ih_l0" in params
+
+    def direction(layer: int, d: int) -> Direction:
+        suffix = f"_l{layer}{'_reverse' if d else ''}"
+        return Direction(mode, nonlinearity, {n[:-len(suffix)]: v for n, v in params.items()
+                                              if n.endswith(suffix)}, dtype)
+
+    inp, finals, traces = exact(xs), [_zeros((num_layers * D, B, w)) for w in widths], []
+    for layer in range(num_layers):
+        out = _zeros((T, B, D * widths[0]))
+        for d in range(D):
+            k, cols = layer * D + d, slice(d * widths[0], (d + 1) * widths[0])
+            for L, idx in groups:
+                seq = inp[:L, idx]
+                y, final, saved = direction(layer, d).run(flip(seq) if d else seq,
+                                                          tuple(exact(s[k, idx]) for s in given))
+                _place(out, flip(y) if d else y, (slice(0, L), idx, cols))
+                for target, f in zip(finals, final, strict=True):
+                    _place(target, f, (k, idx))
+                traces.append((layer, d, L, idx, saved))
+        inp = Computed(out["value"], out["error"])
+    outputs = (Computed(time_major(inp.value, batch_first), time_major(inp.error, batch_first)),
+               *(Computed(f["value"], f["error"]) for f in finals))
+    bounds = tuple(as_bound(o, f"rnn_module {name}", dtype)
+                   for o, name in zip(outputs, ("y", "h_n", "c_n"), strict=False))
+    if cotangents is None:
+        return ModuleBounds(bounds, None, None, None)
+
+    gy, *g_states = (np.asarray(c, dtype=np.float64) for c in cotangents)
+    g = exact(time_major(gy, batch_first))
+    d_states = [_zeros((num_layers * D, B, w)) for w in widths]
+    d_params: dict[str, Computed] = {}
+    for layer in reversed(range(num_layers)):
+        width_in = xs.shape[2] if layer == 0 else D * widths[0]
+        shares = [_zeros((T, B, width_in)) for _ in range(D)]
+        for d in range(D):
+            k, cols = layer * D + d, slice(d * widths[0], (d + 1) * widths[0])
+            grads: E.Gradients | None = None
+            for t_layer, t_d, L, idx, saved in traces:
+                if (t_layer, t_d) != (layer, d):
+                    continue
+                g_seq = g[:L, idx, cols]
+                dx, d_state0, g_open = direction(layer, d).backward(
+                    flip(g_seq) if d else g_seq, tuple(exact(gs[k, idx]) for gs in g_states),
+                    saved)
+                _place(shares[d], flip(dx) if d else dx, (slice(0, L), idx))
+                for target, ds in zip(d_states, d_state0, strict=True):
+                    _place(target, ds, (k, idx))
+                grads = g_open if grads is None else grads + g_open
+            assert grads is not None, "every direction ran on at least one group of sequences"
+            suffix = f"_l{layer}{'_reverse' if d else ''}"
+            d_params.update({f"{n}{suffix}": c for n, c in grads.close(dtype, bias).items()})
+        g = total(*(Computed(s["value"], s["error"]) for s in shares), dtype=dtype)
+    dx = Computed(time_major(g.value, batch_first), time_major(g.error, batch_first))
+    return ModuleBounds(
+        bounds, as_bound(dx, "vjp_rnn_module dx", dtype),
+        tuple(as_bound(Computed(s["value"], s["error"]), f"vjp_rnn_module d{name}", dtype)
+              for s, name in zip(d_states, ("h0", "c0"), strict=False)),
+        {n: as_bound(c, f"vjp_rnn_module d{n}", dtype) for n, c in d_params.items()})
+

@@ -1,0 +1,168 @@
+"""Checks that a failed check's findings travel as data: from the exception the check raises
+(:class:`~nnspec.checks.harness.failure.Failure`), through the report's ``user_properties``
+(checks/conftest.py), to :func:`nnspec.conformance.run`'s result, without reading pytest's text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+import uuid
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from _pytest.reports import BaseReport
+
+from nnspec import conformance
+from nnspec.checks.harness.failure import Failure, NonConformance, failures_in, none_of
+from nnspec.checks.harness.implementation import Implementation, ImplementationError
+
+#: What the implementation below adds to every element of x wᵀ + b.
+OFFSET = 1e-3
+
+
+@pytest.fixture
+def off_by_offset(tmp_path, monkeypatch) -> str:
+    """A float64 ``linear`` that is the reference plus :data:`OFFSET`, under a name of its own."""
+    name = f"user_linear_{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(f"""
+        import numpy as np
+        from nnspec.reference.linear import affine
+
+        DTYPE = np.float64
+
+        def linear(x, w, b=None):
+            return affine(x, w, b) + {OFFSET!r}
+    """), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
+def run_linear(name: str) -> conformance.Cell:
+    result = conformance.run([name], quiet=True, extra_args=[
+        "--only=linear.affine", "--nnspec-examples=1", "--nnspec-impl-only", "-p", "no:randomly"])
+    return result.cells[("linear.affine", name)]
+
+
+def forward_failure(cell: conformance.Cell) -> Failure:
+    return next(f for f, node in zip(cell.failures, cell.failed_checks, strict=True)
+                if "test_linear_computes_x_wt_plus_b" in node)
+
+
+def assert_fields(failure: Failure, name: str) -> None:
+    """The fields assert_close knew when it raised: the comparison, not words about it."""
+    assert failure.spec_id == "linear.affine"
+    assert failure.implementation == name
+    assert failure.function == "linear"
+    assert failure.what == "output"
+    assert isinstance(failure.index, tuple) and len(failure.index) == 2
+    assert failure.got is not None and failure.want is not None
+    assert math.isclose(failure.got - failure.want, OFFSET, rel_tol=1e-6)
+    assert failure.bound is not None and 0 < failure.bound < OFFSET
+    assert failure.rule
+    assert failure.message.startswith(f"[linear.affine] {name}: output{list(failure.index)} was ")
+
+
+def test_failure_fields_reach_the_conformance_result_without_the_report_text(off_by_offset,
+                                                                             monkeypatch):
+    # With the report's text blanked, only the recorded data can carry the fields.
+    monkeypatch.setattr(BaseReport, "longreprtext", property(lambda self: ""))
+    cell = run_linear(off_by_offset)
+    assert cell.verdict == "fail"
+    failure = forward_failure(cell)
+    assert_fields(failure, off_by_offset)
+    assert failure.headline in cell.messages
+
+
+def test_without_the_recorded_failure_the_fields_are_not_there(off_by_offset, monkeypatch):
+    """The check above can fail: drop the conftest's records and only the exception's first
+    line (the fallback for exceptions that are not the checks' own) is left."""
+    collect = conformance._Collector.pytest_runtest_logreport
+
+    def without_records(self, report):
+        report.user_properties = [p for p in report.user_properties if p[0] != "nnspec_failure"]
+        collect(self, report)
+
+    monkeypatch.setattr(conformance._Collector, "pytest_runtest_logreport", without_records)
+    failure = forward_failure(run_linear(off_by_offset))
+    assert failure.spec_id is None and failure.got is None and failure.bound is None
+    assert "NonConformance: [linear.affine]" in failure.message
+    with pytest.raises(AssertionError):
+        assert_fields(failure, off_by_offset)
+
+
+def test_an_exception_that_is_not_a_checks_own_keeps_its_type_and_first_line(tmp_path):
+    (tmp_path / "test_foreign.py").write_text(textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.spec("linear.affine")
+        def test_crashes():
+            raise ValueError("not a check's own\\nsecond line")
+    """), encoding="utf-8")
+    collector = conformance._Collector()
+    pytest.main([str(tmp_path), "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
+                 "--rootdir", str(tmp_path)], plugins=[collector])
+    cell = collector.cells[("linear.affine", "(implementation-independent)")]
+    assert cell.failed == 1
+    assert cell.failures[0] == Failure(message="ValueError: not a check's own")
+
+
+# ---- the Failure record itself ----------------------------------------------------------------
+
+FAILURE = Failure(spec_id="lstm.cell", implementation="mine", function="lstm_cell", what="h'",
+                  index=(0, 1), got=math.nan, want=-math.inf, bound=1e-15, rule="γ₂(|x|)",
+                  call="lstm_cell(array(1, 1):float64)", diagnosis=["matches lstm.bug.x"],
+                  message="[lstm.cell] mine: h'[0, 1] was nan, but should be -inf\n  Diagnosis: …")
+
+
+def test_failure_round_trips_through_strict_json():
+    text = json.dumps(FAILURE.to_dict(), allow_nan=False)
+    back = Failure.from_dict(json.loads(text))
+    assert back.index == (0, 1) and math.isnan(back.got) and back.want == -math.inf
+    assert back.to_dict() == FAILURE.to_dict()
+
+
+def test_exceptions_print_the_message_and_carry_the_failure():
+    exc = NonConformance(FAILURE)
+    assert str(exc) == FAILURE.message and str(FAILURE) == FAILURE.message
+    assert exc.failure is FAILURE and FAILURE.headline == FAILURE.message.splitlines()[0]
+    bare = NonConformance("a property does not hold")
+    assert bare.failure.message == "a property does not hold" and bare.failure.spec_id is None
+
+
+def test_failures_are_found_in_groups_and_chains_but_not_in_foreign_exceptions():
+    other = NonConformance(Failure(spec_id="gru.cell.pytorch", message="other"))
+    group = ExceptionGroup("two bugs", [NonConformance(FAILURE), ValueError("x"), other])
+    assert failures_in(group) == [FAILURE, other.failure]
+    try:
+        try:
+            raise NonConformance(FAILURE)
+        except NonConformance as inner:
+            raise RuntimeError("while reporting") from inner
+    except RuntimeError as outer:
+        assert failures_in(outer) == [FAILURE]
+    assert failures_in(ValueError("not ours")) == []
+
+
+def test_none_of_keeps_the_first_variants_fields_and_every_diagnosis_once():
+    second = Failure(spec_id="lstm.cell.coupled", diagnosis=["matches lstm.bug.x", "float32"],
+                     message="second")
+    merged = none_of("conforms to none of the variants:", [FAILURE, second])
+    assert merged.spec_id == "lstm.cell" and merged.got is FAILURE.got
+    assert merged.diagnosis == ["matches lstm.bug.x", "float32"]
+    assert merged.message == "\n".join(["conforms to none of the variants:", FAILURE.message,
+                                        "second"])
+
+
+def test_an_output_the_contract_does_not_allow_is_a_failure_naming_function_and_output():
+    impl = Implementation(name="mine", module=SimpleNamespace(DTYPE=np.float64),
+                          dtype=np.dtype(np.float64))
+    with pytest.raises(ImplementationError) as shape:
+        impl.array(np.zeros((2, 3)), fn="linear", what="y", shape=(2, 4))
+    assert (shape.value.failure.function, shape.value.failure.what) == ("linear", "y")
+    assert shape.value.failure.implementation == "mine" and "shape (2, 3)" in str(shape.value)
+    with pytest.raises(ImplementationError) as nonfinite:
+        impl.array(np.array([0.0, np.inf]), fn="tanh", what="φ(x)")
+    assert nonfinite.value.failure.index == (1,) and nonfinite.value.failure.got == math.inf

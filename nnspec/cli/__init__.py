@@ -1,0 +1,19 @@
+"""The ``nnspec`` command: ``nnspec spec [--check]``, ``nnspec check``, ``nnspec report``,
+``nnspec decay`` and ``nnspec vectors``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from nnspec.cli import check, decay, report, spec, vectors
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, run the subcommand and return its exit status."""
+    parser = argparse.ArgumentParser(prog="nnspec", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in (spec, check, report, decay, vectors):
+        command.add_parser(sub)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
