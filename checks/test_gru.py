@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.compare import check_outputs
 from nnspec.checks.harness.failure import assert_close, fail
 from nnspec.checks.harness.gradients import check_gradient
 from nnspec.checks.harness.implementation import Implementation, describe_args
@@ -164,39 +165,26 @@ def test_gru_cell_textbook_computes_the_seeds_reset_before_matmul_formula(impl, 
     check_cell(impl, "gru_cell_textbook", "gru.cell.textbook", problem)
 
 
-def check_gradients(impl: Implementation, fn: str, spec_id: str, got: tuple,
-                    want: tuple, bounds: tuple, call: str) -> None:
+def check_cell_gradients(impl: Implementation, fn: str, spec_id: str, problem: tuple,
+                         rng: np.random.Generator) -> None:
+    """vjp_<cell> for a random cotangent of h' against the reference's and within its bound."""
     __tracebackhide__ = True
-    for name, got_i, want_i, bound in zip(GRADIENT_NAMES, got, want, bounds, strict=True):
-        if want_i is None:
-            continue
-        arr = impl.array(got_i, fn=fn, what=name, shape=want_i.shape)
-        assert_close(arr, want_i, bound, spec_id=spec_id, impl=impl, what=name, call=call)
+    args = cast(impl, problem)
+    gh = impl.cast(rng.uniform(-1, 1, args[1].shape))
+    check_outputs(impl, fn, spec_id, GRADIENT_NAMES, (gh, *args), getattr(ref, f"{fn[4:]}_vjp"),
+                  getattr(gru_bounds, fn))
 
 
 @pytest.mark.spec("gru.cell.pytorch")
 @given(problem=cell_problems, rng=nst.generators())
 def test_gru_cell_gradients_match_reference(impl, problem, rng):
-    args = cast(impl, problem)
-    gh = impl.cast(rng.uniform(-1, 1, args[1].shape))
-    got = impl.outputs(impl.call("vjp_gru_cell", gh, *args), fn="vjp_gru_cell",
-                       names=GRADIENT_NAMES)
-    check_gradients(impl, "vjp_gru_cell", "gru.cell.pytorch", got, ref.gru_cell_vjp(gh, *args),
-                    gru_bounds.vjp_gru_cell(gh, *args, dtype=impl.dtype),
-                    f"vjp_gru_cell{describe_args((gh, *args))}")
+    check_cell_gradients(impl, "vjp_gru_cell", "gru.cell.pytorch", problem, rng)
 
 
 @pytest.mark.spec("gru.cell.textbook")
 @given(problem=cell_problems, rng=nst.generators())
 def test_gru_cell_textbook_gradients_match_reference(impl, problem, rng):
-    args = cast(impl, problem)
-    gh = impl.cast(rng.uniform(-1, 1, args[1].shape))
-    got = impl.outputs(impl.call("vjp_gru_cell_textbook", gh, *args),
-                       fn="vjp_gru_cell_textbook", names=GRADIENT_NAMES)
-    check_gradients(impl, "vjp_gru_cell_textbook", "gru.cell.textbook", got,
-                    ref.gru_cell_textbook_vjp(gh, *args),
-                    gru_bounds.vjp_gru_cell_textbook(gh, *args, dtype=impl.dtype),
-                    f"vjp_gru_cell_textbook{describe_args((gh, *args))}")
+    check_cell_gradients(impl, "vjp_gru_cell_textbook", "gru.cell.textbook", problem, rng)
 
 
 def _wrt(problem: tuple) -> tuple[int, ...]:
@@ -206,17 +194,15 @@ def _wrt(problem: tuple) -> tuple[int, ...]:
 @pytest.mark.spec("gru.cell.pytorch")
 @given(problem=fd_cell_problems, rng=nst.generators())
 def test_reference_gru_cell_gradient_matches_finite_differences(problem, rng):
-    check_gradient(ref.gru_cell, ref.gru_cell_vjp, problem, wrt=_wrt(problem), rng=rng,
-                   spec_id="gru.cell.pytorch", name="reference",
-                   call=f"gru_cell_vjp{describe_args(problem)}")
+    check_gradient(ref.gru_cell, ref.gru_cell_vjp, problem, wrt=_wrt(problem),
+                   rng=rng, spec_id="gru.cell.pytorch")
 
 
 @pytest.mark.spec("gru.cell.textbook")
 @given(problem=fd_cell_problems, rng=nst.generators())
 def test_reference_gru_cell_textbook_gradient_matches_finite_differences(problem, rng):
     check_gradient(ref.gru_cell_textbook, ref.gru_cell_textbook_vjp, problem, wrt=_wrt(problem),
-                   rng=rng, spec_id="gru.cell.textbook", name="reference",
-                   call=f"gru_cell_textbook_vjp{describe_args(problem)}")
+                   rng=rng, spec_id="gru.cell.textbook")
 
 
 # ---- the layer -------------------------------------------------------------------------------
@@ -244,19 +230,14 @@ def test_gru_layer_gradients_match_backpropagation_through_time(impl, problem, r
     x, h0 = args[:2]
     g = (impl.cast(rng.uniform(-1, 1, (x.shape[0], *h0.shape))),
          impl.cast(rng.uniform(-1, 1, h0.shape)))
-    got = impl.outputs(impl.call("vjp_gru_layer", g, *args), fn="vjp_gru_layer",
-                       names=("dx", "dh0", *GRADIENT_NAMES[2:]))
-    check_gradients(impl, "vjp_gru_layer", "gru.layer", got, ref.gru_layer_vjp(g, *args),
-                    gru_bounds.vjp_gru_layer(g, *args, dtype=impl.dtype),
-                    f"vjp_gru_layer{describe_args((g, *args))}")
+    check_outputs(impl, "vjp_gru_layer", "gru.layer", gru_bounds.LAYER_GRADIENTS, (g, *args),
+                  ref.gru_layer_vjp, gru_bounds.vjp_gru_layer)
 
 
 @pytest.mark.spec("gru.layer")
 @given(problem=fd_layer_problems, rng=nst.generators())
 def test_reference_gru_layer_gradient_matches_finite_differences(problem, rng):
-    check_gradient(ref.gru_layer, ref.gru_layer_vjp, problem, wrt=_wrt(problem), rng=rng,
-                   spec_id="gru.layer", name="reference",
-                   call=f"gru_layer_vjp{describe_args(problem)}")
+    check_gradient(ref.gru_layer, ref.gru_layer_vjp, problem, wrt=_wrt(problem), rng=rng, spec_id="gru.layer")
 
 
 @pytest.mark.spec("gru.layer", "gru.cell.pytorch")

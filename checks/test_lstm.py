@@ -13,6 +13,7 @@ from nnspec.checks.bounds import engine as prop
 from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.harness import strategies as nst
+from nnspec.checks.harness.compare import check_outputs
 from nnspec.checks.harness.failure import NonConformance, assert_close, fail
 from nnspec.checks.harness.gradients import check_gradient
 from nnspec.checks.harness.implementation import describe_args
@@ -88,9 +89,7 @@ def test_reference_lstm_cell_gradient_matches_finite_differences(problem, rng):
     # step's imaginary parts (h·φ' ≈ 1e-316) underflow. The reference's gradient at those
     # magnitudes is checked against autograd by test_lstm_cell_gradients_match_reference.
     wrt = [k for k, a in enumerate(problem) if a is not None]
-    check_gradient(ref.lstm_cell, ref.lstm_cell_vjp, problem, wrt=wrt, rng=rng,
-                   spec_id="lstm.cell", name="reference",
-                   call=f"lstm_cell_vjp{describe_args(problem)}")
+    check_gradient(ref.lstm_cell, ref.lstm_cell_vjp, problem, wrt=wrt, rng=rng, spec_id="lstm.cell")
 
 
 @pytest.mark.spec("lstm.cell")
@@ -323,25 +322,12 @@ def layer_cotangents(rng: np.random.Generator, impl, x: np.ndarray, h0: np.ndarr
                  for s in ((x.shape[0], *h0.shape), h0.shape, c0.shape))
 
 
-def check_outputs(impl, fn: str, spec_id: str, names: tuple[str, ...], got: tuple, want: tuple,
-                  bounds: tuple, call: str) -> None:
-    """Every output (or gradient) within its bound of the reference; None where absent."""
-    __tracebackhide__ = True
-    for name, got_i, want_i, b in zip(names, got, want, bounds, strict=True):
-        if want_i is None:
-            continue
-        arr = impl.array(got_i, fn=fn, what=name, shape=want_i.shape)
-        assert_close(arr, want_i, b, spec_id=spec_id, impl=impl, what=name, call=call)
-
-
 @pytest.mark.spec("lstm.layer")
 @given(problem=lstm_layer_problems())
 def test_lstm_layer_runs_the_cell_over_time_with_shared_weights(impl, problem):
     args = tuple(impl.cast(a) for a in problem)
-    got = impl.outputs(impl.call("lstm_layer", *args), fn="lstm_layer", names=("y", "h_T", "c_T"))
-    check_outputs(impl, "lstm_layer", "lstm.layer", ("y", "h_T", "c_T"), got,
-                  ref.lstm_layer(*args), lstm_bounds.lstm_layer(*args, dtype=impl.dtype),
-                  f"lstm_layer{describe_args(args)}")
+    check_outputs(impl, "lstm_layer", "lstm.layer", ("y", "h_T", "c_T"), args, ref.lstm_layer,
+                  lstm_bounds.lstm_layer)
 
 
 @pytest.mark.spec("lstm.layer")
@@ -349,21 +335,15 @@ def test_lstm_layer_runs_the_cell_over_time_with_shared_weights(impl, problem):
 def test_lstm_layer_gradients_match_reference_bptt(impl, problem, rng):
     args = tuple(impl.cast(a) for a in problem)
     g = layer_cotangents(rng, impl, *args[:3])
-    got = impl.outputs(impl.call("vjp_lstm_layer", g, *args), fn="vjp_lstm_layer",
-                       names=LAYER_GRADIENT_NAMES)
-    check_outputs(impl, "vjp_lstm_layer", "lstm.layer", LAYER_GRADIENT_NAMES, got,
-                  ref.lstm_layer_vjp(g, *args), lstm_bounds.vjp_lstm_layer(g, *args, dtype=impl.dtype),
-                  f"vjp_lstm_layer{describe_args((g, *args))}")
+    check_outputs(impl, "vjp_lstm_layer", "lstm.layer", LAYER_GRADIENT_NAMES, (g, *args),
+                  ref.lstm_layer_vjp, lstm_bounds.vjp_lstm_layer)
 
 
 @pytest.mark.spec("lstm.layer")
 @given(problem=lstm_layer_problems(magnitudes=(1.0, 4.0)), rng=nst.generators())
 def test_reference_lstm_layer_bptt_matches_finite_differences(problem, rng):
     # Magnitudes ≤ 4, as for the cell (test_reference_lstm_cell_gradient_matches_finite_differences).
-    check_gradient(ref.lstm_layer, ref.lstm_layer_vjp, problem,
-                   wrt=[k for k, a in enumerate(problem) if a is not None], rng=rng,
-                   spec_id="lstm.layer", name="reference",
-                   call=f"lstm_layer_vjp{describe_args(problem)}")
+    check_gradient(ref.lstm_layer, ref.lstm_layer_vjp, problem, rng=rng, spec_id="lstm.layer")
 
 
 @pytest.mark.spec("lstm.layer", "lstm.cell")
@@ -439,11 +419,8 @@ def projection_cells(draw: st.DrawFn, *, magnitudes: tuple[float, ...] = nst.MAG
 @given(problem=projection_cells())
 def test_projected_cell_maps_the_gated_state_through_w_hr(impl, problem):
     args = tuple(impl.cast(a) for a in problem)
-    got = impl.outputs(impl.call("lstm_cell_projection", *args), fn="lstm_cell_projection",
-                       names=("h'", "c'"))
-    check_outputs(impl, "lstm_cell_projection", "lstm.cell.projection", ("h'", "c'"), got,
-                  ref.lstm_cell_projection(*args), lstm_bounds.lstm_cell_projection(*args, dtype=impl.dtype),
-                  f"lstm_cell_projection{describe_args(args)}")
+    check_outputs(impl, "lstm_cell_projection", "lstm.cell.projection", ("h'", "c'"), args,
+                  ref.lstm_cell_projection, lstm_bounds.lstm_cell_projection)
 
 
 @pytest.mark.spec("lstm.cell.projection")
@@ -452,21 +429,16 @@ def test_projected_cell_gradients_match_reference(impl, problem, rng):
     args = tuple(impl.cast(a) for a in problem)
     h, c = args[1:3]
     g = tuple(impl.cast(rng.standard_normal(s.shape)) for s in (h, c))
-    got = impl.outputs(impl.call("vjp_lstm_cell_projection", g, *args),
-                       fn="vjp_lstm_cell_projection", names=PROJECTION_GRADIENT_NAMES)
     check_outputs(impl, "vjp_lstm_cell_projection", "lstm.cell.projection",
-                  PROJECTION_GRADIENT_NAMES, got, ref.lstm_cell_projection_vjp(g, *args),
-                  lstm_bounds.vjp_lstm_cell_projection(g, *args, dtype=impl.dtype),
-                  f"vjp_lstm_cell_projection{describe_args((g, *args))}")
+                  PROJECTION_GRADIENT_NAMES, (g, *args), ref.lstm_cell_projection_vjp,
+                  lstm_bounds.vjp_lstm_cell_projection)
 
 
 @pytest.mark.spec("lstm.cell.projection")
 @given(problem=projection_cells(magnitudes=(1.0, 4.0)), rng=nst.generators())
 def test_reference_projected_cell_gradient_matches_finite_differences(problem, rng):
     check_gradient(ref.lstm_cell_projection, ref.lstm_cell_projection_vjp, problem,
-                   wrt=[k for k, a in enumerate(problem) if a is not None], rng=rng,
-                   spec_id="lstm.cell.projection", name="reference",
-                   call=f"lstm_cell_projection_vjp{describe_args(problem)}")
+                   rng=rng, spec_id="lstm.cell.projection")
 
 
 @pytest.mark.spec("lstm.cell.projection", "lstm.cell")

@@ -14,7 +14,8 @@ from nnspec.checks.bounds import rnn as rnn_bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.bounds.losses import reduced_bound
 from nnspec.checks.harness import strategies as nst
-from nnspec.checks.harness.failure import assert_close, fail
+from nnspec.checks.harness.compare import check_outputs
+from nnspec.checks.harness.failure import assert_close, assert_outputs_close, fail
 from nnspec.checks.harness.gradients import check_gradient
 from nnspec.checks.harness.implementation import Implementation, describe_args
 from nnspec.reference import rnn as ref
@@ -134,26 +135,6 @@ def cell_bound(p: Problem, dtype: np.dtype | type) -> tol.Bound:
     return rnn_bounds.rnn_cell(*p.args, p.nonlinearity, dtype=dtype)
 
 
-def cell_gradient_bounds(p: Problem, dtype: np.dtype | type) -> list[tol.Bound | None]:
-    assert not isinstance(p.g, tuple), "a cell problem has one cotangent"
-    return list(rnn_bounds.vjp_rnn_cell(p.g, *p.args, p.nonlinearity, dtype=dtype))
-
-
-def compare_gradients(impl: Implementation, got: tuple, want: tuple,
-                      bounds: list[tol.Bound | None], *, names: tuple[str, ...], fn: str,
-                      spec_id: str, call: str) -> None:
-    __tracebackhide__ = True
-    for name, got_i, want_i, bound in zip(names, got, want, bounds, strict=True):
-        if want_i is None:
-            if got_i is not None:
-                fail(spec_id, impl, f"{fn}() returned an array for {name}, but should return "
-                                    f"None: that bias was not passed", call=call)
-            continue
-        assert bound is not None, f"a bound for every gradient the reference returns ({name})"
-        arr = impl.array(got_i, fn=fn, what=name, shape=want_i.shape)
-        assert_close(arr, want_i, bound, spec_id=spec_id, impl=impl, what=name, call=call)
-
-
 def ratio(a: np.ndarray, b: np.ndarray, bound: np.ndarray) -> float:
     """max |a − b| / bound over the elements: how far beyond a tolerance two results are."""
     return float(np.max(np.abs(a - b) / np.maximum(bound, np.finfo(np.float64).tiny)))
@@ -177,12 +158,9 @@ def test_rnn_cell_computes_activation_of_input_and_state_terms(impl, problem):
 def test_rnn_cell_gradients_match_reference(impl, problem):
     p = problem.cast(impl)
     args = (p.g, *p.args)
-    got = impl.outputs(impl.call("vjp_rnn_cell", *args, nonlinearity=p.nonlinearity),
-                       fn="vjp_rnn_cell", names=CELL_GRADIENTS)
-    compare_gradients(impl, got, ref.rnn_cell_vjp(*args, p.nonlinearity),
-                      cell_gradient_bounds(p, impl.dtype), names=CELL_GRADIENTS,
-                      fn="vjp_rnn_cell", spec_id="rnn.cell",
-                      call=f"vjp_rnn_cell{describe_args(args, {'nonlinearity': p.nonlinearity})}")
+    check_outputs(impl, "vjp_rnn_cell", "rnn.cell", CELL_GRADIENTS, args, ref.rnn_cell_vjp,
+                  rnn_bounds.vjp_rnn_cell, kwargs={"nonlinearity": p.nonlinearity},
+                  absent_is_none=True)
 
 
 @pytest.mark.spec("rnn.cell")
@@ -191,7 +169,7 @@ def test_reference_rnn_cell_gradient_matches_finite_differences(problem, rng):
     p = problem
     check_gradient(lambda *a: ref.rnn_cell(*a, p.nonlinearity),
                    lambda g, *a: ref.rnn_cell_vjp(g, *a, p.nonlinearity), p.args,
-                   wrt=[i for i, a in enumerate(p.args) if a is not None], rng=rng,
+                   rng=rng,
                    spec_id="rnn.cell", name="reference",
                    call=f"rnn_cell_vjp{describe_args(p.args, {'nonlinearity': p.nonlinearity})}")
 
@@ -329,12 +307,9 @@ def test_rnn_layer_runs_the_cell_over_time_with_shared_weights(impl, problem):
 def test_rnn_layer_gradients_match_reference_bptt(impl, problem):
     p = problem.cast(impl)
     args = (p.g, *p.args)
-    got = impl.outputs(impl.call("vjp_rnn_layer", *args, nonlinearity=p.nonlinearity),
-                       fn="vjp_rnn_layer", names=LAYER_GRADIENTS)
-    compare_gradients(impl, got, ref.rnn_layer_vjp(*args, p.nonlinearity),
-                      list(rnn_bounds.vjp_rnn_layer(*args, p.nonlinearity, dtype=impl.dtype)),
-                      names=LAYER_GRADIENTS, fn="vjp_rnn_layer", spec_id="rnn.layer",
-                      call=f"vjp_rnn_layer{describe_args(args, {'nonlinearity': p.nonlinearity})}")
+    check_outputs(impl, "vjp_rnn_layer", "rnn.layer", LAYER_GRADIENTS, args, ref.rnn_layer_vjp,
+                  rnn_bounds.vjp_rnn_layer, kwargs={"nonlinearity": p.nonlinearity},
+                  absent_is_none=True)
 
 
 @pytest.mark.spec("rnn.layer")
@@ -343,7 +318,7 @@ def test_reference_bptt_matches_finite_differences(problem, rng):
     p = problem
     check_gradient(lambda *a: ref.rnn_layer(*a, p.nonlinearity),
                    lambda g, *a: ref.rnn_layer_vjp(g, *a, p.nonlinearity), p.args,
-                   wrt=[i for i, a in enumerate(p.args) if a is not None], rng=rng,
+                   rng=rng,
                    spec_id="rnn.layer", name="reference",
                    call=f"rnn_layer_vjp{describe_args(p.args, {'nonlinearity': p.nonlinearity})}")
 
@@ -411,8 +386,8 @@ def test_shared_weight_gradients_are_sums_of_per_step_cell_gradients(impl, probl
     per_step = (np.stack(dx), g_h, *summed)
     bounds = [None if b is None else b.scaled(2, "2 (two computations)")
               for b in rnn_bounds.vjp_rnn_layer(*args, p.nonlinearity, dtype=impl.dtype)]
-    compare_gradients(impl, whole, per_step, bounds, names=LAYER_GRADIENTS, fn="vjp_rnn_layer",
-                      spec_id="rnn.layer", call=call + " against Σ_t vjp_rnn_cell")
+    assert_outputs_close(impl, "vjp_rnn_layer", "rnn.layer", LAYER_GRADIENTS, whole, per_step,
+                         bounds, call=call + " against Σ_t vjp_rnn_cell", absent_is_none=True)
 
 
 @pytest.mark.spec("rnn.cell", "rnn.layer")

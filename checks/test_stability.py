@@ -72,26 +72,26 @@ def test_reference_scalar_chain_gives_the_exact_power(w, exact):
                  call=f"deep_linear_product(1, {w} × 30 layers)")
 
 
+def check_chain(impl: Implementation, X: np.ndarray, W: list[np.ndarray], *, what: str,
+                call: str) -> None:
+    """The implementation's linear chained over W against the deep linear product."""
+    assert_close(chain_through_linear(impl, X, W), ref.deep_linear_product(X, *W),
+                 bounds.deep_linear_chain(X, W, dtype=impl.dtype),
+                 spec_id="stability.deep_linear_product", impl=impl, what=what, call=call)
+
+
 @pytest.mark.spec("stability.deep_linear_product")
 @pytest.mark.parametrize("w", [0.2, 5.0])
 def test_chained_linear_vanishes_and_explodes_as_the_seed_states(impl, w):
     X, W = impl.cast(np.ones((1, 1))), [impl.cast(np.full((1, 1), w))] * 30
-    got = chain_through_linear(impl, X, W)
-    want = ref.deep_linear_product(X, *W)
-    assert_close(got, want, bounds.deep_linear_chain(X, W, dtype=impl.dtype),
-                 spec_id="stability.deep_linear_product", impl=impl, what="H⁽³⁰⁾",
-                 call=f"linear(…linear(1, [[{w}]]ᵀ)…, [[{w}]]ᵀ), 30 layers")
+    check_chain(impl, X, W, what="H⁽³⁰⁾", call=f"linear(…linear(1, [[{w}]]ᵀ)…, [[{w}]]ᵀ), 30 layers")
 
 
 @pytest.mark.spec("stability.deep_linear_product")
 @given(chain=linear_chains())
 def test_chained_linear_computes_the_deep_linear_product(impl, chain):
     X, *W = (impl.cast(a) for a in chain)
-    got = chain_through_linear(impl, X, W)
-    want = ref.deep_linear_product(X, *W)
-    assert_close(got, want, bounds.deep_linear_chain(X, W, dtype=impl.dtype),
-                 spec_id="stability.deep_linear_product", impl=impl, what="H⁽ˡ⁾",
-                 call=f"linear chained over {describe_args(chain)}")
+    check_chain(impl, X, W, what="H⁽ˡ⁾", call=f"linear chained over {describe_args(chain)}")
 
 
 @pytest.mark.spec("stability.deep_linear_product")

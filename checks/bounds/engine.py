@@ -248,6 +248,22 @@ class Gradients(dict[str, Accumulation]):
         return {k: v.close(dtype) for k, v in self.items() if bias or not k.startswith("bias")}
 
 
+def gradient_bounds(what: str, dtype: np.dtype, inputs: Sequence[tuple[str, Computed]],
+                    grads: Gradients, weights: Sequence[str], b_ih: np.ndarray | None,
+                    b_hh: np.ndarray | None) -> tuple[tol.Bound | None, ...]:
+    """A VJP's bounds in the contract's order — (∂inputs…, ∂weights…, ∂b_ih, ∂b_hh) — with the
+    weight gradients closed; None for the gradient of an absent bias."""
+    closed = grads.close(dtype, bias=True)
+
+    def bound(c: Computed, name: str) -> tol.Bound:
+        return as_bound(c, f"{what} {name}", dtype)
+
+    return (*(bound(c, name) for name, c in inputs),
+            *(bound(closed[n], "d" + n.replace("weight_", "w_")) for n in weights),
+            None if b_ih is None else bound(closed["bias_ih"], "db_ih"),
+            None if b_hh is None else bound(closed["bias_hh"], "db_hh"))
+
+
 # ---- over time ------------------------------------------------------------------------------
 
 class Step(Protocol):

@@ -26,6 +26,9 @@ VARIANTS = ("pytorch", "textbook", "flipped")
 CELL_GRADIENTS = ("dx", "dh", "dw_ih", "dw_hh", "db_ih", "db_hh")
 LAYER_GRADIENTS = ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh")
 
+#: The weights whose gradients follow the inputs', in the contract's order.
+WEIGHTS = ("weight_ih", "weight_hh")
+
 
 class GRUStep(NamedTuple):
     """One step's inputs and the intermediate values an implementation computes, with bounds.
@@ -132,17 +135,6 @@ def step_backward(g: tuple[Computed, ...], s: GRUStep, w_ih: np.ndarray, w_hh: n
     return E.matmul(d_ih, w_ih, dtype), (dh,), grads
 
 
-def _gradients(what: str, names: Sequence[str], dtype: np.dtype, dx: Computed, dh: Computed,
-               grads: E.Gradients, b_ih: np.ndarray | None,
-               b_hh: np.ndarray | None) -> tuple[tol.Bound | None, ...]:
-    closed = grads.close(dtype, bias=True)
-    derived = (dx, dh, closed["weight_ih"], closed["weight_hh"],
-               None if b_ih is None else closed["bias_ih"],
-               None if b_hh is None else closed["bias_hh"])
-    return tuple(None if d is None else E.as_bound(d, f"{what} {name}", dtype)
-                 for name, d in zip(names, derived, strict=True))
-
-
 def _cell(variant: str, x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
           b_ih: np.ndarray | None, b_hh: np.ndarray | None, dtype: np.dtype | type) -> tol.Bound:
     dtype = np.dtype(dtype)
@@ -156,8 +148,8 @@ def _cell_vjp(variant: str, gh: np.ndarray, x: np.ndarray, h: np.ndarray, w_ih: 
     dtype = np.dtype(dtype)
     s = step(exact(x), exact(h), w_ih, w_hh, b_ih, b_hh, dtype, variant)
     dx, (dh,), grads = step_backward((exact(gh),), s, w_ih, w_hh, dtype)
-    return _gradients(f"GRU cell ({variant}) VJP", CELL_GRADIENTS, dtype, dx, dh, grads, b_ih,
-                      b_hh)
+    return E.gradient_bounds(f"GRU cell ({variant}) VJP", dtype, (("dx", dx), ("dh", dh)), grads,
+                             WEIGHTS, b_ih, b_hh)
 
 
 # ---- one bound function per contract function ------------------------------------------------
@@ -225,4 +217,5 @@ def vjp_gru_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: 
     dx, (dh0,), grads = E.run_backward(
         lambda g_t, s: step_backward(g_t, s, w_ih, w_hh, dtype), exact(g[0]), (exact(g[1]),),
         steps, dtype)
-    return _gradients("vjp_gru_layer", LAYER_GRADIENTS, dtype, dx, dh0, grads, b_ih, b_hh)
+    return E.gradient_bounds("vjp_gru_layer", dtype, (("dx", dx), ("dh0", dh0)), grads, WEIGHTS,
+                             b_ih, b_hh)

@@ -91,16 +91,6 @@ def _layer(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh
                  exact(x), (exact(h0), exact(c0)))
 
 
-def _gradient_bounds(what: str, dtype: np.dtype, derived: Sequence[tuple[str, Computed]],
-                     closed: dict[str, Computed], weights: Sequence[str],
-                     b_ih: np.ndarray | None, b_hh: np.ndarray | None) -> tuple[tol.Bound | None, ...]:
-    """(∂inputs…, ∂weights…, ∂b_ih, ∂b_hh) as bounds; None for an absent bias."""
-    return (*(E.as_bound(d, f"{what} {name}", dtype) for name, d in derived),
-            *(E.as_bound(closed[n], f"{what} d{n}", dtype) for n in weights),
-            None if b_ih is None else E.as_bound(closed["bias_ih"], f"{what} db_ih", dtype),
-            None if b_hh is None else E.as_bound(closed["bias_hh"], f"{what} db_hh", dtype))
-
-
 # ---- one bound function per contract function ------------------------------------------------
 
 def lstm_cell(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
@@ -121,8 +111,8 @@ def vjp_lstm_cell(g: Sequence[np.ndarray], x: np.ndarray, h: np.ndarray, c: np.n
     dtype = np.dtype(dtype)
     s = step(x, h, c, w_ih, w_hh, b_ih, b_hh, dtype)
     dx, (dh, dc), grads = step_backward((exact(g[0]), exact(g[1])), s, w_ih, w_hh, dtype)
-    return _gradient_bounds("vjp_lstm_cell", dtype, (("dx", dx), ("dh", dh), ("dc", dc)),
-                            grads.close(dtype, bias=True), ("weight_ih", "weight_hh"), b_ih, b_hh)
+    return E.gradient_bounds("vjp_lstm_cell", dtype, (("dx", dx), ("dh", dh), ("dc", dc)), grads,
+                             ("weight_ih", "weight_hh"), b_ih, b_hh)
 
 
 def lstm_layer(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
@@ -151,8 +141,8 @@ def vjp_lstm_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, c0: n
         lambda g_t, s: step_backward(g_t, s, w_ih, w_hh, dtype, w_hr), gy, (ghT, gcT), steps,
         dtype)
     weights = ("weight_ih", "weight_hh", *(() if w_hr is None else ("weight_hr",)))
-    return _gradient_bounds("vjp_lstm_layer", dtype, (("dx", dx), ("dh0", dh0), ("dc0", dc0)),
-                            grads.close(dtype, bias=True), weights, b_ih, b_hh)
+    return E.gradient_bounds("vjp_lstm_layer", dtype, (("dx", dx), ("dh0", dh0), ("dc0", dc0)),
+                             grads, weights, b_ih, b_hh)
 
 
 def lstm_cell_projection(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
@@ -175,6 +165,6 @@ def vjp_lstm_cell_projection(g: Sequence[np.ndarray], x: np.ndarray, h: np.ndarr
     dtype = np.dtype(dtype)
     s = step(x, h, c, w_ih, w_hh, b_ih, b_hh, dtype, w_hr)
     dx, (dh, dc), grads = step_backward((exact(g[0]), exact(g[1])), s, w_ih, w_hh, dtype, w_hr)
-    return _gradient_bounds("vjp_lstm_cell_projection", dtype,
-                            (("dx", dx), ("dh", dh), ("dc", dc)), grads.close(dtype, bias=True),
-                            ("weight_ih", "weight_hh", "weight_hr"), b_ih, b_hh)
+    return E.gradient_bounds("vjp_lstm_cell_projection", dtype,
+                             (("dx", dx), ("dh", dh), ("dc", dc)), grads,
+                             ("weight_ih", "weight_hh", "weight_hr"), b_ih, b_hh)

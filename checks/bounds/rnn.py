@@ -22,6 +22,9 @@ from nnspec.checks.bounds.engine import Computed, exact
 CELL_GRADIENTS = ("dx", "dh", "dw_ih", "dw_hh", "db_ih", "db_hh")
 LAYER_GRADIENTS = ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh")
 
+#: The weights whose gradients follow the inputs', in the contract's order.
+WEIGHTS = ("weight_ih", "weight_hh")
+
 
 class RNNStep(NamedTuple):
     """One step: its inputs, the pre-activation a and h' = φ(a), with bounds."""
@@ -70,17 +73,6 @@ def _layer(x: Computed, h0: Computed, w_ih: np.ndarray, w_hh: np.ndarray,
                                          dtype), x, (h0,))
 
 
-def _gradients(what: str, names: Sequence[str], dtype: np.dtype, dx: Computed, dh: Computed,
-               grads: E.Gradients, b_ih: np.ndarray | None,
-               b_hh: np.ndarray | None) -> tuple[tol.Bound | None, ...]:
-    closed = grads.close(dtype, bias=True)
-    derived = (dx, dh, closed["weight_ih"], closed["weight_hh"],
-               None if b_ih is None else closed["bias_ih"],
-               None if b_hh is None else closed["bias_hh"])
-    return tuple(None if d is None else E.as_bound(d, f"{what} {name}", dtype)
-                 for name, d in zip(names, derived, strict=True))
-
-
 def pre_activation_magnitude(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
                              b_ih: np.ndarray | None = None,
                              b_hh: np.ndarray | None = None) -> np.ndarray:
@@ -112,7 +104,8 @@ def vjp_rnn_cell(gh: np.ndarray, x: np.ndarray, h: np.ndarray, w_ih: np.ndarray,
     dtype = np.dtype(dtype)
     s = step(exact(x), exact(h), w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype)
     dx, (dh,), grads = step_backward((exact(gh),), s, w_ih, w_hh, nonlinearity, dtype)
-    return _gradients("vjp_rnn_cell", CELL_GRADIENTS, dtype, dx, dh, grads, b_ih, b_hh)
+    return E.gradient_bounds("vjp_rnn_cell", dtype, (("dx", dx), ("dh", dh)), grads, WEIGHTS,
+                             b_ih, b_hh)
 
 
 def rnn_layer(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
@@ -138,4 +131,5 @@ def vjp_rnn_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: 
     dx, (dh0,), grads = E.run_backward(
         lambda g_t, s: step_backward(g_t, s, w_ih, w_hh, nonlinearity, dtype),
         exact(g[0]), (exact(g[1]),), steps, dtype)
-    return _gradients("vjp_rnn_layer", LAYER_GRADIENTS, dtype, dx, dh0, grads, b_ih, b_hh)
+    return E.gradient_bounds("vjp_rnn_layer", dtype, (("dx", dx), ("dh0", dh0)), grads, WEIGHTS,
+                             b_ih, b_hh)

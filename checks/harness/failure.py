@@ -183,6 +183,24 @@ def assert_close(got: ArrayLike, want: ArrayLike, bound: Bound, *, spec_id: str,
                 + "".join(f"\n  Diagnosis: {line}" for line in findings)))
 
 
+def assert_outputs_close(impl: Implementation, fn: str, spec_id: str, names: Sequence[str],
+                         got: Sequence[Any], want: Sequence[Any], bounds: Sequence[Bound | None],
+                         *, call: str, absent_is_none: bool = False) -> None:
+    """Every output of ``fn`` (or gradient) within its bound of the reference's. Where the
+    reference returns None (the gradient of an absent bias) the output is not compared; with
+    ``absent_is_none`` the implementation must return None there too."""
+    __tracebackhide__ = True
+    for name, got_i, want_i, bound in zip(names, got, want, bounds, strict=True):
+        if want_i is None:
+            if absent_is_none and got_i is not None:
+                fail(spec_id, impl, f"{fn}() returned an array for {name}, but should return "
+                                    f"None: that bias was not passed", call=call)
+            continue
+        assert bound is not None, f"a bound for every output the reference returns ({name})"
+        arr = impl.array(got_i, fn=fn, what=name, shape=want_i.shape)
+        assert_close(arr, want_i, bound, spec_id=spec_id, impl=impl, what=name, call=call)
+
+
 def _findings(err: np.ndarray, bound: Bound, impl: Implementation | str) -> list[str]:
     """What the oracle can say beyond "out of bound": a lower precision, a known variant or bug."""
     if isinstance(impl, str):

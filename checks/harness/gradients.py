@@ -32,6 +32,7 @@ import numpy as np
 from scipy.differentiate import derivative
 
 from nnspec.checks.harness.failure import fail
+from nnspec.checks.harness.implementation import describe_args
 
 #: Relative (to S = Σ|g||d|) part of the bound per method. For "complex", γ_n(float64) for
 #: n ≤ 10⁵ terms is ≤ 1.2e-11 and chained reference arithmetic adds ~1e-15 per step; 1e-12
@@ -124,11 +125,18 @@ def directional_checks(forward: Callable[..., Any], vjp: Callable[..., Any],
 
 
 def check_gradient(forward: Callable[..., Any], vjp: Callable[..., Any], args: Sequence[Any], *,
-                   wrt: Sequence[int], rng: np.random.Generator, spec_id: str, name: str,
-                   call: str, method: str = "complex", n_directions: int = 2,
+                   rng: np.random.Generator, spec_id: str, name: str = "reference",
+                   call: str | None = None, wrt: Sequence[int] | None = None,
+                   method: str = "complex", n_directions: int = 2,
                    initial_step: float = 0.5) -> None:
-    """Fail, explaining the evidence, when ``vjp`` disagrees with finite differences."""
+    """Fail, explaining the evidence, when ``vjp`` (of the implementation ``name``, called as
+    ``call``: by default the vjp's name and the arguments) disagrees with finite differences along
+    random directions in the arguments ``wrt`` (by default every array argument)."""
     __tracebackhide__ = True
+    if call is None:
+        call = f"{getattr(vjp, '__name__', 'vjp')}{describe_args(args)}"
+    if wrt is None:
+        wrt = [i for i, a in enumerate(args) if isinstance(a, np.ndarray)]
     for r in directional_checks(forward, vjp, args, wrt=wrt, rng=rng, method=method,
                                 n_directions=n_directions, initial_step=initial_step):
         if not r.ok:

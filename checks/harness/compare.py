@@ -1,0 +1,26 @@
+"""One comparison, end to end: call a contract function on the implementation, compute the
+reference's outputs and their bounds on the same (cast) arguments, and hold every output to its
+bound — the shape most checks of a multi-output function take."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nnspec.checks.harness.failure import assert_outputs_close
+from nnspec.checks.harness.implementation import Implementation, describe_args
+
+
+def check_outputs(impl: Implementation, fn: str, spec_id: str, names: Sequence[str],
+                  args: Sequence[Any], reference: Callable[..., Sequence[Any]],
+                  bounds: Callable[..., Sequence[Any]], *, kwargs: dict[str, Any] | None = None,
+                  absent_is_none: bool = False) -> None:
+    """``impl.fn(*args, **kwargs)`` against ``reference(*args, **kwargs)`` within
+    ``bounds(*args, **kwargs, dtype=impl.dtype)``, output by output (``names`` in order); the
+    arguments are the values the implementation sees (already cast)."""
+    __tracebackhide__ = True
+    kwargs = kwargs or {}
+    got = impl.outputs(impl.call(fn, *args, **kwargs), fn=fn, names=tuple(names))
+    assert_outputs_close(impl, fn, spec_id, names, got, reference(*args, **kwargs),
+                         bounds(*args, **kwargs, dtype=impl.dtype),
+                         call=f"{fn}{describe_args(args, kwargs)}", absent_is_none=absent_is_none)
