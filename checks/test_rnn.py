@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from nnspec.checks.bounds import rnn as rnn_bounds
 from nnspec.checks.bounds import rules as tol
-from nnspec.checks.bounds.losses import reduced_bound
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.compare import check_outputs
 from nnspec.checks.harness.failure import assert_close, assert_outputs_close, fail
@@ -436,13 +435,8 @@ def test_output_layer_on_rnn_states_gives_seed_output(impl, problem):
     got = impl.array(impl.call("linear", h, V, b_y), fn="linear", what="y",
                      shape=(*p.x.shape[:2], V.shape[0]))
     want_h, _ = ref.rnn_layer(*p.args, p.nonlinearity)
-    delta, _ = rnn_bounds.rnn_layer(*p.args, p.nonlinearity, dtype=impl.dtype)
-    # The states' error carried through |V|, plus the output layer's own (H + 1)-term sums.
-    carried = tol.Bound(delta.atol @ np.abs(V).T, f"({delta.rule})·|V|", delta.unit)
-    magnitude = ref.output(np.abs(want_h) + delta.atol, np.abs(V),
-                           None if b_y is None else np.abs(b_y))
     assert_close(got, ref.output(want_h, V, b_y),
-                 carried + tol.accumulated(magnitude, V.shape[1] + 1, impl.dtype),
+                 rnn_bounds.output(*p.args, p.nonlinearity, V, b_y, dtype=impl.dtype),
                  spec_id="rnn.output", impl=impl, what="y = V h + b_y",
                  call=f"linear(rnn_layer{describe_args(p.args)}[0], {describe_args((V, b_y))})")
 
@@ -474,18 +468,8 @@ def test_loss_of_rnn_outputs_is_mean_cross_entropy_over_time(impl, problem):
     got = impl.array(impl.call("cross_entropy", y, k), fn="cross_entropy", what="L", shape=())
     W, U, b_h = ref.params_from_torch(*p.args[2:])
     want = ref.output_loss(p.x, p.h, W, U, b_h, V, b_y, k, p.nonlinearity)
-    # The logits' error δy (as in test_output_layer_on_rnn_states_gives_seed_output) reaches each
-    # ℓ_t at most doubled, since ∂ℓ/∂y = ŷ − o has |·|₁ ≤ 2; cross_entropy's own rounding on the
-    # logits it saw is spec/losses.md's bound.
-    delta, _ = rnn_bounds.rnn_layer(*p.args, p.nonlinearity, dtype=impl.dtype)
-    want_h, _ = ref.rnn_layer(*p.args, p.nonlinearity)
-    magnitude = ref.output(np.abs(want_h) + delta.atol, np.abs(V),
-                           None if b_y is None else np.abs(b_y))
-    delta_y = delta.atol @ np.abs(V).T + tol.accumulated(magnitude, V.shape[1] + 1,
-                                                         impl.dtype).atol
-    carried = tol.Bound(np.asarray(2 * delta_y.max(axis=-1).mean()),
-                        "2·mean over positions of max_j δy (spec/rnn.md)", delta.unit)
-    assert_close(got, want, carried + reduced_bound(y, k, impl.dtype, mean=True),
+    assert_close(got, want,
+                 rnn_bounds.output_loss(*p.args, p.nonlinearity, V, b_y, y, k, dtype=impl.dtype),
                  spec_id="rnn.output_loss", impl=impl, what="L",
                  call=f"cross_entropy(linear(rnn_layer{describe_args(p.args)}[0], "
                       f"{describe_args((V, b_y))}), target)")

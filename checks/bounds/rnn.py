@@ -17,6 +17,8 @@ import numpy as np
 from nnspec.checks.bounds import engine as E
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.bounds.engine import Computed, exact
+from nnspec.checks.bounds.losses import reduced_bound
+from nnspec.reference import rnn as ref
 
 #: The names of vjp_rnn_cell's and vjp_rnn_layer's outputs, in order.
 CELL_GRADIENTS = ("dx", "dh", "dw_ih", "dw_hh", "db_ih", "db_hh")
@@ -133,3 +135,30 @@ def vjp_rnn_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: 
         exact(g[0]), (exact(g[1]),), steps, dtype)
     return E.gradient_bounds("vjp_rnn_layer", dtype, (("dx", dx), ("dh0", dh0)), grads, WEIGHTS,
                              b_ih, b_hh)
+
+
+# ---- the seed's output layer and loss on the states (rnn.output, rnn.output_loss) ---------------
+
+def output(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+           b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str, V: np.ndarray,
+           b_y: np.ndarray | None, *, dtype: np.dtype | type) -> tol.Bound:
+    """rnn.output, y_t = V h_t + b_y on the layer's states: the states' error δ carried through
+    |V|, plus the output layer's own (H + 1)-term sums at the largest states allowed."""
+    delta, _ = rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype=dtype)
+    h, _ = ref.rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+    carried = tol.Bound(delta.atol @ np.abs(V).T, f"({delta.rule})·|V|", delta.unit)
+    magnitude = ref.output(np.abs(h) + delta.atol, np.abs(V), None if b_y is None else np.abs(b_y))
+    return carried + tol.accumulated(magnitude, V.shape[1] + 1, dtype)
+
+
+def output_loss(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str,
+                V: np.ndarray, b_y: np.ndarray | None, logits: np.ndarray, k: np.ndarray, *,
+                dtype: np.dtype | type) -> tol.Bound:
+    """rnn.output_loss, the mean cross-entropy of the outputs: the logits' error δy
+    (:func:`output`) reaches each ℓ_t at most doubled, since ∂ℓ/∂y = ŷ − o has |·|₁ ≤ 2, plus
+    cross_entropy's own rounding on the ``logits`` it was given (spec/losses.md)."""
+    delta_y = output(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, V, b_y, dtype=dtype)
+    carried = tol.Bound(np.asarray(2 * delta_y.atol.max(axis=-1).mean()),
+                        "2·mean over positions of max_j δy (spec/rnn.md)", delta_y.unit)
+    return carried + reduced_bound(logits, k, np.dtype(dtype), mean=True)
