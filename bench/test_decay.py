@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from nnspec.reference import decay
+from nnspec.reference import decay, decay_measure
 
 HIDDEN, DRAWS = 32, 8
 
@@ -19,14 +19,14 @@ HIDDEN, DRAWS = 32, 8
 def test_decay_curves(benchmark, kind):
     benchmark.group = f"decay curves T=10000 H={HIDDEN} draws={DRAWS}"
     benchmark.extra_info.update(tool=f"{kind}: forward run + single sweep")
-    benchmark.pedantic(decay.measure, (decay.Cell(kind),),
+    benchmark.pedantic(decay_measure.measure, (decay.Cell(kind),),
                        {"hidden": HIDDEN, "length": 10_000, "draws": DRAWS}, rounds=1)
 
 
 @pytest.mark.parametrize("method", ["single sweep", "naive"])
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
 def test_sweep_against_naive(benchmark, kind, method):
-    m = decay.measure(decay.Cell(kind), hidden=HIDDEN, length=1000, draws=DRAWS)
+    m = decay_measure.measure(decay.Cell(kind), hidden=HIDDEN, length=1000, draws=DRAWS)
     benchmark.group = f"decay {kind} sweep vs naive T=1000 H={HIDDEN}"
     benchmark.extra_info.update(tool=method)
     fn = decay.gradient_norms if method == "single sweep" else decay.naive_gradient_norms

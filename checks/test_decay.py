@@ -19,6 +19,7 @@ from nnspec.checks.harness.failure import assert_close, fail
 from nnspec.checks.harness.gradients import check_gradient
 from nnspec.checks.harness.implementation import describe_args
 from nnspec.reference import decay as ref
+from nnspec.reference import decay_measure, decay_theory
 from nnspec.reference import rnn as rnn_ref
 from nnspec.reference.activations import sigmoid, tanh_vjp
 from nnspec.reference.gru import gru_cell
@@ -111,7 +112,7 @@ def test_sweep_gradient_is_the_derivative_of_the_reference_cells(cell, data, rng
 @pytest.mark.parametrize("cell", CELLS, ids=str)
 def test_single_sweep_equals_one_backward_pass_per_length(cell, rng):
     H, T, S = 6, 40, 3
-    params = ref.stack([ref.draw_params(cell, H, H, init="pytorch", rng=rng, scale=1.5)
+    params = ref.stack([decay_measure.draw_params(cell, H, H, init="pytorch", rng=rng, scale=1.5)
                         for _ in range(S)])
     traj = ref.run(cell, params, rng.standard_normal((S, T, H)))
     v = rng.standard_normal((S, H))
@@ -144,7 +145,7 @@ def test_plain_backward_passes_leave_float64_where_the_log_space_sweep_stays_exa
     v = rng.uniform(0.5, 1.0, (2, H)) * rng.choice([-1.0, 1.0], (2, H))
     sweep, naive = ref.gradient_norms(traj, v), ref.naive_gradient_norms(traj, v)
     k = np.arange(T + 1)
-    want = np.stack([ref.orthogonal_log_norm(si, k) for si in s]) + ref.log_norms(v)[:, None]
+    want = np.stack([decay_theory.orthogonal_log_norm(si, k) for si in s]) + ref.log_norms(v)[:, None]
     # A power of two times a signed permutation: every product is exact, only the logs round.
     bound = bounds.norm_roundings(want, H,
                                   rule=f"exact products; tol.accumulated(1, n = {H}) for the norms")
@@ -185,7 +186,7 @@ def test_implementation_bptt_reproduces_seed_000s_powers_of_0_2_and_5(impl, s, r
 def orthogonal_problem(rng: np.random.Generator, s: np.ndarray, H: int, T: int):
     """Linear RNNs with w_hh = s_i·Q_i, Q_i Haar-orthogonal, one draw per s_i; x = 0 (their
     Jacobians do not depend on the inputs). Returns the trajectory, v and ‖Q Qᵀ − I‖₂ per draw."""
-    Qs = [ref.haar_orthogonal(H, rng) for _ in s]
+    Qs = [decay_measure.haar_orthogonal(H, rng) for _ in s]
     params = ref.stack([(np.eye(H), si * Q, None, None) for si, Q in zip(s, Qs, strict=True)])
     traj = ref.run(ref.Cell("rnn", "linear"), params, np.zeros((len(s), T, H)))
     defect = np.array([np.linalg.norm(Q @ Q.T - np.eye(H), 2) for Q in Qs])
@@ -198,7 +199,7 @@ def test_linear_rnn_with_scaled_orthogonal_w_decays_exactly_as_s_to_the_k(rng):
     s = np.array([0.2, 0.9, 1.1, 5.0])
     traj, v, defect = orthogonal_problem(rng, s, H, T)
     k = np.arange(T + 1)
-    want = np.stack([ref.orthogonal_log_norm(si, k) for si in s]) + ref.log_norms(v)[:, None]
+    want = np.stack([decay_theory.orthogonal_log_norm(si, k) for si in s]) + ref.log_norms(v)[:, None]
     got = ref.gradient_norms(traj, v).log_g
     assert_close(got, want, bounds.linear_orthogonal(want, k, H, defect),
                  spec_id="decay.linear_orthogonal", impl="reference",
@@ -214,7 +215,7 @@ def test_linear_rnn_with_scaled_orthogonal_w_decays_exactly_as_s_to_the_k(rng):
              f"a plain float64 pass over T = {T} steps should leave the normal range for s = {s}, "
              f"got log g = {plain}", call="naive_gradient_norms(ks=[T])")
     ks = np.array([0, 1, 10, 100, 1000, T])
-    want_J = np.stack([ref.orthogonal_log_norm(si, ks) for si in s])
+    want_J = np.stack([decay_theory.orthogonal_log_norm(si, ks) for si in s])
     assert_close(ref.jacobian_norms(traj, ks), want_J,
                  bounds.linear_orthogonal_jacobian(want_J, ks, H, defect),
                  spec_id="decay.jacobian_norm", impl="reference", what="log‖∂h_T/∂h_(T−k)‖₂",
@@ -246,7 +247,7 @@ def test_rate_of_linear_rnn_with_scaled_orthogonal_w_is_ln_s(rng):
     traj, v, defect = orthogonal_problem(rng, s, H, T)
     k = np.arange(T + 1)
     got = ref.rate(ref.gradient_norms(traj, v).log_g)
-    want_log = np.stack([ref.orthogonal_log_norm(si, k) for si in s]) + ref.log_norms(v)[:, None]
+    want_log = np.stack([decay_theory.orthogonal_log_norm(si, k) for si in s]) + ref.log_norms(v)[:, None]
     assert_close(got.per_draw, np.log(s), bounds.orthogonal_rate(want_log, k, H, defect),
                  spec_id="decay.rate", impl="reference",
                  what="rate per draw", call=f"rate(log g), W = s·Q, s = {s}, T = {T}")
@@ -258,7 +259,7 @@ def test_rate_standard_error_describes_the_spread_between_independent_repetition
     # squared standard error is one-way ANOVA's F(G − 1, G(S − 1)) statistic when the standard
     # error std/√S is right; too small (large) standard errors make F too large (small).
     G, S = 10, 8
-    rates = [ref.measure(ref.Cell("rnn", "tanh"), hidden=16, length=300, draws=S,
+    rates = [decay_measure.measure(ref.Cell("rnn", "tanh"), hidden=16, length=300, draws=S,
                          seed=int(seed)).rate for seed in rng.integers(0, 2 ** 31, G)]
     means = np.array([r.mean for r in rates])
     se2 = np.array([r.standard_error for r in rates]) ** 2
@@ -310,7 +311,7 @@ def test_measured_decay_never_exceeds_pascanus_bound(problem, rng):
     W, T = params[1], x.shape[1]
     traj = ref.run(cell, ref.stack([params]), x)
     k = np.arange(T + 1)
-    limit = ref.pascanu_log_bound(W, cell.nonlinearity, k)
+    limit = decay_theory.pascanu_log_bound(W, cell.nonlinearity, k)
     norms = ref.gradient_norms(traj, rng.standard_normal((1, W.shape[0])))
     call = f"rnn({cell.nonlinearity}){describe_args((x, *params))}"
     rule = "(γσ_max)^k, allowance k·(SLOPE_ERROR + γ_H‖|W|‖/σ_max) + 2γ_H"
@@ -337,9 +338,9 @@ def test_eigenvalue_bound_of_seed_001_is_exceeded_by_a_non_normal_w(nonlinearity
     got = ref.jacobian_norms(traj)[0]
     allowance = bounds.pascanu_log_allowance(W, k, got, matrix=True)
     call = f"jacobian_norms[rnn({nonlinearity})], W = [[0.5, 4], [0, 0.5]]"
-    assert_at_most(got, ref.pascanu_log_bound(W, nonlinearity, k), allowance,
+    assert_at_most(got, decay_theory.pascanu_log_bound(W, nonlinearity, k), allowance,
                    spec_id="decay.pascanu_bound", call=call, what="log‖J_k‖₂", rule="(σ_max)^k")
-    excess = got - ref.eigenvalue_log_bound(W, nonlinearity, k)
+    excess = got - decay_theory.eigenvalue_log_bound(W, nonlinearity, k)
     if not np.max(excess - allowance) > 0:
         fail("decay.pascanu_bound", "reference",
              "the spectral-radius 'bound' ρ(W)^k (decay.bug.eigenvalue_bound) should be exceeded "
@@ -384,7 +385,7 @@ def test_every_lyapunov_exponent_of_scaled_orthogonal_w_is_ln_s(rng):
 def test_lyapunov_exponents_sum_to_the_mean_log_determinant_of_the_step_jacobians(nonlinearity, rng):
     H, T = 6, 60
     cell = ref.Cell("rnn", nonlinearity)
-    params = ref.stack([ref.draw_params(cell, H, H, init="orthogonal", rng=rng, scale=1.2)])
+    params = ref.stack([decay_measure.draw_params(cell, H, H, init="orthogonal", rng=rng, scale=1.2)])
     traj = ref.run(cell, params, 0.5 * rng.standard_normal((1, T, H)))
     w_ih, W, b_ih, b_hh = params.draw(0)
     # A_t = diag(φ'(a_t)) W, a_t from rnn's pre_activation: log|det A_t| = Σ_i log φ'(a_t,i) +
@@ -403,7 +404,7 @@ def test_lyapunov_exponents_sum_to_the_mean_log_determinant_of_the_step_jacobian
 @pytest.mark.spec("decay.lyapunov_qr", "decay.rate")
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
 def test_rate_agrees_with_the_top_lyapunov_exponent_by_qr(kind):
-    m = ref.measure(ref.Cell(kind), hidden=12, length=600, draws=16, init="orthogonal",
+    m = decay_measure.measure(ref.Cell(kind), hidden=12, length=600, draws=16, init="orthogonal",
                     seed=11, burn_in=100)
     top = ref.lyapunov_exponents(m.trajectory, count=1).top_curve
     # The QR exponent over the same window as the fitted rate: both estimate the same mean
@@ -422,8 +423,8 @@ def test_rate_agrees_with_the_top_lyapunov_exponent_by_qr(kind):
 @pytest.mark.spec("decay.mean_field_tanh")
 def test_mean_field_fixed_point_and_quadrature_are_right():
     sigma_w, sigma_x, sigma_b = 1.5, 1.0, 0.3
-    mf = ref.mean_field_tanh(sigma_w, sigma_x, sigma_b)
-    rhs = sigma_w ** 2 * ref.gaussian_mean(lambda a: np.tanh(a) ** 2, mf.q_star) \
+    mf = decay_theory.mean_field_tanh(sigma_w, sigma_x, sigma_b)
+    rhs = sigma_w ** 2 * decay_theory.gaussian_mean(lambda a: np.tanh(a) ** 2, mf.q_star) \
         + sigma_x ** 2 + sigma_b ** 2
     assert_close(rhs, mf.q_star, bounds.mean_field_fixed_point(mf.q_star),
                  spec_id="decay.mean_field_tanh", impl="reference", what="q*",
@@ -438,7 +439,7 @@ def test_mean_field_fixed_point_and_quadrature_are_right():
     assert_close(mf.chi, want, bounds.mean_field_chi(mf.q_star, sigma_w, want, error),
                  spec_id="decay.mean_field_tanh", impl="reference",
                  what="χ", call="mean_field_tanh(1.5, 1.0, 0.3) vs scipy.integrate.quad")
-    ordered = ref.mean_field_tanh(0.8, 0.0)
+    ordered = decay_theory.mean_field_tanh(0.8, 0.0)
     # No drive and σ_w < 1: q* = 0, tanh'(0) = 1, χ = σ_w², the rate of the linear network.
     assert_close(np.array([ordered.q_star, ordered.rate]), np.array([0.0, math.log(0.8)]),
                  bounds.mean_field_ordered(), spec_id="decay.mean_field_tanh",
@@ -450,11 +451,11 @@ def mean_field_agreement(H: int, sigma_w: float, sigma_x: float, draws: int, T: 
     __tracebackhide__ = True
     burn = 50
     cell = ref.Cell("rnn", "tanh")
-    params = ref.gaussian_tanh_params(H, sigma_w, draws, rng)
+    params = decay_theory.gaussian_tanh_params(H, sigma_w, draws, rng)
     traj = ref.run(cell, params, sigma_x * rng.standard_normal((draws, T, H)))
     r = ref.rate(ref.gradient_norms(traj, rng.standard_normal((draws, H))).log_g,
                  k_min=burn, k_max=T - burn)
-    mf = ref.mean_field_tanh(sigma_w, sigma_x, hidden=H)
+    mf = decay_theory.mean_field_tanh(sigma_w, sigma_x, hidden=H)
     predicted, allowance = mf.rate + mf.finite_size, abs(mf.finite_size)
     t = (abs(r.mean - predicted) - allowance) / r.standard_error
     stats.require(float(sps.t.sf(t, draws - 1)), spec_id="decay.mean_field_tanh", impl="reference",
@@ -488,7 +489,7 @@ def test_lstm_forget_gate_at_1_carries_the_gradient_through_c_without_decay(rng)
     H, D, T = 4, 3, 300
     draws = []
     for b_f in BIASES:
-        w_ih, w_hh, b_ih, b_hh = ref.draw_params(ref.Cell("lstm"), H, D, init="pytorch", rng=rng)
+        w_ih, w_hh, b_ih, b_hh = decay_measure.draw_params(ref.Cell("lstm"), H, D, init="pytorch", rng=rng)
         w_ih[H:2 * H] = 0.0  # f = σ(b_f) whatever the input
         b_ih[H:2 * H], b_hh[H:2 * H] = b_f, 0.0
         draws.append((w_ih, np.zeros_like(w_hh), b_ih, b_hh))  # h does not feed the gates
@@ -501,7 +502,7 @@ def test_lstm_forget_gate_at_1_carries_the_gradient_through_c_without_decay(rng)
         fail("decay.saturated_gates", "reference",
              "with w_hh = 0, h_(T−k) cannot reach h_T, so ∂L/∂h_(T−k) must be exactly 0 for k ≥ 1",
              call=call)
-    want = np.stack([ref.carried_log_norm(b, k - 1) for b in BIASES]) + norms.log_g_c[:, 1:2]
+    want = np.stack([decay_theory.carried_log_norm(b, k - 1) for b in BIASES]) + norms.log_g_c[:, 1:2]
     assert_close(norms.log_g_c[:, 1:], want, bounds.carried_bound(want, k - 1, H),
                  spec_id="decay.saturated_gates", impl="reference", what="log‖∂L/∂c_(T−k)‖",
                  call=call)
@@ -512,7 +513,7 @@ def test_lstm_forget_gate_at_1_carries_the_gradient_through_c_without_decay(rng)
         o_T = lstm_gates(traj.x[s, -1:], traj.states[s, -2:-1, :H], lstm_params(*params.draw(s))).O
         c_T = traj.states[s, -1:, H:]
         peak = np.max(np.abs(o_T * tanh_vjp(np.ones_like(c_T), c_T)[0]))
-        want_J.append(ref.carried_log_norm(BIASES[s], ks) + math.log(peak))
+        want_J.append(decay_theory.carried_log_norm(BIASES[s], ks) + math.log(peak))
     want_J = np.stack(want_J)
     assert_close(ref.jacobian_norms(traj, ks), want_J, bounds.lstm_carried_jacobian(want_J, ks, H),
                  spec_id="decay.jacobian_norm", impl="reference", what="log‖J_k‖₂",
@@ -524,19 +525,19 @@ def test_gru_update_gate_at_1_copies_the_gradient_without_decay(rng):
     H, D, T = 4, 3, 300
     draws = []
     for b_z in BIASES:
-        w_ih, w_hh, b_ih, b_hh = ref.draw_params(ref.Cell("gru"), H, D, init="pytorch", rng=rng)
+        w_ih, w_hh, b_ih, b_hh = decay_measure.draw_params(ref.Cell("gru"), H, D, init="pytorch", rng=rng)
         w_ih[H:2 * H] = 0.0  # z = σ(b_z) whatever the input
         b_ih[H:2 * H], b_hh[H:2 * H] = b_z, 0.0
         draws.append((w_ih, np.zeros_like(w_hh), b_ih, b_hh))
     traj = ref.run(ref.Cell("gru"), ref.stack(draws), rng.standard_normal((len(BIASES), T, D)))
     norms = ref.gradient_norms(traj, rng.standard_normal((len(BIASES), H)))
     k = np.arange(T + 1)
-    want = np.stack([ref.carried_log_norm(b, k) for b in BIASES]) + norms.log_g[:, :1]
+    want = np.stack([decay_theory.carried_log_norm(b, k) for b in BIASES]) + norms.log_g[:, :1]
     call = f"gradient_norms[gru], w_hh = 0, b_z = {BIASES.tolist()}"
     assert_close(norms.log_g, want, bounds.carried_bound(want, k, H), spec_id="decay.saturated_gates",
                  impl="reference", what="log g(k)", call=call)
     ks = np.array([0, 1, 10, T])
-    want_J = np.stack([ref.carried_log_norm(b, ks) for b in BIASES])
+    want_J = np.stack([decay_theory.carried_log_norm(b, ks) for b in BIASES])
     assert_close(ref.jacobian_norms(traj, ks), want_J, bounds.carried_bound(want_J, ks + 1, H),
                  spec_id="decay.jacobian_norm", impl="reference", what="log‖J_k‖₂",
                  call=call.replace("gradient", "jacobian"))
@@ -549,9 +550,9 @@ def test_gru_update_gate_at_1_copies_the_gradient_without_decay(rng):
     (lambda: ref.Cell("lstm", "relu"), "rnn cell only"),
     (lambda: ref.Cell("transformer"), "transformer"),
     (lambda: ref.rate(np.zeros((2, 5)), k_min=3, k_max=3), "k_min = 3"),
-    (lambda: ref.mean_field_tanh(-1.0, 1.0), "sigma_w = -1.0"),
-    (lambda: ref.orthogonal_log_norm(0.0, 3), "s = 0.0"),
-    (lambda: ref.draw_params(ref.Cell("gru"), 4, 4, init="he", rng=np.random.default_rng(0)),
+    (lambda: decay_theory.mean_field_tanh(-1.0, 1.0), "sigma_w = -1.0"),
+    (lambda: decay_theory.orthogonal_log_norm(0.0, 3), "s = 0.0"),
+    (lambda: decay_measure.draw_params(ref.Cell("gru"), 4, 4, init="he", rng=np.random.default_rng(0)),
      "init = 'he'"),
     (lambda: ref.run(ref.Cell("rnn"), ref.stack([(np.eye(2), np.eye(2), None, None)]),
                      np.zeros((1, 3, 5))), "x must have shape (1, T ≥ 1, 2)"),

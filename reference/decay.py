@@ -30,7 +30,6 @@ from typing import NamedTuple
 import numpy as np
 
 from nnspec.reference.activations import relu, relu_vjp, sigmoid, sigmoid_vjp, tanh, tanh_vjp
-from nnspec.reference.initialisation import torch_default_rnn, xavier_uniform
 
 #: Gate blocks per cell in PyTorch's layout.
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
@@ -315,7 +314,7 @@ def _split_exponent(norm: np.ndarray) -> np.ndarray:
     return np.frexp(norm)[1]
 
 
-def _log(x: np.ndarray) -> np.ndarray:
+def log_or_minus_inf(x: np.ndarray) -> np.ndarray:
     """log with log 0 = −inf (a cotangent part that is exactly zero)."""
     with np.errstate(divide="ignore"):
         return np.log(x)
@@ -341,10 +340,11 @@ class GradientNorms(NamedTuple):
 def _parts_log_norms(squares_h: np.ndarray, squares_c: np.ndarray | None,
                      exponents: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     scale = exponents * math.log(2.0)
-    log_h = 0.5 * _log(squares_h) + scale
+    log_h = 0.5 * log_or_minus_inf(squares_h) + scale
     if squares_c is None:
         return log_h, None, log_h
-    return log_h, 0.5 * _log(squares_c) + scale, 0.5 * _log(squares_h + squares_c) + scale
+    return (log_h, 0.5 * log_or_minus_inf(squares_c) + scale,
+            0.5 * log_or_minus_inf(squares_h + squares_c) + scale)
 
 
 def _initial_cotangent(traj: Trajectory, v: np.ndarray) -> np.ndarray:
@@ -398,7 +398,7 @@ def log_norms(rows: np.ndarray) -> np.ndarray:
     safe = np.where(finite[..., None], rows, 0.0)
     e = np.frexp(np.max(np.abs(safe), axis=-1))[1]
     squares = np.sum(np.ldexp(safe, -e[..., None]) ** 2, axis=-1)
-    return np.where(finite, 0.5 * _log(squares) + e * math.log(2.0), np.inf)
+    return np.where(finite, 0.5 * log_or_minus_inf(squares) + e * math.log(2.0), np.inf)
 
 
 def naive_gradient_norms(traj: Trajectory, v: np.ndarray,
@@ -461,7 +461,7 @@ def jacobian_norms(traj: Trajectory, ks: Sequence[int] | np.ndarray | None = Non
             E = E + e
         if k == ks[j]:
             sigma = np.linalg.norm(M, ord=2, axis=(1, 2))
-            out[:, j] = _log(sigma) + E * math.log(2.0)
+            out[:, j] = log_or_minus_inf(sigma) + E * math.log(2.0)
             j += 1
     return out
 
@@ -499,7 +499,7 @@ def lyapunov_exponents(traj: Trajectory, count: int | None = None) -> Lyapunov:
         Z = apply(Q, T - k + 1, w)
         q, r = np.linalg.qr(np.swapaxes(Z, 1, 2))
         Q = np.swapaxes(q, 1, 2)
-        log_r = _log(np.abs(np.diagonal(r, axis1=1, axis2=2)))
+        log_r = log_or_minus_inf(np.abs(np.diagonal(r, axis1=1, axis2=2)))
         sums += log_r
         top[:, k] = top[:, k - 1] + log_r[:, 0]
     return Lyapunov(sums / T, top)
@@ -544,210 +544,3 @@ def rate(log_g: np.ndarray, *, k_min: int = 0, k_max: int | None = None) -> Rate
     S = slopes.size
     se = float(np.std(slopes, ddof=1) / math.sqrt(S)) if S > 1 else math.nan
     return Rate(slopes, float(np.mean(slopes)), se, k_min, k_max)
-
-
-# ---- theory ------------------------------------------------------------------------------------
-
-def orthogonal_log_norm(s: float, k: np.ndarray | int) -> np.ndarray:
-    """decay.linear_orthogonal — for the linear RNN h_t = W h_{t−1} + U x_t + b with W = s·Q, Q
-    orthogonal, s > 0: ∂h_T/∂h_{T−k} = (sQ)^k, so log‖∂h_T/∂h_{T−k}‖₂ = log g(k) − log g(0)
-    = k·ln s for every cotangent v. k: int or array → same shape."""
-    if not s > 0:
-        raise ValueError(f"s = {s!r} must be positive")
-    return np.asarray(k, dtype=np.float64) * math.log(s)
-
-
-def _log_power(w_hh: np.ndarray, nonlinearity: str, k: np.ndarray | int,
-               norm: Callable[[np.ndarray], float]) -> np.ndarray:
-    """k·ln(γ·norm(W)), with 0 at k = 0 and −inf for k ≥ 1 when the factor is 0."""
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity = {nonlinearity!r} must be one of {sorted(NONLINEARITIES)}")
-    w_hh = np.asarray(w_hh, dtype=np.float64)
-    if w_hh.ndim != 2 or w_hh.shape[0] != w_hh.shape[1]:
-        raise ValueError(f"w_hh must be a square (H, H) matrix, got shape {w_hh.shape}")
-    k = np.asarray(k, dtype=np.float64)
-    if np.any(k < 0):
-        raise ValueError(f"k = {k} must be non-negative")
-    log_factor = float(_log(np.asarray(NONLINEARITIES[nonlinearity].gamma * norm(w_hh))))
-    return np.multiply(k, log_factor, out=np.zeros_like(k), where=k > 0)
-
-
-def pascanu_log_bound(w_hh: np.ndarray, nonlinearity: str, k: np.ndarray | int) -> np.ndarray:
-    """decay.pascanu_bound — ‖∂h_t/∂h_{t−k}‖₂ ≤ (γ·σ_max(W))^k for h_t = φ(W h_{t−1} + U x_t + b)
-    (Pascanu, Mikolov, Bengio 2013, eq. 7), γ = sup|φ'|: 1 for tanh, ReLU and linear, 1/4 for the
-    sigmoid; σ_max the largest singular value. Returns k·ln(γ σ_max(W)), k: int or array."""
-    return _log_power(w_hh, nonlinearity, k, lambda W: float(np.linalg.norm(W, 2)))
-
-
-def eigenvalue_log_bound(w_hh: np.ndarray, nonlinearity: str, k: np.ndarray | int) -> np.ndarray:
-    """decay.bug.eigenvalue_bound — k·ln(γ·ρ(W)) with ρ the spectral radius (largest |eigenvalue|),
-    seed 001 §6.1.6's "特征值小于1则梯度逐渐减小" read as a bound: it is the asymptotic rate of a
-    linear RNN (Gelfand's formula), but a non-normal W with ρ(W) < 1 < σ_max(W) exceeds it."""
-    return _log_power(w_hh, nonlinearity, k, lambda W: float(np.max(np.abs(np.linalg.eigvals(W)))))
-
-
-def _hermite_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
-    nodes, weights = np.polynomial.hermite_e.hermegauss(n)
-    return nodes, weights / math.sqrt(2.0 * math.pi)
-
-
-#: Gauss–Hermite rules for E[f(z)], z ~ N(0, 1), exact for polynomials of degree < 2n. numpy's
-#: construction overflows beyond n ≈ 400; 201 points give tanh'² to about 1e-8 relative (its poles
-#: at ±iπ/(2√q) slow the convergence), far below the statistical errors it is compared with.
-GAUSS_HERMITE = {n: _hermite_rule(n) for n in (101, 201)}
-
-
-def gaussian_mean(f: Callable[[np.ndarray], np.ndarray], variance: float, nodes: int = 201) -> float:
-    """E[f(√variance·z)], z ~ N(0, 1), by ``nodes``-point Gauss–Hermite quadrature (101 or 201;
-    the difference of the two estimates the error of the coarser one)."""
-    if nodes not in GAUSS_HERMITE:
-        raise ValueError(f"nodes = {nodes!r} must be one of {sorted(GAUSS_HERMITE)}")
-    z, w = GAUSS_HERMITE[nodes]
-    return float(w @ f(math.sqrt(variance) * z))
-
-
-class MeanField(NamedTuple):
-    """q* (the fixed-point pre-activation variance), χ = σ_w²·E[tanh'(√q* z)²], the infinite-H
-    rate ½ ln χ, and the leading finite-size term (−c/H) of the rate at hidden size H."""
-
-    q_star: float
-    chi: float
-    rate: float
-    finite_size: float
-
-
-def mean_field_tanh(sigma_w: float, sigma_x: float, sigma_b: float = 0.0,
-                    hidden: int | None = None) -> MeanField:
-    """decay.mean_field_tanh — the rate of a tanh RNN h_t = tanh(W h_{t−1} + u_t + b) with
-    W_ij ~ (0, σ_w²/H) i.i.d., input drive u_t,i ~ N(0, σ_x²) and b_i ~ N(0, σ_b²) (mean field,
-    H → ∞): q* = σ_w²·E[tanh(√q* z)²] + σ_x² + σ_b² (fixed-point iteration), χ = σ_w²·E[tanh'(√q* z)²]
-    (Gauss–Hermite), rate = ½ ln χ. With ``hidden`` = H, ``finite_size`` is the leading 1/H term of
-    E log: −(3·E[tanh'⁴]/E[tanh'²]² − 1)/(4H), from E ln(mean of H terms) ≈ ln(mean) − var/(2 mean²).
-    """
-    for name, value in (("sigma_w", sigma_w), ("sigma_x", sigma_x), ("sigma_b", sigma_b)):
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} = {value!r} must be a finite non-negative number")
-    if sigma_w == 0:
-        raise ValueError("sigma_w = 0: the gradient vanishes in one step, the rate is −inf")
-    if hidden is not None and hidden < 1:
-        raise ValueError(f"hidden = {hidden!r} must be a positive integer")
-    drive = sigma_x ** 2 + sigma_b ** 2
-    q = drive + sigma_w ** 2
-    for _ in range(10_000):
-        q_next = sigma_w ** 2 * gaussian_mean(lambda a: np.tanh(a) ** 2, q) + drive
-        if abs(q_next - q) <= 1e-15 * max(q, 1e-300):
-            q = q_next
-            break
-        q = q_next
-    slope2 = gaussian_mean(lambda a: tanh_vjp(np.ones_like(a), a)[0] ** 2, q)
-    slope4 = gaussian_mean(lambda a: tanh_vjp(np.ones_like(a), a)[0] ** 4, q)
-    chi = sigma_w ** 2 * slope2
-    finite = 0.0 if hidden is None else -(3.0 * slope4 / slope2 ** 2 - 1.0) / (4.0 * hidden)
-    return MeanField(q, chi, 0.5 * math.log(chi), finite)
-
-
-def gaussian_tanh_params(hidden: int, sigma_w: float, draws: int,
-                         rng: np.random.Generator) -> Params:
-    """The mean-field setting of :func:`mean_field_tanh` for a tanh RNN: w_hh ~ N(0, σ_w²/H)
-    i.i.d., w_ih = I_H (so the input drive is u_t = x_t itself), no bias; ``draws`` draws."""
-    if hidden < 1 or draws < 1 or not sigma_w > 0:
-        raise ValueError(f"need hidden ≥ 1, draws ≥ 1 and sigma_w > 0, got {hidden}, {draws}, "
-                         f"{sigma_w}")
-    return stack([(np.eye(hidden), sigma_w / math.sqrt(hidden) * rng.standard_normal((hidden, hidden)),
-                   None, None) for _ in range(draws)])
-
-
-def carried_log_norm(bias: float, k: np.ndarray | int) -> np.ndarray:
-    """decay.saturated_gates — a gate held at σ(b) carries the cotangent with the factor σ(b) per
-    step: the GRU's ∂h_{t−1} = z ⊙ ∂h_t and the LSTM's ∂c_{t−1} = f ⊙ ∂c_t once h no longer feeds
-    the gates (w_hh = 0) and the gate's input weights are 0. Returns k·ln σ(b) (→ 0, no decay, as
-    b → ∞: σ(b) rounds to 1 for b ≥ 37)."""
-    return np.asarray(k, dtype=np.float64) * float(np.log(sigmoid(np.asarray(float(bias)))))
-
-
-# ---- draws: every measurement states its weights' and inputs' distribution ------------------------
-
-def haar_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
-    """A Haar-random orthogonal n × n matrix: QR of a Gaussian matrix, signs of diag R fixed."""
-    q, r = np.linalg.qr(rng.standard_normal((n, n)))
-    return q * np.sign(np.diagonal(r))
-
-
-def draw_params(cell: Cell, hidden: int, input_size: int, *, init: str, rng: np.random.Generator,
-                scale: float = 1.0, forget_bias: float | None = None) -> tuple[np.ndarray, ...]:
-    """One draw of (w_ih, w_hh, b_ih, b_hh) in PyTorch's layout.
-
-    init "pytorch": nn.RNN/GRU/LSTM's default, every entry U(±1/√H); "xavier": seed 000's
-    xavier_uniform on every gate block (H × D of w_ih, H × H of w_hh), biases 0; "orthogonal":
-    every H × H block of w_hh Haar-orthogonal, w_ih blocks xavier_uniform, biases 0. Then w_hh is
-    multiplied by ``scale``; for the LSTM, ``forget_bias`` (if given) sets b_ih's forget block to
-    that value and b_hh's to 0, so the forget gate's bias is b_f = forget_bias.
-    """
-    if init not in INITS:
-        raise ValueError(f"init = {init!r} must be one of {INITS}")
-    if hidden < 1 or input_size < 1:
-        raise ValueError(f"hidden = {hidden!r} and input_size = {input_size!r} must be ≥ 1")
-    if not math.isfinite(scale):
-        raise ValueError(f"scale = {scale!r} must be finite")
-    if forget_bias is not None and cell.kind != "lstm":
-        raise ValueError(f"forget_bias applies to the lstm cell only, not {cell}")
-    G, H = cell.gates, hidden
-    if init == "pytorch":
-        w_ih, w_hh, b_ih, b_hh = torch_default_rnn(cell.kind, input_size, H, rng)
-    else:
-        w_ih = np.concatenate([xavier_uniform((H, input_size), 1.0, rng) for _ in range(G)])
-        blocks = [haar_orthogonal(H, rng) if init == "orthogonal" else xavier_uniform((H, H), 1.0, rng)
-                  for _ in range(G)]
-        w_hh, b_ih, b_hh = np.concatenate(blocks), np.zeros(G * H), np.zeros(G * H)
-    w_hh = scale * w_hh
-    if forget_bias is not None:
-        b_ih[H:2 * H], b_hh[H:2 * H] = forget_bias, 0.0
-    return w_ih, w_hh, b_ih, b_hh
-
-
-def input_description(input_std: float, input_size: int) -> str:
-    """The input distribution of :func:`measure`, stated with every result."""
-    return (f"x_t ~ N(0, {input_std:g}²·I_{input_size}) i.i.d. over t and draws; h_0 = 0"
-            f" (and c_0 = 0); v = ∂L/∂h_T ~ uniform on the unit sphere")
-
-
-class Measurement(NamedTuple):
-    """A decay measurement with everything needed to reproduce it."""
-
-    cell: Cell
-    hidden: int
-    input_size: int
-    length: int
-    init: str
-    scale: float
-    forget_bias: float | None
-    input_std: float
-    seed: int
-    inputs: str
-    trajectory: Trajectory
-    v: np.ndarray
-    norms: GradientNorms
-    rate: Rate
-
-
-def measure(cell: Cell, *, hidden: int, length: int, init: str = "pytorch", scale: float = 1.0,
-            forget_bias: float | None = None, input_std: float = 1.0, draws: int = 8,
-            input_size: int | None = None, seed: int = 0, burn_in: int | None = None) -> Measurement:
-    """Draw ``draws`` independent (weights, inputs, v), run the cell for ``length`` steps and sweep
-    back once. The rate is fitted over k ∈ [burn_in, T − burn_in] (default burn_in = min(T // 10,
-    100)): the first steps of the sweep and of the forward run are transients."""
-    if length < 2 or draws < 1:
-        raise ValueError(f"length = {length!r} must be ≥ 2 and draws = {draws!r} ≥ 1")
-    D = hidden if input_size is None else int(input_size)
-    rng = np.random.default_rng(seed)
-    params = stack([draw_params(cell, hidden, D, init=init, rng=rng, scale=scale,
-                                forget_bias=forget_bias) for _ in range(draws)])
-    x = input_std * rng.standard_normal((draws, length, D))
-    v = rng.standard_normal((draws, hidden))
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
-    traj = run(cell, params, x)
-    norms = gradient_norms(traj, v)
-    b = min(length // 10, 100) if burn_in is None else int(burn_in)
-    return Measurement(cell, hidden, D, length, init, scale, forget_bias, input_std, seed,
-                       input_description(input_std, D), traj, v, norms,
-                       rate(norms.log_g, k_min=b, k_max=length - b))

@@ -14,7 +14,7 @@ import numpy as np
 
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.harness.gradients import FD_ESTIMATE_FACTOR
-from nnspec.reference import decay as ref
+from nnspec.reference import decay_theory
 from nnspec.reference.activations import tanh_vjp
 
 F64 = np.dtype(np.float64)
@@ -159,7 +159,8 @@ def mean_field_chi(q_star: float, sigma_w: float, want: float, quad_error: float
     converges geometrically, so the 201-point rule is off by less than its difference from the
     101-point rule; quad's own error estimate counts FD_ESTIMATE_FACTOR times (as in tol.fd)."""
     slope2 = lambda a: tanh_vjp(np.ones_like(a), a)[0] ** 2  # noqa: E731
-    coarse = abs(ref.gaussian_mean(slope2, q_star, 201) - ref.gaussian_mean(slope2, q_star, 101))
+    coarse = abs(decay_theory.gaussian_mean(slope2, q_star, 201)
+                 - decay_theory.gaussian_mean(slope2, q_star, 101))
     return (tol.Bound(np.array(sigma_w ** 2 * (coarse + FD_ESTIMATE_FACTOR * quad_error)),
                       "|GH₂₀₁ − GH₁₀₁| + 10 × quad's error estimate", U64)
             + tol.elementwise(want, F64))

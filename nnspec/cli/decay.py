@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     """Measure every selected cell, print the table (or JSON) and write ``--out``; 2 when the
     settings are invalid or a forward run overflows."""
     from nnspec.decay import summary
-    from nnspec.reference import decay
+    from nnspec.reference import decay, decay_measure
 
     kinds = ["rnn", "gru", "lstm"] if args.cell == "all" else [args.cell]
     if args.hidden < 1 or args.length < 2 or args.seeds < 1:
@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     for kind in kinds:
         cell = decay.Cell(kind, args.nonlinearity if kind == "rnn" else "tanh")
         try:
-            m = decay.measure(cell, hidden=args.hidden, length=args.length, init=args.init,
-                              scale=args.scale,
+            m = decay_measure.measure(cell, hidden=args.hidden, length=args.length,
+                                      init=args.init, scale=args.scale,
                               forget_bias=args.forget_bias if kind == "lstm" else None,
                               input_std=args.input_std, draws=args.seeds,
                               input_size=args.input_size, seed=args.seed)

@@ -12,7 +12,7 @@ import numpy as np
 
 from nnspec.decay import summary
 from nnspec.decay.sweeps import KINDS
-from nnspec.reference import decay
+from nnspec.reference import decay_theory
 
 COLOURS = {"rnn": "tab:blue", "gru": "tab:green", "lstm": "tab:purple",
            "pytorch": "tab:blue", "xavier": "tab:orange", "orthogonal": "tab:green",
@@ -170,7 +170,7 @@ def plot(data: dict[str, Any], out_dir: str | Path) -> list[Path]:
     mf = data["mean_field"]
     sigmas = sorted({r["sigma_w"] for r in mf})
     fine = np.linspace(min(sigmas), max(sigmas), 100)
-    ax.plot(fine, [decay.mean_field_tanh(x, mf[0]["sigma_x"]).rate for x in fine], "k-", lw=1.2,
+    ax.plot(fine, [decay_theory.mean_field_tanh(x, mf[0]["sigma_x"]).rate for x in fine], "k-", lw=1.2,
             label="mean field ½ ln χ (H → ∞)")
     for i, H in enumerate(sorted({r["hidden"] for r in mf})):
         sel = [r for r in mf if r["hidden"] == H]

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from nnspec.reference import decay
+from nnspec.reference import decay, decay_measure
 
 LOG10 = math.log(10.0)
 
@@ -48,7 +48,7 @@ def float64_range_exit(log_g: np.ndarray) -> dict[str, int | None]:
             "overflow": first(log_g > math.log(info.max))}
 
 
-def summarise(m: decay.Measurement, *, lyapunov: int = 1, torch: bool = True,
+def summarise(m: decay_measure.Measurement, *, lyapunov: int = 1, torch: bool = True,
               curves: bool = True) -> dict[str, Any]:
     """One measurement as a JSON-ready dict: its settings and input distribution, the rate, the
     Lyapunov exponents, the float64 and torch range exits, and (``curves``) log g per draw."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from nnspec.decay.summary import curve, summarise, weight_summary
-from nnspec.reference import decay
+from nnspec.reference import decay, decay_measure, decay_theory
 
 KINDS = ("rnn", "gru", "lstm")
 LOG10 = math.log(10.0)
@@ -44,7 +44,7 @@ def _measured(cell: decay.Cell, **kw: Any) -> dict[str, Any]:
     """A summarised measurement without curves or torch; an overflowing forward run (a linear or
     ReLU RNN scaled above 1) is recorded as such instead of a rate."""
     try:
-        m = decay.measure(cell, **kw)
+        m = decay_measure.measure(cell, **kw)
     except FloatingPointError as exc:
         return {"cell": str(cell), **{k: v for k, v in kw.items()}, "overflow": str(exc)}
     return summarise(m, lyapunov=0, torch=False, curves=False)
@@ -68,9 +68,9 @@ def timings(*, curve_length: int, hidden: int, draws: int, naive_length: int) ->
                            "naive_s": {}}
     for kind in KINDS:
         cell = decay.Cell(kind)
-        out["curves_s"][kind] = _timed(partial(decay.measure, cell, hidden=hidden,
+        out["curves_s"][kind] = _timed(partial(decay_measure.measure, cell, hidden=hidden,
                                                length=curve_length, draws=draws))
-        m = decay.measure(cell, hidden=hidden, length=naive_length, draws=draws)
+        m = decay_measure.measure(cell, hidden=hidden, length=naive_length, draws=draws)
         traj, v = m.trajectory, m.v
         out["sweep_s"][kind] = _timed(partial(decay.gradient_norms, traj, v), 3)
         out["naive_s"][kind] = _timed(partial(decay.naive_gradient_norms, traj, v))
@@ -86,12 +86,12 @@ def mean_field(*, hiddens: list[int], sigma_ws: list[float], length: int, draws:
     rng = np.random.default_rng(2024)
     for H in hiddens:
         for sw in sigma_ws:
-            params = decay.gaussian_tanh_params(H, sw, draws, rng)
+            params = decay_theory.gaussian_tanh_params(H, sw, draws, rng)
             traj = decay.run(decay.Cell("rnn", "tanh"), params,
                              sigma_x * rng.standard_normal((draws, length, H)))
             norms = decay.gradient_norms(traj, rng.standard_normal((draws, H)))
             r = decay.rate(norms.log_g, k_min=50, k_max=length - 50)
-            mf = decay.mean_field_tanh(sw, sigma_x, hidden=H)
+            mf = decay_theory.mean_field_tanh(sw, sigma_x, hidden=H)
             rows.append({"hidden": H, "sigma_w": sw, "sigma_x": sigma_x, "rate": r.mean,
                          "standard_error": r.standard_error, "mean_field": mf.rate,
                          "finite_size": mf.finite_size, "q_star": mf.q_star, "chi": mf.chi,
@@ -139,7 +139,7 @@ def sweeps(size: str = "default") -> dict[str, Any]:
     for label, kw in (("pytorch", {"init": "pytorch"}),
                       ("orthogonal", {"init": "orthogonal", "input_std": 0.5})):
         data["curves"][label] = [
-            compact_curves(summarise(decay.measure(decay.Cell(kind), hidden=H,
+            compact_curves(summarise(decay_measure.measure(decay.Cell(kind), hidden=H,
                                                    length=c["curve_length"], draws=S, **kw),
                                      lyapunov=1, torch=True, curves=True))
             for kind in KINDS]
@@ -164,7 +164,7 @@ def sweeps(size: str = "default") -> dict[str, Any]:
 
     data["lyapunov"] = []
     for kind in KINDS:
-        m = decay.measure(decay.Cell(kind), hidden=c["lyapunov_hidden"],
+        m = decay_measure.measure(decay.Cell(kind), hidden=c["lyapunov_hidden"],
                           length=c["lyapunov_length"], draws=S)
         ly = decay.lyapunov_exponents(m.trajectory)
         top = ly.exponents[:, 0]
