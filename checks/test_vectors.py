@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from nnspec import vectors
-from nnspec.checks.harness.failure import NonConformance, assert_close, fail, none_of
+from nnspec.checks.harness.failure import Failure, NonConformance, assert_close, fail, none_of
 from nnspec.checks.harness.implementation import Implementation, ImplementationError, describe_args
 
 
@@ -41,10 +41,11 @@ def returned(impl: Implementation, case: vectors.VectorCase, out: Any, path: tup
     __tracebackhide__ = True
     for depth, i in enumerate(path):
         if not isinstance(out, tuple | list) or len(out) <= i:
-            raise ImplementationError(
-                f"{impl.name}.{case.function}() returned {type(out).__name__} where the contract "
-                f"has a tuple or list with an item at {list(path[:depth + 1])} "
-                f"({case.document['signature']})")
+            raise ImplementationError(Failure(
+                spec_id=case.spec_id, implementation=impl.name, function=case.function,
+                message=f"{impl.name}.{case.function}() returned {type(out).__name__} where the "
+                        f"contract has a tuple or list with an item at {list(path[:depth + 1])} "
+                        f"({case.document['signature']})"))
         out = out[i]
     return out
 

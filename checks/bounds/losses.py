@@ -15,9 +15,9 @@ from nnspec.checks.bounds import rules as tol
 from nnspec.reference import losses as ref_losses
 
 
-def log_softmax_bound(y: np.ndarray, dtype: np.dtype) -> tol.Bound:
-    """|error of log ŷ_j| for logits y (…, C): the same for every j of a row (spec/losses.md,
-    "Tolerance of log-sum-exp, shared by every entry below").
+def log_softmax(y: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
+    """losses.log_softmax, |error of log ŷ_j| for logits y (…, C): the same for every j of a row
+    (spec/losses.md, "Tolerance of log-sum-exp, shared by every entry below").
 
     The shifts y_j − m round by u·|y_j − m| ≤ 2u·M (M = max_j |y_j|) and reach log ŷ_j through
     their own term and through log S; each exp is relatively off by 16u and S = Σ e_i by γ_C,
@@ -35,7 +35,7 @@ def reduced_bound(y: np.ndarray, k: np.ndarray, dtype: np.dtype, *, mean: bool) 
     """Σ_t ℓ_t or its mean: the positions' own errors plus γ_N of the N-term sum
     (spec/losses.md, the same section: "the mean over N positions …; the sum …")."""
     ell = np.abs(ref_losses.cross_entropy(y, k))
-    per_position = log_softmax_bound(y, dtype).atol[..., 0]
+    per_position = log_softmax(y, dtype=dtype).atol[..., 0]
     N = max(k.size, 1)
     reduce = np.mean if mean else np.sum
     own = tol.Bound(np.asarray(reduce(per_position)), "log-sum-exp error of each position "
@@ -44,9 +44,9 @@ def reduced_bound(y: np.ndarray, k: np.ndarray, dtype: np.dtype, *, mean: bool) 
 
 
 def softmax_bound(y: np.ndarray, y_hat: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
-    """losses.softmax around the value ŷ = exp(log ŷ): log ŷ's error (log_softmax_bound) plus one
+    """losses.softmax around the value ŷ = exp(log ŷ): log ŷ's error (:func:`log_softmax`) plus one
     more exp or division, relative to ŷ, and the underflow of ŷ (spec/losses.md, "+ λ")."""
-    relative = log_softmax_bound(y, dtype) + tol.elementwise(np.ones(y.shape), dtype)
+    relative = log_softmax(y, dtype=dtype) + tol.elementwise(np.ones(y.shape), dtype)
     # Scaling by ŷ scales the rules' own tiny terms away; the exp (or division) that yields ŷ
     # is one more rounding, which below tiny loses up to tiny absolutely (spec/losses.md, "+ λ").
     underflow = tol.Bound(np.full(y.shape, tol.underflow(dtype)), "underflow of ŷ: tiny")
@@ -56,11 +56,6 @@ def softmax_bound(y: np.ndarray, y_hat: np.ndarray, *, dtype: np.dtype) -> tol.B
 def softmax(y: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
     """losses.softmax: softmax_bound at ŷ = softmax(y)."""
     return softmax_bound(y, ref_losses.softmax(y), dtype=dtype)
-
-
-def log_softmax(y: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
-    """losses.log_softmax: log_softmax_bound."""
-    return log_softmax_bound(y, dtype)
 
 
 def cross_entropy(y: np.ndarray, k: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
@@ -109,7 +104,7 @@ def sum_and_mean(y: np.ndarray, k: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
 def seed_form_against_index_form(y: np.ndarray) -> tol.Bound:
     """losses.cross_entropy, −Σ_j o_j log ŷ_j against −log ŷ_k (reference, float64): two
     evaluations of the same log-sum-exp, each within its bound, per position."""
-    bound = log_softmax_bound(y, np.dtype(np.float64)).scaled(2.0, "two evaluations")
+    bound = log_softmax(y, dtype=np.dtype(np.float64)).scaled(2.0, "two evaluations")
     return tol.Bound(bound.atol[..., 0], bound.rule)
 
 

@@ -15,9 +15,9 @@ from typing import NamedTuple
 import numpy as np
 
 from nnspec.checks.bounds import engine as E
+from nnspec.checks.bounds import losses
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.bounds.engine import Computed, exact
-from nnspec.checks.bounds.losses import reduced_bound
 from nnspec.reference import rnn as ref
 
 #: The names of vjp_rnn_cell's and vjp_rnn_layer's outputs, in order.
@@ -161,4 +161,4 @@ def output_loss(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarra
     delta_y = output(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, V, b_y, dtype=dtype)
     carried = tol.Bound(np.asarray(2 * delta_y.atol.max(axis=-1).mean()),
                         "2·mean over positions of max_j δy (spec/rnn.md)", delta_y.unit)
-    return carried + reduced_bound(logits, k, np.dtype(dtype), mean=True)
+    return carried + losses.cross_entropy(logits, k, dtype=np.dtype(dtype))

@@ -5,7 +5,7 @@ the outputs and a random direction ``d`` over all differentiable inputs, the ana
 ``Σ_i ⟨vjp(u)_i, d_i⟩`` and the numeric side is φ'(0) for the scalar function
 φ(t) = ⟨u, f(x + t·d)⟩. The cost is a fixed number of evaluations of ``f`` whatever the number of
 parameters (like ``gradcheck(fast_mode=True)``), yet the comparison is tight, so an error in a
-single gradient entry is caught (power measured in checks/test_gradients.py).
+single gradient entry is caught (power measured in checks/meta/test_gradients.py).
 
 Two ways to get φ'(0):
 

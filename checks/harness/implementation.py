@@ -118,7 +118,7 @@ class Implementation:
                                         **{k: self._to_dtype(v) for k, v in kwargs.items()})
 
     def diagnosis(self) -> list[str]:
-        """The known variants and bugs the recorded calls reproduce (checks/diagnosis.py).
+        """The known variants and bugs the recorded calls reproduce (checks/oracle/diagnosis.py).
 
         Empty while Hypothesis is still searching or shrinking: only the failure of its final
         replay is reported, and replaying a random operation costs a fraction of a second.
