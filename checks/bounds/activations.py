@@ -22,25 +22,35 @@ def product(value: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
 
 
 def sigmoid(x: np.ndarray, alpha: float, *, dtype: np.dtype) -> tol.Bound:
-    """activations.sigmoid, φ(x) = σ(αx): tol.elementwise(φ), plus for α ≠ 1 the rounding of α·x
-    carried by σ'(αx) = φ·σ(−αx)."""
+    """activations.sigmoid, φ(x) = σ(αx): tol.elementwise(φ) with σ's absolute scale 1, plus for
+    α ≠ 1 the rounding of α·x carried by σ'(αx) = φ·σ(−αx)."""
     want = ref.sigmoid(x, alpha)
-    bound = tol.elementwise(want, dtype)
+    bound = _sigmoid_value(want, dtype)
     if alpha != 1.0:
         slope = want * ref.sigmoid(-x, alpha)
         bound = bound + product(alpha * x, dtype=dtype).scaled(slope, "σ'(αx)")
     return bound
 
 
+def _sigmoid_value(value: np.ndarray, dtype: np.dtype) -> tol.Bound:
+    """σ's own error: absolute near 0 (tol.ABSOLUTE_SCALE, spec/activations.md)."""
+    return tol.absolute_near_zero(value, dtype, function="sigmoid")
+
+
+def _tanh_value(value: np.ndarray, dtype: np.dtype) -> tol.Bound:
+    """tanh's own error: absolute near 0 (tol.ABSOLUTE_SCALE, spec/activations.md)."""
+    return tol.absolute_near_zero(value, dtype, function="tanh")
+
+
 def vjp_sigmoid(g: np.ndarray, x: np.ndarray, alpha: float, *, dtype: np.dtype) -> tol.Bound:
-    """activations.sigmoid, dx = g·α·φ(1 − φ): tol.elementwise(dx), plus φ's own error moved by
-    |gα|·|1 − 2φ|, plus for α ≠ 1 the rounding of α·x carried by |gα|·|σ''(αx)|."""
+    """activations.sigmoid, dx = g·α·φ(1 − φ): tol.elementwise(dx), plus φ's own (absolute near 0)
+    error moved by |gα|·|1 − 2φ|, plus for α ≠ 1 the rounding of α·x carried by |gα|·|σ''(αx)|."""
     (want,) = ref.sigmoid_vjp(g, x, alpha)
     s = ref.sigmoid(x, alpha)
     ga = np.abs(g * alpha)
     # φ' = α φ(1 − φ): an error δ in φ moves it by |1 − 2φ|·δ (spec/activations.md).
     bound = (tol.elementwise(want, dtype)
-             + tol.elementwise(s, dtype).scaled(ga * np.abs(1.0 - 2.0 * s), "|gα|·|1 − 2φ|"))
+             + _sigmoid_value(s, dtype).scaled(ga * np.abs(1.0 - 2.0 * s), "|gα|·|1 − 2φ|"))
     if alpha != 1.0:
         curvature = ga * s * ref.sigmoid(-x, alpha) * np.abs(1.0 - 2.0 * s)
         bound = bound + product(alpha * x, dtype=dtype).scaled(curvature, "|gα|·|σ''(αx)|")
@@ -48,17 +58,17 @@ def vjp_sigmoid(g: np.ndarray, x: np.ndarray, alpha: float, *, dtype: np.dtype) 
 
 
 def tanh(x: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
-    """activations.tanh: tol.elementwise(tanh x)."""
-    return tol.elementwise(ref.tanh(x), dtype)
+    """activations.tanh: tol.elementwise(tanh x) with tanh's absolute scale 1."""
+    return _tanh_value(ref.tanh(x), dtype)
 
 
 def vjp_tanh(g: np.ndarray, x: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
     """activations.tanh, dx = g·(1 − f²): the subtraction cancels terms of size |g| (scale), and
-    f's own error moves 1 − f² by 2|f|·δ."""
+    f's own (absolute near 0) error moves 1 − f² by 2|f|·δ."""
     (want,) = ref.tanh_vjp(g, x)
     f = ref.tanh(x)
     return (tol.elementwise(want, dtype, scale=np.abs(g))
-            + tol.elementwise(f, dtype).scaled(2.0 * np.abs(g * f), "|g|·|∂(1 − f²)/∂f| = 2|g f|"))
+            + _tanh_value(f, dtype).scaled(2.0 * np.abs(g * f), "|g|·|∂(1 − f²)/∂f| = 2|g f|"))
 
 
 def softplus(x: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
@@ -72,13 +82,17 @@ def softplus_torch_threshold(x: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
 
 
 def vjp_softplus(g: np.ndarray, x: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
-    """activations.softplus, dx = g·σ(x): tol.elementwise(dx)."""
-    return tol.elementwise(ref.softplus_vjp(g, x)[0], dtype)
+    """activations.softplus, dx = g·σ(x): tol.elementwise(dx) with σ's absolute scale carried by
+    |g| (scale = |g|·1)."""
+    return tol.elementwise(ref.softplus_vjp(g, x)[0], dtype,
+                           scale=np.abs(g) * tol.ABSOLUTE_SCALE["sigmoid"])
 
 
 def vjp_softplus_torch_threshold(g: np.ndarray, x: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
-    """activations.softplus.torch_threshold, the thresholded variant's dx: tol.elementwise(dx)."""
-    return tol.elementwise(ref.softplus_torch_threshold_vjp(g, x)[0], dtype)
+    """activations.softplus.torch_threshold, the thresholded variant's dx: tol.elementwise(dx),
+    σ's absolute scale carried by |g| as for :func:`vjp_softplus`."""
+    return tol.elementwise(ref.softplus_torch_threshold_vjp(g, x)[0], dtype,
+                           scale=np.abs(g) * tol.ABSOLUTE_SCALE["sigmoid"])
 
 
 def prelu(x: np.ndarray, a: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
@@ -108,8 +122,8 @@ def vjp_maxout_split(g: np.ndarray, k: int, *, dtype: np.dtype) -> tol.Bound:
 def sigmoid_reflection(x: np.ndarray, alpha: float, *, dtype: np.dtype) -> tol.Bound:
     """activations.sigmoid, φ(x) + φ(−x) = 1: each term within its own bound; the float64 sum of
     the two adds one rounding of size 1; for α ≠ 1 the rounding of α·x enters both, 2σ'(αx)."""
-    bound = (tol.elementwise(ref.sigmoid(x, alpha), dtype)
-             + tol.elementwise(ref.sigmoid(-x, alpha), dtype)
+    bound = (_sigmoid_value(ref.sigmoid(x, alpha), dtype)
+             + _sigmoid_value(ref.sigmoid(-x, alpha), dtype)
              + tol.accumulated(np.ones(x.shape), 2, np.float64))
     if alpha != 1.0:
         slope = ref.sigmoid(x, alpha) * ref.sigmoid(-x, alpha)
@@ -118,15 +132,15 @@ def sigmoid_reflection(x: np.ndarray, alpha: float, *, dtype: np.dtype) -> tol.B
 
 
 def tanh_oddness(x: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
-    """activations.tanh, tanh(x) + tanh(−x) = 0: two evaluations of tol.elementwise(tanh x)."""
-    return tol.elementwise(ref.tanh(x), dtype).scaled(2.0, "two evaluations")
+    """activations.tanh, tanh(x) + tanh(−x) = 0: two evaluations of tanh's bound."""
+    return _tanh_value(ref.tanh(x), dtype).scaled(2.0, "two evaluations")
 
 
 def tanh_from_sigmoid(x: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
     """activations.tanh, 2σ(2x) − tanh(x) = 1: 2x is exact in DTYPE; σ's error doubled, tanh's,
     and the roundings of size 1 the float64 arithmetic of the check adds."""
-    return (tol.elementwise(ref.sigmoid(2.0 * x), dtype).scaled(2.0, "d(2σ − 1)/dσ")
-            + tol.elementwise(ref.tanh(x), dtype)
+    return (_sigmoid_value(ref.sigmoid(2.0 * x), dtype).scaled(2.0, "d(2σ − 1)/dσ")
+            + _tanh_value(ref.tanh(x), dtype)
             + tol.accumulated(np.full(x.shape, 3.0), 2, np.float64))
 
 
@@ -136,7 +150,7 @@ def tanh_derivative_identity(x: np.ndarray, *, dtype: np.dtype) -> tol.Bound:
     ones = np.ones(x.shape)
     (want,) = ref.tanh_vjp(ones, x)
     return (vjp_tanh(ones, x, dtype=dtype)
-            + tol.elementwise(ref.tanh(x), dtype).scaled(2.0 * np.abs(ref.tanh(x)), "2|f|")
+            + _tanh_value(ref.tanh(x), dtype).scaled(2.0 * np.abs(ref.tanh(x)), "2|f|")
             + tol.elementwise(want, np.float64, scale=1.0))
 
 

@@ -5,11 +5,12 @@ A :class:`Computed` is a quantity as an implementation computing in DTYPE obtain
 value (the reference's, float64) and an elementwise bound on the implementation's error. Each
 function below is one rule of spec/tolerances.md (checks/bounds/rules.py) applied to Computed
 arguments — tol.accumulated for sums and products, the mean value theorem plus tol.elementwise for
-σ and tanh — so evaluating a formula step by step on Computed values bounds the implementation's
-error on the whole of it. This is the only place that propagation is written; the recurrent
-families state their steps in these rules (checks/bounds/rnn.py, gru.py, lstm.py) and
-:func:`run` / :func:`run_backward` carry any of them over time, so that layers of every mode stack
-(checks/bounds/sequence.py): the error of layer l's output is the input error of layer l + 1.
+σ and tanh, absolute near 0 (tol.ABSOLUTE_SCALE) — so evaluating a formula step by step on
+Computed values bounds the implementation's error on the whole of it. This is the only place
+that propagation is written; the recurrent families state their steps in these rules
+(checks/bounds/rnn.py, gru.py, lstm.py) and :func:`run` / :func:`run_backward` carry any of them
+over time, so that layers of every mode stack (checks/bounds/sequence.py): the error of layer
+l's output is the input error of layer l + 1.
 
 Weight gradients are sums over every step and every sample; :class:`Accumulation` keeps such a
 sum open until all its terms are in, so its rounding is γ_n of *all* n terms, the bound for any
@@ -75,7 +76,8 @@ def as_bound(c: Computed, what: str, dtype: np.dtype | type) -> tol.Bound:
     """The final bound, with a summary rule (the composed one is the whole derivation)."""
     u = tol.unit_roundoff(dtype)
     return tol.Bound(c.error, f"{what}: running error bound (tol.accumulated on every sum and "
-                              f"product, mean value theorem + tol.elementwise on σ and tanh), "
+                              f"product, mean value theorem + tol.elementwise, absolute "
+                              f"near 0, on σ and tanh), "
                               f"u={u:.3g} ({np.dtype(dtype)})", u)
 
 
@@ -127,19 +129,23 @@ def _reach(a: Computed) -> np.ndarray:
 @_overflow_is_infinite
 def sigmoid(a: Computed, dtype: np.dtype) -> Computed:
     """σ(a): the input error times max|σ'| on the reachable interval (≤ 1/4, σ'(t) =
-    e^(−t)/(1 + e^(−t))² at t ≥ 0, no overflow), plus the library's tol.elementwise."""
+    e^(−t)/(1 + e^(−t))² at t ≥ 0, no overflow), plus the library's tol.elementwise, which is
+    absolute near 0 for σ (tol.ABSOLUTE_SCALE: ½(1 + tanh(t/2)) is a legitimate σ)."""
     value = _sigmoid(a.value)
     e = np.exp(-_reach(a))
-    return Computed(value, e / (1 + e) ** 2 * a.error + tol.elementwise(value, dtype).atol)
+    return Computed(value, e / (1 + e) ** 2 * a.error
+                    + tol.absolute_near_zero(value, dtype, function="sigmoid").atol)
 
 
 @_overflow_is_infinite
 def tanh(a: Computed, dtype: np.dtype) -> Computed:
     """tanh(a): the input error times max|tanh'| on the reachable interval (≤ 1,
-    tanh'(t) = 4e^(−2t)/(1 + e^(−2t))²), plus the library's tol.elementwise."""
+    tanh'(t) = 4e^(−2t)/(1 + e^(−2t))²), plus the library's tol.elementwise, absolute near 0 for
+    tanh (tol.ABSOLUTE_SCALE: (1 − e^(−2t))/(1 + e^(−2t)) is a legitimate tanh)."""
     value = np.tanh(a.value)
     e = np.exp(-2 * _reach(a))
-    return Computed(value, 4 * e / (1 + e) ** 2 * a.error + tol.elementwise(value, dtype).atol)
+    return Computed(value, 4 * e / (1 + e) ** 2 * a.error
+                    + tol.absolute_near_zero(value, dtype, function="tanh").atol)
 
 
 @_overflow_is_infinite

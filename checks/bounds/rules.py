@@ -7,7 +7,9 @@ a-priori forward-error results (Higham, *Accuracy and Stability of Numerical Alg
 
 - an elementwise library function (exp, tanh, log1p, …) is correct to a few units in the last
   place: ``|err| ≤ ELEMENTWISE_ULPS · u · (|want| + scale)``, where ``scale`` names the magnitude of
-  terms that cancel inside the formula (``1 − f²`` cancels terms of size 1);
+  terms that cancel inside the formula (``1 − f²`` cancels terms of size 1); σ and tanh carry
+  ``scale = 1`` always (:data:`ABSOLUTE_SCALE`), because the formulas libraries legitimately use
+  for them cancel terms of size 1 and err *absolutely* near 0;
 - a sum or dot product of ``n`` terms in any order, blocked or not, with or without FMA:
   ``|err| ≤ γ_n · Σ|terms|`` with ``γ_n = n·u / (1 − n·u)``;
 - errors that flow through a later differentiable step are multiplied by its derivative bound;
@@ -35,6 +37,16 @@ ELEMENTWISE_ULPS = 16.0
 #: may evaluate a formula in a different yet equivalent order (x/(1−p) versus x·(1/(1−p))), which
 #: adds at most two roundings per element.
 REORDER_ULPS = 4.0
+
+
+#: The elementwise functions whose legitimate formulas err by ``u·(|f| + scale)`` rather than
+#: ``u·|f|``, and their scale (spec/tolerances.md, "Functions that are accurate only absolutely").
+#: σ's formulas ½(1 + tanh(x/2)) and 1 − σ(−x) add 1 to, or subtract from 1, a term of size 1
+#: and lose everything below u·1 where σ is small; tanh's (1 − e^(−2x))/(1 + e^(−2x)) and
+#: 2σ(2x) − 1 cancel terms of size 1 where tanh is near 0. Every other function of the spec (exp,
+#: log1p, softplus, softmax…) keeps the relative rule: its standard formula is relatively accurate,
+#: and the spec names the formula that is not a bug (activations.bug.softplus_naive).
+ABSOLUTE_SCALE = {"sigmoid": 1.0, "tanh": 1.0}
 
 
 def unit_roundoff(dtype: np.dtype | type) -> float:
@@ -97,6 +109,16 @@ def elementwise(want: ArrayLike, dtype: np.dtype | type, *, scale: ArrayLike = 0
     atol = ulps * (u * (w + np.abs(np.asarray(scale, dtype=np.float64))) + underflow(dtype))
     return Bound(np.broadcast_to(atol, w.shape).copy(),
                  f"tol.elementwise: {ulps:g}·u·(|want|+scale), u={u:.3g} ({np.dtype(dtype)})", u)
+
+
+def absolute_near_zero(want: ArrayLike, dtype: np.dtype | type, *, function: str) -> Bound:
+    """tol.elementwise for a function of :data:`ABSOLUTE_SCALE` (σ, tanh): ``scale`` = its absolute
+    scale, so the bound is ``ELEMENTWISE_ULPS · (u · (|want| + 1) + tiny)``."""
+    scale = ABSOLUTE_SCALE[function]
+    bound = elementwise(want, dtype, scale=scale)
+    return Bound(bound.atol, f"tol.elementwise: {ELEMENTWISE_ULPS:g}·u·(|want|+{scale:g}), "
+                             f"{function}'s formulas err absolutely near 0, "
+                             f"u={bound.unit:.3g} ({np.dtype(dtype)})", bound.unit)
 
 
 def accumulated(magnitude: ArrayLike, n: int, dtype: np.dtype | type) -> Bound:

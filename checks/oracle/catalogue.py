@@ -256,6 +256,57 @@ def _xavier_normal_bound_as_std(shape, gain, rng):
     return bound * rng.standard_normal(tuple(shape))
 
 
+# ---- σ and tanh that leave their range, and approximate ones (spec/activations.md, "Range") -------
+
+_F32 = np.float32
+
+
+def _sigmoid_unclamped_tanh(x, alpha=1.0):
+    """ONNX Runtime's GRU-kernel σ, modelled: ½(1 + t) in float32 with a tanh approximation t whose
+    relative error (4u, within tol.elementwise) is not clamped to [−1, 1], so σ(x) = −1.2e-7 for
+    x ≲ −17 where 1 + t goes below 0."""
+    t = np.tanh(_F32(0.5) * _F32(alpha) * np.asarray(x, _F32)) * _F32(1.0 + 2.0**-22)
+    return _F32(0.5) * (_F32(1.0) + t)
+
+
+def _tanh_above_one(x):
+    """ONNX Runtime's float32 tanh, modelled: within 8u of tanh, but 1.0000005 for x > 10 (a
+    rational approximation not clamped to [−1, 1])."""
+    return np.tanh(np.asarray(x, _F32)) * _F32(1.0 + 2.0**-21)
+
+
+def _fast_exp(y):
+    """exp with 1e-4 relative error that oscillates with the mantissa of y/ln 2, as a low-degree
+    polynomial for 2^frac does (the "fast exp" of vectorised math code)."""
+    with np.errstate(over="ignore"):
+        return np.exp(y) * (1.0 + 1e-4 * np.cos(2.0 * np.pi * (y / np.log(2.0))))
+
+
+def _sigmoid_fast_exp(x, alpha=1.0):
+    """σ(αx) = 1/(1 + fast_exp(−αx)), |error| ≤ 2.5e-5."""
+    return 1.0 / (1.0 + _fast_exp(-alpha * np.asarray(x)))
+
+
+def _sigmoid_hard(x, alpha=1.0):
+    """Keras's hard_sigmoid: clip(0.2·αx + 0.5, 0, 1), within 0.08 of σ."""
+    return np.clip(0.2 * alpha * np.asarray(x) + 0.5, 0.0, 1.0)
+
+
+def _tanh_rational(x):
+    """tanh by Lambert's continued fraction cut after three terms, x(27 + x²)/(27 + 9x²), clipped
+    to [−1, 1]: within 0.02 of tanh."""
+    x = np.asarray(x)
+    return np.clip(x * (27.0 + x * x) / (27.0 + 9.0 * x * x), -1.0, 1.0)
+
+
+def _lstm_cell_fast_exp(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """An LSTM cell whose σ is :func:`_sigmoid_fast_exp`."""
+    a = x @ w_ih.T + h @ w_hh.T + _bias(b_ih, w_ih.shape[0]) + _bias(b_hh, w_ih.shape[0])
+    i, f, g, o = np.split(a, 4, axis=-1)
+    c_new = _sigmoid_fast_exp(f) * c + _sigmoid_fast_exp(i) * np.tanh(g)
+    return _sigmoid_fast_exp(o) * np.tanh(c_new), c_new
+
+
 # ---- correct implementations with their own random streams --------------------------------------
 
 def _dropout_keep_prob(x, p, training, rng):
@@ -428,6 +479,20 @@ MISTAKES: tuple[Entry, ...] = (
     Entry(name="dropout_mask_per_column", kind="mistake",
           functions={"dropout": _dropout_mask_per_column}, only=("dropout.inverted",),
           origin="one mask value per feature, shared by every row of the batch"),
+    Entry(name="sigmoid_outside_unit_interval", kind="mistake",
+          functions={"sigmoid": _sigmoid_unclamped_tanh}, only=("activations.sigmoid",),
+          dtype=np.float32, origin="ONNX Runtime's GRU kernel: σ = −2.4e-7 for x < −20 (float32)"),
+    Entry(name="tanh_above_one", kind="mistake", functions={"tanh": _tanh_above_one},
+          only=("activations.tanh",), dtype=np.float32,
+          origin="ONNX Runtime's float32 tanh: 1.0000005 for x > 10"),
+    Entry(name="sigmoid_fast_exp", kind="mistake", functions={"sigmoid": _sigmoid_fast_exp},
+          only=("activations.sigmoid",), origin="σ through a fast exp with 1e-4 relative error"),
+    Entry(name="sigmoid_hard", kind="mistake", functions={"sigmoid": _sigmoid_hard},
+          only=("activations.sigmoid",), origin="hard-sigmoid 0.2x + 0.5 clipped, for σ"),
+    Entry(name="tanh_rational", kind="mistake", functions={"tanh": _tanh_rational},
+          only=("activations.tanh",), origin="tanh by a rational approximation, clipped"),
+    Entry(name="lstm_fast_exp_sigmoid", kind="mistake", functions={"lstm_cell": _lstm_cell_fast_exp},
+          only=("lstm.cell",), origin="an LSTM cell whose gates use a fast-exp σ"),
     Entry(name="xavier_normal_bound_as_std", kind="mistake",
           functions={"xavier_normal": _xavier_normal_bound_as_std},
           only=("initialisation.xavier_normal",),

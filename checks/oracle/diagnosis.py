@@ -14,6 +14,13 @@ is within :data:`ROUNDING_LEVEL` units of the implementation's own rounding, or
 :data:`SEPARATION` times closer than the spec — so a variant is still named when the
 implementation's rounding noise is far above float64's.
 
+Two findings need no catalogue entry. *Lower precision* (:func:`lower_precision`): a float64
+implementation whose error scales like float32 rounding — comparable to the change float32
+rounding of the same call's inputs and output causes, and far above the float64 bound — is said to
+compute in float32 (spec/tolerances.md, "Lower precision than declared"). *Approximation*
+(:func:`_approximation`): an output off the spec by a small amount, far above float32 rounding,
+that matches no variant or bug is named an approximate σ or tanh (or a cell built on one).
+
 A random operation (a contract function taking ``rng``: dropout, the initialisers) cannot be
 replayed value by value: the implementation and a candidate consume their generators differently.
 Its recorded call is replayed instead with fresh generators, on the implementation and on every
@@ -38,6 +45,32 @@ import numpy as np
 
 #: Relative distance, in units of the implementation's u, that counts as "the same formula".
 ROUNDING_LEVEL = 1e4
+
+#: "Computes in float32" needs the error to lie within this factor, either way, of the error
+#: float32 rounding causes on the same call (:func:`float32_error`): a float32 evaluation is the
+#: exact formula on inputs perturbed by a few u₃₂ (backward stability), so its error is of that
+#: order; a float64 formula difference (σ = ½(1 + tanh(x/2))) is 10⁶× below it, an approximate
+#: activation (a fast exp with 1e-4 error) 100× above it.
+FLOAT32_SPREAD = 16.0
+
+#: … and to exceed the float64 bound this many times (float32's u is 2²⁹ times float64's): an
+#: error just over the float64 bound is a float64 matter, whatever the float32 bound says.
+FLOAT32_ABOVE_FLOAT64 = 2.0**10
+
+#: Float32 perturbations drawn by :func:`float32_error`; the largest change per element counts.
+FLOAT32_SAMPLES = 4
+
+#: An output off the spec by more than rounding but by at most this relative distance, matching no
+#: variant or bug, is named an approximation (a fast exp, a rational or piecewise-linear σ): every
+#: wrong formula of the catalogue is farther (a gate order, a missing bias or tanh moves outputs by
+#: tens of percent), and hard-sigmoid, the crudest approximation in use, is 0.08 off σ.
+APPROXIMATE = 0.1
+
+#: … and more than this many units of the implementation's u: below it the difference is rounding.
+APPROXIMATE_FLOOR = 64.0
+
+#: What an approximation of each contract function is called in the diagnosis.
+_APPROXIMATED = {"sigmoid": "σ", "tanh": "tanh", "vjp_sigmoid": "σ'", "vjp_tanh": "tanh'"}
 
 #: A candidate this many times closer to the implementation than the spec is named as well.
 SEPARATION = 1e3
@@ -141,7 +174,9 @@ def diagnose(calls: list[Call], unit: float, *,
         except Exception:
             continue
         d_spec = distance(call.output, spec_out)
+        spec_id = _doc_id(getattr(reference, call.fn)) or call.fn
         if d_spec <= ROUNDING_LEVEL * unit:
+            lines.extend(_approximation(call, spec_out, d_spec, unit, spec_id))
             continue
         scored = []
         for sid, f in found.items():
@@ -151,15 +186,129 @@ def diagnose(calls: list[Call], unit: float, *,
                 continue
         named = [(d, sid) for d, sid in sorted(scored)
                  if d <= ROUNDING_LEVEL * unit or (np.isfinite(d) and d * SEPARATION <= d_spec)]
-        spec_id = _doc_id(getattr(reference, call.fn)) or call.fn
         if named:
             best = ", ".join(f"{sid} (relative distance {d:.2g})" for d, sid in named)
             lines.append(f"{call.fn}() matches {best}; the spec {spec_id} is at {d_spec:.2g}")
+        elif approximate := _approximation(call, spec_out, d_spec, unit, spec_id):
+            lines.extend(approximate)
         else:
             lines.append(f"{call.fn}() matches no known variant or bug of {spec_id} "
                          f"(spec at relative distance {d_spec:.2g}; closest "
                          f"{min(scored)[1] if scored else '—'})")
     return list(dict.fromkeys(lines))
+
+
+def _approximation(call: Call, spec_out: Any, d_spec: float, unit: float,
+                   spec_id: str) -> list[str]:
+    """The line naming an approximate function: off the spec by a small relative distance
+    (APPROXIMATE_FLOOR·u < d ≤ APPROXIMATE; for σ and tanh, whose values lie in [−1, 1], an
+    absolute error ≤ APPROXIMATE) and farther than float32 rounding would put it (FLOAT32_SPREAD
+    times the error of :func:`_float32_changes`). A float64 implementation whose error is of the
+    size of float32 rounding gets the line "off the spec by float32 rounding" instead; [] else."""
+    if not APPROXIMATE_FLOOR * unit < d_spec <= (1.0 if call.fn in _APPROXIMATED else APPROXIMATE):
+        return []
+    got, want = _arrays(call.output), _arrays(spec_out)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = max(float(np.max(np.abs(g - w), initial=0.0)) for g, w in zip(got, want, strict=True))
+    what = _APPROXIMATED.get(call.fn)
+    # σ and tanh lie in [−1, 1]: their approximations are judged by the absolute error.
+    if what is not None and err > APPROXIMATE:
+        return []
+    # Float32 rounding (behind a float64 claim) is not an approximation: the error must exceed
+    # FLOAT32_SPREAD times what float32 rounding of the call causes (see lower_precision).
+    float32 = _float32_changes(call)
+    if float32 is None:
+        return []
+    typical = max(float(np.max(c, initial=0.0)) for c in float32[1])
+    if err <= FLOAT32_SPREAD * typical:
+        if unit >= float(np.finfo(np.float32).eps) / 2 or err < typical / FLOAT32_SPREAD:
+            return []
+        return [f"{call.fn}() is off the spec {spec_id} by float32 rounding: max |error| "
+                f"{err:.2g} against {typical:.2g} from float32 rounding of the call's inputs and "
+                f"output — a lower precision than the declared DTYPE, not another formula"]
+    if what is not None:
+        x = np.asarray(call.args[1 if call.fn.startswith("vjp_") else 0], dtype=np.float64)
+        where = f"x ∈ [{np.min(x):.3g}, {np.max(x):.3g}]" if x.size else "no input"
+        return [f"{call.fn}() is an approximate {what}: max |error| {err:.2g} over {where} "
+                f"(relative {d_spec:.2g}), above rounding and matching no variant or bug of "
+                f"{spec_id} — a fast exp, a rational or piecewise-linear {what}"]
+    return [f"{call.fn}() is an approximation of {spec_id}: max |error| {err:.2g} (relative "
+            f"{d_spec:.2g}), above rounding and matching no variant or bug — an approximate σ "
+            f"or tanh inside it (a fast exp, a rational or piecewise-linear activation) is the "
+            f"usual cause"]
+
+
+def _float32_changes(call: Call) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """The spec's outputs on a recorded call, and per output and element the error float32
+    rounding causes there: the largest change of the spec's value when every floating input is
+    perturbed by a relative u₃₂ (FLOAT32_SAMPLES draws), plus the output's own rounding u₃₂·|value|.
+    None for a random call or a call the spec cannot evaluate."""
+    from nnspec.implementations import reference
+
+    spec_fn = getattr(reference, call.fn, None)
+    if spec_fn is None or _is_random(call):
+        return None
+    u32 = float(np.finfo(np.float32).eps) / 2
+    rng = np.random.default_rng(0)
+
+    def perturbed(a: Any) -> Any:
+        if isinstance(a, tuple | list):
+            return type(a)(perturbed(v) for v in a)
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+            return a * (1.0 + u32 * rng.uniform(-1.0, 1.0, a.shape))
+        return a
+
+    try:
+        with np.errstate(all="ignore"):
+            exact = _arrays(spec_fn(*call.args, **call.kwargs))
+            change = [np.zeros(e.shape) for e in exact]
+            for _ in range(FLOAT32_SAMPLES):
+                moved = _arrays(spec_fn(*perturbed(call.args),
+                                        **{k: perturbed(v) for k, v in call.kwargs.items()}))
+                change = [np.fmax(c, np.abs(m - e)) for c, m, e in zip(change, moved, exact, strict=True)]
+    except Exception:
+        return None
+    return exact, [c + u32 * np.abs(e) for c, e in zip(change, exact, strict=True)]
+
+
+def float32_error(calls: list[Call], fn: str | None, want: np.ndarray) -> np.ndarray | None:
+    """The error float32 rounding causes on ``want``, an output of the latest recorded call of
+    ``fn`` (:func:`_float32_changes`); None where that call is not recorded, is random, or has no
+    output equal to ``want``."""
+    latest = [c for c in calls if c.fn == fn][-1:]
+    found = _float32_changes(latest[0]) if latest else None
+    if found is None:
+        return None
+    for exact, change in zip(*found, strict=True):
+        if exact.shape == want.shape and np.allclose(exact, want, rtol=1e-9, atol=0.0,
+                                                     equal_nan=True):
+            return change
+    return None
+
+
+def lower_precision(err: np.ndarray, float64_bound: np.ndarray, float32_bound: np.ndarray,
+                    calls: list[Call], fn: str | None, want: np.ndarray) -> str | None:
+    """The finding "computes in float32" for a float64 implementation, when its error scales like
+    float32 rounding: within the float32 bound everywhere, FLOAT32_ABOVE_FLOAT64 times above the
+    float64 bound somewhere, and within a factor FLOAT32_SPREAD of :func:`float32_error` either
+    way (at the largest of each). A tiny float64 error fits under the float32 bound too; it fails
+    the last two. An approximate activation's error is far above float32's; it fails the last."""
+    if not (np.all(np.isfinite(err)) and np.all(err <= float32_bound)):
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        above = float(np.max(err / np.maximum(float64_bound, np.finfo(np.float64).tiny),
+                             initial=0.0))
+    if above < FLOAT32_ABOVE_FLOAT64:
+        return None
+    scale = float32_error(calls, fn, want)
+    if scale is None:
+        return None
+    worst, typical = float(np.max(err, initial=0.0)), float(np.max(scale, initial=0.0))
+    if not typical / FLOAT32_SPREAD <= worst <= FLOAT32_SPREAD * typical:
+        return None
+    return (f"the error scales like float32 rounding: max {worst:.2g}, against {typical:.2g} from "
+            f"float32 rounding of the same call's inputs and output and {above:.2g}× the float64 "
+            f"bound: the implementation computes in float32 while declaring DTYPE float64")
 
 
 def _is_random(call: Call) -> bool:

@@ -1,0 +1,175 @@
+"""Checks of the error model of σ and tanh and of the diagnosis built on it (spec/tolerances.md,
+"Functions that are accurate only absolutely" and "Lower precision than declared").
+
+Every formula a correct library uses for σ and tanh holds the bound, in float32 and float64;
+softplus keeps its relative bound, so its catalogued naive form still fails; σ = ½(1 + tanh(x/2))
+in float64, alone and inside an LSTM, passes the oracle; a float64 module computing in float32 is
+told so and σ-via-tanh in float64 is not; σ and tanh that leave their range fail by name; and
+approximate activations are named as such, while correct ones get no such line.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from nnspec import selftest
+from nnspec.checks.bounds import activations as bounds
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.oracle import catalogue, diagnosis
+from nnspec.oracle import check
+from nnspec.reference import activations as ref
+
+X = np.concatenate([np.linspace(-60.0, 60.0, 24001), [-745.0, -100.0, 0.0, 1e-9, -1e-9, 100.0]])
+
+
+def _in(dtype: type, f) -> np.ndarray:
+    """f on X rounded to dtype, computed in dtype, returned as float64."""
+    with np.errstate(over="ignore"):
+        return np.asarray(f(X.astype(dtype)), dtype=np.float64)
+
+
+SIGMOID_FORMULAS = {
+    "1/(1 + e^−x)": lambda x: 1 / (1 + np.exp(-x)),
+    "½(1 + tanh(x/2))": lambda x: x.dtype.type(0.5) * (1 + np.tanh(x / 2)),
+    "1 − σ(−x)": lambda x: 1 - expit(-x),
+}
+TANH_FORMULAS = {
+    "(1 − e^−2x)/(1 + e^−2x)": lambda x: np.sign(x) * (1 - np.exp(-2 * np.abs(x)))
+    / (1 + np.exp(-2 * np.abs(x))),
+    "2σ(2x) − 1": lambda x: 2 * expit(2 * x) - 1,
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(SIGMOID_FORMULAS))
+def test_every_legitimate_sigmoid_formula_holds_the_bound(dtype, name):
+    x = X.astype(dtype).astype(np.float64)
+    err = np.abs(_in(dtype, SIGMOID_FORMULAS[name]) - ref.sigmoid(x))
+    bound = bounds.sigmoid(x, 1.0, dtype=np.dtype(dtype)).atol
+    assert np.all(err <= bound), f"σ = {name} in {np.dtype(dtype)}: {np.max(err / bound):.3g}× the bound"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(TANH_FORMULAS))
+def test_every_legitimate_tanh_formula_holds_the_bound(dtype, name):
+    x = X.astype(dtype).astype(np.float64)
+    err = np.abs(_in(dtype, TANH_FORMULAS[name]) - ref.tanh(x))
+    bound = bounds.tanh(x, dtype=np.dtype(dtype)).atol
+    assert np.all(err <= bound), f"tanh = {name} in {np.dtype(dtype)}: {np.max(err / bound):.3g}× the bound"
+
+
+def test_the_cancelling_sigmoid_formula_needs_the_absolute_scale():
+    # Without scale = 1 the relative rule rejects ½(1 + tanh(x/2)) in float64: the change is needed.
+    err = np.abs(_in(np.float64, SIGMOID_FORMULAS["½(1 + tanh(x/2))"]) - ref.sigmoid(X))
+    assert np.any(err > tol.elementwise(ref.sigmoid(X), np.float64).atol)
+
+
+def test_softplus_stays_relative_so_its_naive_form_still_fails():
+    x = np.array([-40.0, -100.0])
+    err = np.abs(ref.softplus_naive(x) - ref.softplus(x))
+    assert np.all(err > bounds.softplus(x, dtype=np.dtype(np.float64)).atol)
+
+
+def _module(name: str, dtype: type, **functions) -> ModuleType:
+    module = ModuleType(name)
+    vars(module).update({"DTYPE": dtype, **functions})
+    return module
+
+
+def _sigmoid_tanh(x, alpha=1.0):
+    return 0.5 * (1.0 + np.tanh(0.5 * (alpha * x)))
+
+
+def _lstm_cell_tanh_sigmoid(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    a = x @ w_ih.T + h @ w_hh.T + (0.0 if b_ih is None else b_ih) + (0.0 if b_hh is None else b_hh)
+    i, f, g, o = np.split(a, 4, axis=-1)
+    c_new = _sigmoid_tanh(f) * c + _sigmoid_tanh(i) * np.tanh(g)
+    return _sigmoid_tanh(o) * np.tanh(c_new), c_new
+
+
+def _lstm_layer_tanh_sigmoid(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+    h, c, ys = h0, c0, []
+    for x_t in x:
+        h, c = _lstm_cell_tanh_sigmoid(x_t, h, c, w_ih, w_hh, b_ih, b_hh)
+        ys.append(h)
+    return (np.stack(ys) if ys else np.zeros((0, *h0.shape))), h, c
+
+
+def test_sigmoid_via_tanh_in_float64_passes_sigmoid_and_the_lstm():
+    module = _module("nnspec_error_model_sigmoid_tanh", np.float64, sigmoid=_sigmoid_tanh,
+                     lstm_cell=_lstm_cell_tanh_sigmoid, lstm_layer=_lstm_layer_tanh_sigmoid)
+    ids = ["activations.sigmoid", "lstm.cell", "lstm.layer"]
+    result = check(module, only=ids, implementation_only=True)
+    failed = {sid: [f.headline for f in result.failures.get(sid, [])][:2] for sid in ids
+              if result.verdicts.get(sid) != "pass"}
+    assert not failed, f"σ = ½(1 + tanh(x/2)) in float64 fails: {failed}"
+
+
+# ---- the float32 diagnosis -----------------------------------------------------------------------
+
+def _claim(got: np.ndarray, x: np.ndarray) -> str | None:
+    """The float32 finding on one recorded σ call, against the relative float64 bound (the old
+    model, under which σ-via-tanh fails) restated at float32."""
+    want = ref.sigmoid(x)
+    bound = tol.elementwise(want, np.float64)
+    call = diagnosis.Call("sigmoid", (x, 1.0), {}, got)
+    return diagnosis.lower_precision(np.abs(got - want), bound.atol,
+                                     bound.at_unit(tol.unit_roundoff(np.float32)), [call],
+                                     "sigmoid", want)
+
+
+def test_a_float64_module_computing_in_float32_is_told_so():
+    x = np.linspace(-8.0, 8.0, 101)
+    got = expit(x.astype(np.float32)).astype(np.float64)
+    line = _claim(got, x)
+    assert line and "computes in float32" in line, line
+
+
+def test_sigmoid_via_tanh_in_float64_is_not_said_to_compute_in_float32():
+    x = np.linspace(-30.0, 30.0, 101)
+    got = _sigmoid_tanh(x)
+    err = np.abs(got - ref.sigmoid(x))
+    assert np.any(err > tol.elementwise(ref.sigmoid(x), np.float64).atol), "no error to diagnose"
+    assert _claim(got, x) is None
+
+
+# ---- range and approximations, on the catalogue ---------------------------------------------------
+
+def _outcome(name: str) -> selftest.Outcome:
+    return selftest.run(next(e for e in catalogue.ENTRIES if e.name == name))
+
+
+@pytest.mark.parametrize(("name", "fn", "words"), [
+    ("sigmoid_outside_unit_interval", "sigmoid", "outside σ's range [0, 1]"),
+    ("tanh_above_one", "tanh", "outside tanh's range [-1, 1]"),
+])
+def test_a_value_outside_the_range_fails_by_name(name, fn, words):
+    o = _outcome(name)
+    named = [f for f in o.failures if words in f.message]
+    assert named, f"{name}: no failure says {words!r}: {[f.headline for f in o.failures]}"
+    f = named[0]
+    assert f.function == fn and f.what == "φ(x)" and f.index is not None and f.got is not None
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("sigmoid_fast_exp", "is an approximate σ"), ("sigmoid_hard", "is an approximate σ"),
+    ("tanh_rational", "is an approximate tanh"),
+    ("lstm_fast_exp_sigmoid", "is an approximation of lstm.cell"),
+])
+def test_an_approximate_activation_is_named_approximate(name, words):
+    o = _outcome(name)
+    assert o.detected, f"{name} was not detected: {o.verdicts}"
+    assert any(words in line for line in o.diagnoses), f"{name}: {o.diagnoses[:4]}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_correct_sigmoid_gets_no_approximation_line(dtype):
+    x = np.linspace(-30.0, 30.0, 201).astype(dtype).astype(np.float64)
+    got = expit(x.astype(dtype)).astype(np.float64)
+    lines = diagnosis.diagnose([diagnosis.Call("sigmoid", (x, 1.0), {}, got)],
+                               tol.unit_roundoff(dtype))
+    assert not [line for line in lines if "approximat" in line], lines
