@@ -29,7 +29,7 @@ def test_sequence_forward(benchmark, implementations, rng, impl_name, kind, T, B
     impl = implementations[impl_name]
     x = rng.standard_normal((T, B, H))
     states = [np.zeros((B, H))] * (2 if kind == "lstm" else 1)
-    fn = impl.require(f"{kind}_layer")
+    fn = getattr(impl.module, f"{kind}_layer")
     benchmark.group = f"{kind}_layer T={T} B={B} H={H}"
     benchmark.extra_info.update(kind=kind, T=T, B=B, H=H, impl=impl_name, what="sequence")
     benchmark(fn, x, *states, *_params(rng, kind, H, H))
@@ -42,7 +42,7 @@ def test_cell_forward(benchmark, implementations, rng, impl_name, kind, B, H):
     impl = implementations[impl_name]
     x = rng.standard_normal((B, H))
     states = [rng.standard_normal((B, H))] * (2 if kind == "lstm" else 1)
-    fn = impl.require(f"{kind}_cell")
+    fn = getattr(impl.module, f"{kind}_cell")
     benchmark.group = f"{kind}_cell B={B} H={H}"
     benchmark.extra_info.update(kind=kind, B=B, H=H, impl=impl_name, what="cell")
     benchmark(fn, x, *states, *_params(rng, kind, H, H))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,9 +19,11 @@ from nnspec.checks.harness import stats
 from nnspec.checks.harness.failure import failures_in
 from nnspec.checks.harness.implementation import (
     Implementation,
+    ImplementationLoadError,
     ImplementationUnavailable,
     load,
 )
+from nnspec.checks.harness.isolation import DEFAULT_TIMEOUT
 
 # "ci" is the default: deterministic (derandomized, no example database) and small enough for
 # a few minutes on two cores. "thorough" is opt-in: --hypothesis-profile=thorough.
@@ -37,23 +40,66 @@ settings.load_profile("ci")
 
 
 _PREVIOUS_PROFILE = pytest.StashKey[str]()
+_PREVIOUS_SEED = pytest.StashKey[Any]()  # hypothesis.core.global_force_seed: an int or None
+#: The Hypothesis settings (their repr) the checks' modules were last imported with in this
+#: process; see pytest_configure.
+_IMPORTED_WITH: dict[str, str] = {}
 
 
+@pytest.hookimpl(trylast=True)  # after Hypothesis' own plugin has loaded --hypothesis-profile
 def pytest_configure(config: pytest.Config) -> None:
+    """Apply --nnspec-examples and the seeds to the Hypothesis profile of this run.
+
+    The "ci" profile is derandomized: each check draws from a seed of its own source, whatever the
+    command line says, and Hypothesis ignores --hypothesis-seed then. So a run with
+    ``--hypothesis-seed k`` drops derandomize and draws from k, and ``--nnspec-seed k`` with
+    k ≠ 0 seeds Hypothesis with k too (unless --hypothesis-seed says otherwise): a seed changes
+    the search, and the same seed repeats it (every check starts from Random(k), whatever else
+    runs). ``--nnspec-seed 0``, the default, keeps the profile as it is.
+    """
+    import sys
+
+    from hypothesis import core
+
+    changes: dict[str, Any] = {}
     examples = config.getoption("--nnspec-examples")
     if examples is not None:
         if examples < 1:
             raise pytest.UsageError(f"--nnspec-examples must be at least 1, got {examples}")
+        changes["max_examples"] = examples
+    hypothesis_seed = config.getoption("hypothesis_seed", None)
+    nnspec_seed = config.getoption("--nnspec-seed")
+    if hypothesis_seed is not None or nnspec_seed != 0:
+        changes["derandomize"] = False
+    if hypothesis_seed is None and nnspec_seed != 0:  # else Hypothesis' plugin has set it
+        config.stash[_PREVIOUS_SEED] = core.global_force_seed
+        core.global_force_seed = nnspec_seed
+    if changes:
         config.stash[_PREVIOUS_PROFILE] = settings.get_current_profile_name()
-        settings.register_profile("nnspec-examples", settings.default, max_examples=examples)
-        settings.load_profile("nnspec-examples")
+        settings.register_profile("nnspec-run", settings.default, **changes)
+        settings.load_profile("nnspec-run")
+    # @given takes the profile's settings when a check's module is imported, and pytest imports
+    # a module once per process: a run inside another (nnspec.oracle.check, nnspec check in the
+    # tests) would keep the settings of the first. Where they differ, forget the modules, so
+    # they load again with these.
+    if _IMPORTED_WITH.get("settings", repr(settings.default)) != repr(settings.default):
+        here = Path(__file__).resolve().parent
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            if file and Path(file).name.startswith("test_") and Path(file).resolve().parent == here:
+                del sys.modules[name]
+    _IMPORTED_WITH["settings"] = repr(settings.default)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # The profile is global: a run started inside another one (nnspec.oracle.check called from
-    # a check) must not leave the outer run with its number of examples.
+    # The profile and the seed are global: a run started inside another one (nnspec.oracle.check
+    # called from a check) must not leave the outer run with its examples or its seed.
+    from hypothesis import core
+
     if _PREVIOUS_PROFILE in config.stash:
         settings.load_profile(config.stash[_PREVIOUS_PROFILE])
+    if _PREVIOUS_SEED in config.stash:
+        core.global_force_seed = config.stash[_PREVIOUS_SEED]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -81,17 +127,31 @@ _loaded: dict[str, Implementation | str] = {}
 
 @pytest.fixture(scope="session")
 def impl(request: pytest.FixtureRequest) -> Implementation:
-    """The implementation under test (skips its checks when it cannot run here)."""
+    """The implementation under test (skips its checks when it cannot run here), in a worker
+    process of its own unless --nnspec-isolation=none (checks/harness/isolation.py)."""
     name = request.param
     if name not in _loaded:
+        timeout = request.config.getoption("--nnspec-timeout")
         try:
-            _loaded[name] = load(name)
+            _loaded[name] = load(name, isolation=request.config.getoption("--nnspec-isolation"),
+                                 timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
         except ImplementationUnavailable as exc:
             _loaded[name] = str(exc)
+        except ImplementationLoadError as exc:
+            raise pytest.UsageError(str(exc)) from None
     got = _loaded[name]
     if isinstance(got, str):
         pytest.skip(f"{name} unavailable: {got}")
     return got
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Start each check with an empty record of the contract functions it called."""
+    impl = getattr(item, "funcargs", {}).get("impl")
+    if isinstance(impl, Implementation):
+        impl.called.clear()
+    return (yield)
 
 
 @pytest.fixture
@@ -110,8 +170,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Record the failures a check raised on its report, as data: one ``("nnspec_failure",
     Failure.to_dict())`` entry of ``user_properties`` each (pytest-xdist carries those back from
-    its workers). nnspec.conformance reads them instead of the traceback's text."""
+    its workers), and the contract functions the check called as one ``("nnspec_called",
+    names)`` entry. nnspec.conformance reads them instead of the traceback's text."""
     report = yield
+    impl = getattr(item, "funcargs", {}).get("impl")
+    if call.when == "call" and isinstance(impl, Implementation):
+        # Which contract functions the check called: the verdict goes to their spec ids only.
+        report.user_properties = [*report.user_properties, ("nnspec_called", sorted(impl.called))]
     failures = failures_in(call.excinfo.value) if call.excinfo else []
     if failures:
         # A new list: pytest hands item.user_properties itself to the reports of every phase.
@@ -121,7 +186,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if the statistical budget behind the stated family-wise rate was exceeded."""
+    """Stop the implementations' worker processes; fail the run if the statistical budget behind
+    the stated family-wise rate was exceeded."""
+    for got in _loaded.values():
+        if isinstance(got, Implementation):
+            got.close()
+    # The next run in this process (nnspec.oracle.check called again) loads afresh: its options,
+    # and the functions stopped in this run, are its own.
+    _loaded.clear()
     over = {k: n for k, n in stats.RUN_COUNTS.items() if n > stats.MAX_STATISTICAL_TESTS}
     if over:
         session.config.get_terminal_writer().line(

@@ -10,8 +10,12 @@ Sub-packages (folders of the repository, mapped by ``pyproject.toml``):
 
 and, in ``nnspec/`` itself, the tool: ``nnspec.cli`` (the ``nnspec`` command, one module per
 subcommand), ``nnspec.oracle`` and ``nnspec.conformance`` (running the checks and collecting their
-findings as data), ``nnspec.verdicts`` (what ``nnspec check`` prints), ``nnspec.report``,
+findings as data), ``nnspec.verdicts`` (what ``nnspec check`` prints), ``nnspec.progress`` (the
+progress line on stderr), ``nnspec.report``,
 ``nnspec.decay`` (the gradient-norm decay measurement), ``nnspec.vectors`` and ``nnspec.adapters``.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+#: The installed distribution's version: pyproject.toml holds the one copy.
+__version__ = version("nnspec")

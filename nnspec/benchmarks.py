@@ -21,13 +21,14 @@ import nnspec.bench
 
 #: pytest ``-k`` selections per report size; "large" runs every case.
 SELECTIONS = {
-    "default": "(sequence_forward and 100-32-128) or (cell_forward and 32-128) or gradient",
+    "default": "(sequence_forward and 100-32-128) or (cell_forward and 32-128) or gradient "
+               "or isolation",
     "large": "",
 }
 
 
 #: The case each group's ratios are taken against.
-BASELINES = ("torch", "torch.autograd.gradcheck(fast_mode=True)", "single sweep")
+BASELINES = ("torch", "torch.autograd.gradcheck(fast_mode=True)", "single sweep", "in-process")
 
 
 def run(size: str = "default", *, quiet: bool = True) -> dict[str, Any]:

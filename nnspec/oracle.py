@@ -57,7 +57,7 @@ def _register(module: ModuleType) -> str:
 
 def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int | None = None,
           seed: int = 0, quiet: bool = True, implementation_only: bool = False,
-          extra_args: Sequence[str] = ()) -> OracleResult:
+          extra_args: Sequence[str] = (), plugins: Sequence[object] = ()) -> OracleResult:
     """Run every check (or those of ``only``) against ``module`` and return the findings.
 
     - ``module``: an importable module path, a shipped short name (``torch``, ``reference``…) or
@@ -67,6 +67,8 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
     - ``seed``: seeds the checks' generators (``--nnspec-seed``); the same seed reproduces a run.
     - ``implementation_only``: run only the checks that call ``module`` (``--nnspec-impl-only``),
       not those of the reference and the spec themselves, which say nothing about ``module``.
+    - ``extra_args``: more pytest arguments (``--nnspec-timeout=S``, ``--nnspec-isolation=none``…);
+      ``plugins``: more pytest plugin objects (a progress display).
     """
     name = _register(module) if isinstance(module, ModuleType) else module
     args = [f"--nnspec-seed={seed}", *(f"--only={sid}" for sid in only), *extra_args]
@@ -74,7 +76,7 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
         args.append(f"--nnspec-examples={examples}")
     if implementation_only:
         args.append("--nnspec-impl-only")
-    conformance = run([name], extra_args=args, quiet=quiet)
+    conformance = run([name], extra_args=args, quiet=quiet, plugins=plugins)
     verdicts: dict[str, str] = {}
     messages: dict[str, list[str]] = {}
     diagnoses: dict[str, list[str]] = {}

@@ -1,11 +1,12 @@
 """nnspec's pytest plugin, registered through the ``pytest11`` entry point so pytest always loads it.
 
 It holds the checks' command-line options (``--impl``, ``--only``, ``--nnspec-examples``,
-``--nnspec-seed``, ``--nnspec-impl-only``). pytest parses the command line before it collects
-anything, and at that point it only knows the options of plugins and of the ``conftest.py`` files
-under the *paths* given on the command line. ``pytest --pyargs nnspec.checks --impl my_module``
-names a package, not a path (pytest-dev/pytest#1596), and ``pytest --impl torch`` inside the
-repository takes ``torch`` for a path: options defined in ``checks/conftest.py`` would be unknown
+``--nnspec-seed``, ``--nnspec-impl-only``, ``--nnspec-isolation``, ``--nnspec-timeout``). pytest
+parses the command line before it collects anything, and at that point it only knows the options
+of plugins and of the ``conftest.py`` files under the *paths* given on the command line.
+``pytest --pyargs nnspec.checks --impl my_module`` names a package, not a path
+(pytest-dev/pytest#1596), and ``pytest --impl torch`` inside the repository takes ``torch`` for a
+path: options defined in ``checks/conftest.py`` would be unknown
 in both. Everything else (fixtures, parametrisation, selection) stays in ``checks/conftest.py``.
 
 When the checks run from outside the repository (``pytest --pyargs nnspec.checks`` in any
@@ -55,6 +56,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--nnspec-seed", type=int, default=0,
         help="seed of the NumPy generators the checks draw from (default 0); a run is "
              "reproduced by giving the same seed",
+    )
+    group.addoption(
+        "--nnspec-isolation", choices=("process", "none"), default="process",
+        help="where the implementation under test runs: 'process' (default), a worker process "
+             "of its own, so a hang, crash or exit becomes a failure naming the function; "
+             "'none', in the checks' own process (faster, but nothing is contained)",
+    )
+    group.addoption(
+        "--nnspec-timeout", type=float, default=None, metavar="SECONDS",
+        help="with process isolation, the time one call of the implementation may take before "
+             "it is stopped and fails (default: DEFAULT_TIMEOUT of checks/harness/isolation.py)",
     )
     group.addoption(
         "--nnspec-impl-only", action="store_true",

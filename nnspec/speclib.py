@@ -7,11 +7,17 @@ backticks, the equation and a symbols table for people, and a fenced ``toml`` bl
     tolerance = "tol.exact"
     sources = [{ file = "000_f5460a313507b249.txt", section = "丢弃法" }]
     variants = ["dropout.inverted_keep_prob"]          # other ids, optional
+    functions = ["dropout", "vjp_dropout"]             # contract functions computing it, optional
     [bugs]                                             # optional
     "dropout.bug.no_rescale" = "kept units are not divided by 1 − p"
 
 The links are never written by hand: reference functions are found by their docstring's first
 line (which starts with the id), checks by their ``@pytest.mark.spec("id", …)`` decorators.
+
+``functions`` names the contract functions (checks/harness/contract.py) an implementation computes
+the id with. A check marked with several ids counts for an id only if it called one of that id's
+functions (nnspec/conformance.py): a module that defines only ``gru_cell_textbook`` shows nothing
+about ``gru.cell.pytorch``, however its checks are marked.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import nnspec.checks
 import nnspec.reference
 import nnspec.spec
 from nnspec.checks.bounds.rules import RULES
+from nnspec.checks.harness import contract
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+$")
 _DOC_ID = re.compile(r"^([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)(?=$|[\s:—-])")
@@ -62,6 +69,9 @@ class Entry:
     bugs: dict[str, str] = field(default_factory=dict)
     references: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    #: The contract functions an implementation computes this id with (empty: none, the id is
+    #: checked on the reference or the spec only).
+    functions: list[str] = field(default_factory=list)
 
 
 class SpecError(ValueError):
@@ -117,9 +127,15 @@ def _entry(data: dict, family: str, before: str, where: str) -> Entry:
     for bug in bugs:
         if not bug.startswith(f"{family}.bug.") or not ID_PATTERN.match(bug):
             raise SpecError(f"{where}: bug name {bug!r} must look like '{family}.bug.name'")
+    functions = list(data.get("functions", []))
+    unknown = [f for f in functions if f not in contract.ALL]
+    if unknown:
+        raise SpecError(f"{where}: functions {unknown} are not contract functions "
+                        f"(checks/harness/contract.py)")
     title = headings[-1].split("—", 1)[-1].strip() if "—" in headings[-1] else sid
     return Entry(id=sid, family=family, title=title, tolerance=data["tolerance"],
-                 sources=sources, variants=list(data.get("variants", [])), bugs=bugs)
+                 sources=sources, variants=list(data.get("variants", [])), bugs=bugs,
+                 functions=functions)
 
 
 def reference_index() -> dict[str, list[str]]:
@@ -137,13 +153,16 @@ def reference_index() -> dict[str, list[str]]:
     return index
 
 
-def check_index() -> dict[str, list[str]]:
-    """id → checks (``file::function``) carrying ``@pytest.mark.spec`` with that id."""
+def check_index(*, calling: bool = False) -> dict[str, list[str]]:
+    """id → checks (``file::function``) carrying ``@pytest.mark.spec`` with that id; with
+    ``calling``, only the checks that take the implementation under test (an ``impl`` argument)."""
     index: dict[str, list[str]] = {}
     for path in _package_files(nnspec.checks, "test_*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+                if calling and "impl" not in {a.arg for a in node.args.args}:
+                    continue
                 for dec in node.decorator_list:
                     src = ast.get_source_segment(path.read_text(encoding="utf-8"), dec) or ""
                     m = _MARK.search("@" + src)
@@ -155,12 +174,16 @@ def check_index() -> dict[str, list[str]]:
 def traceability() -> tuple[dict[str, Entry], list[str]]:
     """All entries with their links filled in, and the list of gaps (empty when complete)."""
     entries = load()
-    refs, checks = reference_index(), check_index()
+    refs, checks, calling = reference_index(), check_index(), check_index(calling=True)
     bug_ids = {b for e in entries.values() for b in e.bugs}
     gaps: list[str] = []
     for e in entries.values():
         e.references = refs.get(e.id, [])
         e.checks = checks.get(e.id, [])
+        if calling.get(e.id) and not e.functions:
+            # Without them, no verdict of an implementation could be given to the id.
+            gaps.append(f"{e.id}: checks an implementation ({calling[e.id][0]}) but names no "
+                        f"contract functions (functions = [...] in its toml block)")
         if not e.references:
             gaps.append(f"{e.id}: no reference function (docstring starting with the id)")
         if not e.checks:

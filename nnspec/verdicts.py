@@ -1,6 +1,6 @@
 """What ``nnspec check`` prints about an oracle run: the verdict table, one block per failed spec
 id (its first failure, the diagnosis, the failed checks and the command that reproduces them),
-and the conclusion with its exit status.
+and the conclusion with its exit status; and the same as data for ``nnspec check --json``.
 
 Everything here reads :class:`nnspec.oracle.OracleResult` and the
 :class:`~nnspec.checks.harness.failure.Failure` objects it holds; nothing runs a check.
@@ -11,11 +11,11 @@ from __future__ import annotations
 import difflib
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nnspec.oracle import OracleResult
@@ -105,9 +105,11 @@ def _note(result: OracleResult, sid: str) -> str:
     return ""
 
 
-def reproduce(module: str, only: Sequence[str], seed: int, n_examples: int | None) -> str:
+def reproduce(module: str, only: Sequence[str], seed: int, n_examples: int | None,
+              run_args: Sequence[str] = ()) -> str:
     """The pytest command that runs the checks of ``only`` on ``module`` again, from this
-    directory, with the same seed and examples."""
+    directory, with the same seed (which seeds Hypothesis too when not 0: checks/conftest.py),
+    examples and run options (``run_args``: ``--nnspec-timeout``, ``--nnspec-isolation``)."""
     python = Path(sys.executable)
     with suppress(ValueError):  # outside the current directory, the absolute path
         python = python.relative_to(Path.cwd())
@@ -115,7 +117,26 @@ def reproduce(module: str, only: Sequence[str], seed: int, n_examples: int | Non
            *(arg for s in only for arg in ("--only", s)), "--nnspec-seed", str(seed)]
     if n_examples is not None:
         cmd += ["--nnspec-examples", str(n_examples)]
-    return shlex.join(cmd)
+    return shlex.join([*cmd, *run_args])
+
+
+def as_data(result: OracleResult, order: Sequence[str],
+            reproduce: Callable[[list[str]], str]) -> list[dict[str, Any]]:
+    """The verdict table and the failure blocks as JSON-safe data, one entry per spec id in the
+    table's order (``nnspec check --json``; README.md describes the fields)."""
+    rows = []
+    for sid in ordered(result, order):
+        cell = result.conformance.cells[(sid, result.implementation)]
+        row: dict[str, Any] = {"spec_id": sid, "verdict": result.verdicts[sid],
+                               "passed": cell.passed, "failed": cell.failed,
+                               "not_provided": cell.skipped, "note": _note(result, sid),
+                               "functions": sorted(cell.functions)}
+        row["failures"] = [f.to_dict() for f in cell.failures]
+        row["diagnoses"] = distinct(cell.diagnoses)
+        row["failed_checks"] = list(cell.failed_checks)
+        row["reproduce"] = reproduce([sid]) if cell.failed else None
+        rows.append(row)
+    return rows
 
 
 def conclusion(result: OracleResult, order: Sequence[str], module: str, selected: str,

@@ -5,7 +5,11 @@ PyTorch's layout (weights ``(gates·H, in)``, gate blocks r, z, n for the GRU an
 the LSTM, biases ``b_ih``/``b_hh`` with ``None`` meaning no bias, sequences ``(T, B, features)``,
 states ``(B, H)``). It defines ``DTYPE`` and any subset of the functions below, with their
 parameter names, order and defaults; a function it does not define, or one that raises
-``NotImplementedError``, is reported as *not provided*.
+``NotImplementedError``, is reported as *not provided*. Its functions must return: a call that
+raises, ends the process (``sys.exit``, ``os._exit``, a crash) or takes longer than the per-call
+time limit fails, naming the function (checks/harness/isolation.py). They must treat their
+arguments as read-only: a function that writes into one fails, naming the argument
+(checks/harness/mutation.py). A random generator argument is the exception: it is meant to advance.
 
 Each stub is the function's whole contract, and has no body but its docstring: its signature
 (names, order, defaults and types), its outputs (a :class:`typing.NamedTuple` for a tuple,

@@ -3,13 +3,17 @@
 Every check calls the implementation through :class:`Implementation`, so torch, the reference
 and a user's module take one and the same code path. What can go wrong on the implementation's
 side becomes a clear message: a missing function is *not provided* (a skip, never a failure); an
-exception inside it, or an output of the wrong shape, dtype or with NaNs, is a failure that names
-the function and the cause.
+exception inside it, a hang, a crash or an exit of its process (checks/harness/isolation.py), a
+write into its arguments (checks/harness/mutation.py), or an output of the wrong shape, dtype or
+with NaNs, is a failure that names the function and the cause.
+
+It also records which contract functions each check called (:attr:`Implementation.called`): a
+verdict goes to the spec ids whose functions were called, never to every id a check is marked
+with (nnspec/conformance.py).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,28 +25,25 @@ import pytest
 from hypothesis.control import current_build_context, currently_in_test_context
 
 from nnspec.checks.bounds.rules import unit_roundoff
+from nnspec.checks.harness import contract, mutation
 from nnspec.checks.harness.failure import Failure, Reported
+from nnspec.checks.harness.isolation import DEFAULT_TIMEOUT, InProcess, Reply, Stopped, Worker
+from nnspec.checks.harness.loading import (
+    SHIPPED,
+    ImplementationLoadError,
+    ImplementationUnavailable,
+    import_module,
+)
 from nnspec.checks.oracle.diagnosis import Call, diagnose
 
-#: Short names for the shipped implementations; anything else is an importable module path.
-SHIPPED: dict[str, str] = {
-    "torch": "nnspec.implementations.torch_cpu",
-    "torch_float32": "nnspec.implementations.torch_cpu_float32",
-    "torch_cuda": "nnspec.implementations.torch_cuda",
-    "torch_cuda_float32": "nnspec.implementations.torch_cuda_float32",
-    "reference": "nnspec.implementations.reference",
-}
+__all__ = ["DEFAULT", "SHIPPED", "Implementation", "ImplementationError", "ImplementationLoadError",
+           "ImplementationUnavailable", "bug_model", "describe_args", "load"]
 
 #: Implementations the default ``pytest`` run checks (CUDA ones skip without a GPU).
 DEFAULT = ("torch", "torch_float32", "reference", "torch_cuda", "torch_cuda_float32")
 
-
-class ImplementationUnavailable(Exception):
-    """The implementation cannot run here (e.g. CUDA without a GPU); its checks skip."""
-
-
-class ImplementationLoadError(Exception):
-    """The module named as the implementation under test cannot be used at all."""
+#: Where an implementation runs: "process" (a worker process of its own) or "none" (in-process).
+ISOLATION = ("process", "none")
 
 
 class ImplementationError(Reported):
@@ -55,11 +56,35 @@ class Implementation:
     """An implementation under test: a module defining ``DTYPE`` and contract functions."""
 
     name: str
-    #: The module, or a namespace standing for one (a bug's model, an adapter's functions).
+    #: The module, or a namespace standing for one (a bug's model, an adapter's functions; for an
+    #: isolated implementation, its DTYPE and the names of its callables).
     module: ModuleType | SimpleNamespace
     dtype: np.dtype
+    #: Where the calls run: in-process (the default for a module object) or a worker process.
+    backend: InProcess | Worker | None = field(default=None, compare=False, repr=False)
     #: The last calls made, with the values the implementation saw, for the oracle's diagnosis.
     calls: deque = field(default_factory=lambda: deque(maxlen=8), compare=False, repr=False)
+    #: The contract functions called since the current check began (the checks' conftest clears
+    #: it before each check and records it on the check's report).
+    called: set[str] = field(default_factory=set, compare=False, repr=False)
+    #: Functions stopped earlier in the run (a hang, an ended process), with the failure they
+    #: gave: they are not called again, so a search that shrinks a failing example stays fast.
+    stopped: dict[str, Failure] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.backend is None:
+            object.__setattr__(self, "backend", InProcess(self.module))
+
+    @property
+    def isolated(self) -> bool:
+        return bool(self.backend is not None and self.backend.isolated)
+
+    def close(self) -> None:
+        """Stop the worker process, if there is one; a later :func:`load` starts another."""
+        if self.backend is not None:
+            self.backend.close()
+        for key in [k for k, v in _WORKERS.items() if v is self]:
+            del _WORKERS[key]
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         # Hypothesis prints a failing example's arguments with this; its dataclass printer would
@@ -67,14 +92,13 @@ class Implementation:
         printer.text(f"Implementation({self.name!r}, dtype={self.dtype})")
 
     def provides(self, fn: str) -> bool:
-        return callable(getattr(self.module, fn, None))
+        assert self.backend is not None
+        return self.backend.provides(fn)
 
-    def require(self, fn: str) -> Any:
-        """Return the function ``fn`` or skip the calling check as *not provided*."""
-        f = getattr(self.module, fn, None)
-        if not callable(f):
+    def require(self, fn: str) -> None:
+        """Skip the calling check as *not provided* unless the implementation defines ``fn``."""
+        if not self.provides(fn):
             pytest.skip(f"not provided: {self.name} does not define {fn}()")
-        return f
 
     def cast(self, a: Any) -> Any:
         """The values the implementation will see, as float64: ``a`` rounded to DTYPE and back.
@@ -96,26 +120,53 @@ class Implementation:
     def call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn`` with float arrays cast to DTYPE; translate what goes wrong into messages."""
         __tracebackhide__ = True
-        f = self.require(fn)
+        self.require(fn)
+        self.called.add(fn)
         args = tuple(self._to_dtype(a) for a in args)
         kwargs = {k: self._to_dtype(v) for k, v in kwargs.items()}
-        try:
-            out = f(*args, **kwargs)
-        except NotImplementedError as exc:
-            pytest.skip(f"not provided: {self.name}.{fn}() raised NotImplementedError {exc}".strip())
-        except Exception as exc:
+        reply = self._invoke(fn, args, kwargs)
+        if reply.raised == "NotImplementedError":
+            pytest.skip(f"not provided: {self.name}.{fn}() raised NotImplementedError "
+                        f"{reply.message}".strip())
+        if reply.changes:
+            names = contract.parameters(fn) if fn in contract.ALL else ()
+            raise ImplementationError(self._failure(fn, None, mutation.message(
+                f"{self.name}.{fn}()", list(reply.changes), names)))
+        if reply.raised == "SystemExit":
             raise ImplementationError(self._failure(
-                fn, None, f"{self.name}.{fn}() raised {type(exc).__name__}: {exc}\n"
-                          f"  called with {describe_args(args, kwargs)}")) from exc
+                fn, None, f"{self.name}.{fn}() called {reply.message}: a contract function must "
+                          f"return its outputs, never end the process"))
+        if reply.raised is not None:
+            raise ImplementationError(self._failure(
+                fn, None, f"{self.name}.{fn}() raised {reply.raised}: {reply.message}\n"
+                          f"  called with {describe_args(args, kwargs)}"))
+        if reply.unsendable is not None:
+            raise ImplementationError(self._failure(fn, None, f"{self.name}.{fn}() {reply.unsendable}"))
         self.calls.append(Call(fn, tuple(self.cast_all(a) for a in args),
-                               {k: self.cast_all(v) for k, v in kwargs.items()}, out))
-        return out
+                               {k: self.cast_all(v) for k, v in kwargs.items()}, reply.output))
+        return reply.output
+
+    def _invoke(self, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Reply:
+        """One call through the backend; a hang or an ended process fails, and stops ``fn``."""
+        __tracebackhide__ = True
+        assert self.backend is not None
+        if fn not in self.stopped:
+            try:
+                return self.backend.call(fn, args, kwargs)
+            except Stopped as exc:
+                self.stopped[fn] = self._failure(fn, None, f"{self.name}.{fn}() {exc}\n"
+                                                           f"  called with {describe_args(args, kwargs)}")
+        # One raise for the first stop and every later call, so that Hypothesis sees one failure.
+        raise ImplementationError(self.stopped[fn])
 
     def draw(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn`` again outside any check, unrecorded, arguments cast as by :meth:`call`:
         the diagnosis replays a random operation with fresh generators. Errors propagate."""
-        return getattr(self.module, fn)(*(self._to_dtype(a) for a in args),
-                                        **{k: self._to_dtype(v) for k, v in kwargs.items()})
+        reply = self._invoke(fn, tuple(self._to_dtype(a) for a in args),
+                             {k: self._to_dtype(v) for k, v in kwargs.items()})
+        if reply.raised is not None or reply.unsendable is not None:
+            raise RuntimeError(f"{fn} raised {reply.raised}: {reply.message}")
+        return reply.output
 
     def diagnosis(self) -> list[str]:
         """The known variants and bugs the recorded calls reproduce (checks/oracle/diagnosis.py).
@@ -196,42 +247,41 @@ def describe_args(args: Sequence[Any], kwargs: dict[str, Any] | None = None) -> 
     return "(" + ", ".join(parts) + ")"
 
 
-def load(name: str) -> Implementation:
-    """Import an implementation under test by short name or module path."""
+def load(name: str, *, isolation: str = "none", timeout: float = DEFAULT_TIMEOUT) -> Implementation:
+    """Import an implementation under test by short name or module path.
+
+    ``isolation="process"`` imports and runs it in a worker process of its own
+    (checks/harness/isolation.py), unless it is a module built in memory, which no other process
+    can import: that one runs in-process. ``timeout`` is the per-call time limit in seconds.
+    """
     path = SHIPPED.get(name, name)
-    try:
-        module = importlib.import_module(path)
-    except ImplementationUnavailable:
-        raise
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not (path == exc.name or path.startswith(exc.name + ".")):
-            raise ImplementationLoadError(
-                f"importing implementation {name!r} raised ModuleNotFoundError: {exc} "
-                f"(the module exists; something it imports is not installed)"
-            ) from exc
-        raise ImplementationLoadError(
-            f"cannot import implementation {name!r}: no module named {exc.name!r} "
-            f"(give an importable module path, e.g. mypkg.my_lstm, or one of {sorted(SHIPPED)})"
-        ) from exc
-    except Exception as exc:
-        raise ImplementationLoadError(
-            f"importing implementation {name!r} raised {type(exc).__name__}: {exc}"
-        ) from exc
-    if not hasattr(module, "DTYPE"):
-        raise ImplementationLoadError(
-            f"implementation {name!r} ({path}) does not define DTYPE, the NumPy dtype it computes in"
-        )
-    try:
-        dtype = np.dtype(module.DTYPE)
-    except TypeError as exc:
-        raise ImplementationLoadError(
-            f"implementation {name!r}: DTYPE = {module.DTYPE!r} is not a NumPy dtype"
-        ) from exc
-    if dtype.kind != "f":
-        raise ImplementationLoadError(
-            f"implementation {name!r}: DTYPE = {dtype} is not a floating-point dtype"
-        )
-    return Implementation(name=name, module=module, dtype=dtype)
+    if isolation not in ISOLATION:
+        raise ImplementationLoadError(f"isolation {isolation!r} is not one of {ISOLATION}")
+    if timeout <= 0:
+        raise ImplementationLoadError(f"the per-call time limit must be positive, got {timeout:g} s")
+    if isolation == "process" and importable(path):
+        key = (name, timeout)
+        if key not in _WORKERS:
+            worker = Worker(name, timeout)
+            _WORKERS[key] = Implementation(name=name, module=worker.module, dtype=worker.dtype,
+                                           backend=worker)
+        return _WORKERS[key]
+    module, dtype = import_module(name)
+    return Implementation(name=name, module=module, dtype=dtype, backend=InProcess(module, timeout))
+
+
+#: Implementations running in a worker, until closed: a command that loads one to read its DTYPE
+#: and functions (nnspec check) and the run of the checks after it share the worker, which starts
+#: in seconds (it imports the implementation, torch or JAX with it).
+_WORKERS: dict[tuple[str, float], Implementation] = {}
+
+
+def importable(path: str) -> bool:
+    """Whether a fresh process can import ``path``: not a module object registered in memory."""
+    import sys
+
+    module = sys.modules.get(path)
+    return module is None or getattr(module, "__spec__", None) is not None
 
 
 def bug_model(bug_id: str, **functions: Any) -> Implementation:

@@ -7,6 +7,10 @@ are cached by name for the whole session. Runs are restricted with ``--only`` an
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
+import io
+import json
 import shlex
 import subprocess
 import sys
@@ -23,7 +27,7 @@ import pytest
 import torch
 from torch import nn
 
-from nnspec import adapters, cli, pytest_plugin
+from nnspec import adapters, cli, oracle, progress, pytest_plugin
 from nnspec.reference import gru as ref_gru
 from nnspec.reference import lstm as ref_lstm
 from nnspec.reference import rnn as ref_rnn
@@ -168,6 +172,198 @@ def test_tolerance_policy_other_than_strict_is_refused_with_the_reason(capsys):
         cli.main(["check", "reference", "--tolerance-policy", "dtype:float32"])
     assert exc.value.code == 2
     assert "declare DTYPE = numpy.float32" in capsys.readouterr().err
+
+
+def test_version_is_the_installed_distributions(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"nnspec {importlib.metadata.version('nnspec')}"
+
+
+# ---- nnspec check --json -----------------------------------------------------------------------
+
+#: A wrong tanh and a right sigmoid, printing to stdout as modules do (on import, in a call, and
+#: on the file descriptor, as a library in C or a worker process would).
+NOISY = """
+    import os
+    import numpy as np
+    from nnspec.implementations import reference
+
+    DTYPE = np.float64
+    print("loading weights")
+
+    def tanh(x):
+        print("tanh called")
+        os.write(1, b"raw bytes on file descriptor 1\\n")
+        return np.tanh(x) + 1e-3
+
+    def sigmoid(x, alpha=1.0):
+        return reference.sigmoid(x, alpha)
+"""
+
+
+def test_json_holds_the_verdicts_failures_and_reproduce_commands_and_nothing_else(
+        tmp_path, monkeypatch, capsys):
+    name = write_module(tmp_path, monkeypatch, NOISY)
+    argv = ["check", name, "--only", "activations.tanh", "activations.sigmoid", "--examples", "2",
+            "--seed", "3", "--timeout", "7.5"]
+    code, table = nnspec_check(capsys, *argv[1:])
+    # In a process of its own, so that writes to file descriptor 1 would reach its stdout.
+    done = subprocess.run([sys.executable, "-m", "nnspec", *argv, "--json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == code == 1, table
+    data = json.loads(done.stdout)  # strict: anything else on stdout makes it fail
+    # Printed on import, in the worker process, and relayed to stderr, never to stdout (what
+    # the checks' calls print, pytest captures).
+    assert "loading weights" in done.stderr
+    assert (data["schema"], data["module"], data["exit_status"]) == ("nnspec-check/1", name, 1)
+    assert (data["seed"], data["examples"], data["timeout"]) == (3, 2, 7.5)
+    assert data["provides"] == ["sigmoid", "tanh"] and "does not conform" in data["conclusion"]
+    rows = {row["spec_id"]: row for row in data["spec_ids"]}
+    assert {row["verdict"] for row in rows.values()} <= {"pass", "fail", "not provided"}
+    tanh = rows["activations.tanh"]
+    assert tanh["verdict"] == "fail" and tanh["failed"] == len(tanh["failures"]) > 0
+    assert "tanh" in tanh["functions"]
+    first = tanh["failures"][0]
+    assert {"spec_id", "function", "what", "index", "got", "want", "bound", "rule",
+            "message"} <= set(first)
+    assert first["function"] == "tanh" and first["got"] - first["want"] == pytest.approx(1e-3)
+    assert first["message"].split("\n")[0] in table
+    command = shlex.split(tanh["reproduce"])
+    assert command[command.index("--nnspec-seed"):] == [
+        "--nnspec-seed", "3", "--nnspec-examples", "2", "--nnspec-timeout", "7.5"]
+    assert shlex.join(command[1:]) in table  # the same command (the interpreter's path aside)
+
+
+def test_json_of_an_unusable_module_is_an_error_with_exit_2(capsys):
+    code = cli.main(["check", "no_such_package_xyz.my_lstm", "--json"])
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert code == data["exit_status"] == 2
+    assert "no module named 'no_such_package_xyz'" in data["error"]
+    assert captured.err.startswith("nnspec check: ") and len(captured.err.splitlines()) == 1
+
+
+# ---- seeds ------------------------------------------------------------------------------------
+
+RECORDING_TANH = """
+    import numpy as np
+
+    DTYPE = np.float64
+    SEEN = []
+
+    def tanh(x):
+        SEEN.append(np.asarray(x).tobytes())
+        return np.tanh(x)
+"""
+
+
+def test_seed_changes_the_hypothesis_search_and_repeats_it(tmp_path, monkeypatch):
+    name = write_module(tmp_path, monkeypatch, RECORDING_TANH)
+    module = importlib.import_module(name)
+
+    def drawn(seed: int, *extra: str) -> list[bytes]:
+        module.SEEN.clear()
+        # In this process, so that the module records what the checks fed it.
+        result = oracle.check(name, only=["activations.tanh"], examples=3, seed=seed,
+                              implementation_only=True,
+                              extra_args=["--nnspec-isolation=none", *extra])
+        assert result.verdicts["activations.tanh"] == "pass"
+        return list(module.SEEN)
+
+    first = drawn(1)
+    assert len(first) > 3 and drawn(1) == first
+    assert drawn(2) != first
+    default = drawn(0)
+    assert default != first
+    # --hypothesis-seed takes effect although the ci profile is derandomized.
+    assert drawn(0, "--hypothesis-seed=5") == drawn(0, "--hypothesis-seed=5") != default
+
+
+# ---- progress and Ctrl-C ----------------------------------------------------------------------
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stream", [io.StringIO(), Terminal()], ids=["log", "terminal"])
+def test_progress_is_quiet_for_short_runs_then_at_most_every_two_seconds(monkeypatch, stream):
+    clock = iter([0.0, 1.0, 3.5, 4.0, 6.0, 6.5])
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    shown = progress.Progress(stream, show=True)
+    shown.pytest_sessionstart()  # t = 0
+    shown.total = 5
+    for _ in range(5):  # t = 1, 3.5, 4, 6, 6.5
+        shown.pytest_runtest_logfinish()
+    shown.pytest_sessionfinish()
+    lines = ["nnspec: 2/5 checks, 3.5 s", "nnspec: 4/5 checks, 6.0 s"]
+    if isinstance(stream, Terminal):
+        width = len(lines[0])
+        assert stream.getvalue() == "".join("\r" + line for line in lines) + "\r" + " " * width + "\r"
+    else:
+        assert stream.getvalue().splitlines() == lines
+
+
+def test_progress_is_off_when_not_asked_and_not_a_terminal(monkeypatch):
+    clock = iter([0.0, 10.0])
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    stream = io.StringIO()
+    hidden = progress.Progress(stream)
+    hidden.pytest_sessionstart()
+    hidden.pytest_runtest_logfinish()
+    assert stream.getvalue() == "" and hidden.done == 1
+
+
+INTERRUPTED = """
+    import numpy as np
+
+    DTYPE = np.float64
+
+    def tanh(x):
+        raise KeyboardInterrupt  # what Ctrl-C raises in the middle of a call
+"""
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_ctrl_c_ends_the_check_in_one_line_with_exit_130(tmp_path, monkeypatch, capsys, as_json):
+    name = write_module(tmp_path, monkeypatch, INTERRUPTED)
+    code = cli.main(["check", name, "--only", "activations.tanh", "--examples", "1",
+                     "--no-isolation", *(["--json"] if as_json else [])])
+    captured = capsys.readouterr()
+    assert code == 130
+    if as_json:
+        assert json.loads(captured.out)["error"] == "interrupted"
+        assert captured.err.strip() == "nnspec check: interrupted"
+    else:
+        assert captured.out.splitlines()[-1] == "nnspec check: interrupted"
+        assert "KeyboardInterrupt" not in captured.out + captured.err
+
+
+# ---- nnspec report --impl ---------------------------------------------------------------------
+
+def test_report_of_a_module_that_does_not_import_fails_at_once_in_one_line(tmp_path, capsys):
+    code = cli.main(["report", "--impl", "torch,no_such_package_xyz.my_lstm", "--out",
+                     str(tmp_path / "reports")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("nnspec report: cannot import implementation 'no_such_package_xyz.my_lstm'")
+    assert not (tmp_path / "reports").exists()
+
+
+def test_report_imports_a_module_from_the_current_directory(tmp_path, monkeypatch, capsys):
+    name = f"user_impl_{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(RECORDING_TANH), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the command puts the directory on it
+    code = cli.main(["report", "--impl", name, "--out", "reports", "--no-bench", "--no-decay",
+                     "--no-oracle", "--quiet", "--", "--only", "activations.tanh",
+                     "--nnspec-examples", "1"])
+    capsys.readouterr()
+    assert code == 0
+    matrix = json.loads((tmp_path / "reports" / "conformance.json").read_text())["matrix"]
+    assert matrix[f"activations.tanh × {name}"]["verdict"] == "pass"
 
 
 # ---- the seed 004 walk-through (README) -------------------------------------------------------

@@ -9,15 +9,17 @@ import json
 import math
 import textwrap
 import uuid
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
 from _pytest.reports import BaseReport
 
-from nnspec import conformance
+from nnspec import conformance, speclib
 from nnspec.checks.harness.failure import Failure, NonConformance, failures_in, none_of
 from nnspec.checks.harness.implementation import Implementation, ImplementationError
+from nnspec.oracle import check
+from nnspec.reference import gru
 
 #: What the implementation below adds to every element of x wᵀ + b.
 OFFSET = 1e-3
@@ -166,3 +168,45 @@ def test_an_output_the_contract_does_not_allow_is_a_failure_naming_function_and_
     with pytest.raises(ImplementationError) as nonfinite:
         impl.array(np.array([0.0, np.inf]), fn="tanh", what="φ(x)")
     assert nonfinite.value.failure.index == (1,) and nonfinite.value.failure.got == math.inf
+
+
+def _module(name: str, **functions: object) -> ModuleType:
+    module = ModuleType(f"{name}_{uuid.uuid4().hex[:8]}")
+    module.DTYPE = np.float64  # type: ignore[attr-defined]
+    for fn, f in functions.items():
+        setattr(module, fn, f)
+    return module
+
+
+def test_a_verdict_goes_only_to_the_ids_whose_functions_a_check_called():
+    # Checks marked gru.cell.pytorch and gru.cell.textbook (and the vectors, marked with every
+    # GRU id) run on a module that has only the textbook cell: they say nothing about the others.
+    result = check(_module("only_textbook", gru_cell_textbook=gru.gru_cell_textbook), only=["gru."],
+                   examples=5, implementation_only=True)
+    assert result.verdicts == {"gru.cell.textbook": "pass", "gru.cell.pytorch": "not provided",
+                               "gru.layer": "not provided"}
+    cell = result.conformance.cells[("gru.cell.textbook", result.implementation)]
+    assert cell.functions == {"gru_cell_textbook"}
+
+
+def test_a_cell_computing_the_other_variant_fails_its_own_id_and_no_other():
+    result = check(_module("textbook_as_pytorch", gru_cell=gru.gru_cell_textbook), only=["gru."],
+                   examples=5, implementation_only=True)
+    assert result.verdicts == {"gru.cell.pytorch": "fail", "gru.cell.textbook": "not provided",
+                               "gru.layer": "not provided"}
+    assert any("matches gru.cell.textbook" in line for line in result.diagnoses["gru.cell.pytorch"])
+
+
+def test_without_attribution_the_marks_would_give_the_other_ids_a_verdict(monkeypatch):
+    # The mutant this attribution exists for: every marked id counts, whatever was called.
+    monkeypatch.setattr(conformance._Collector, "counts", lambda *args: True)
+    result = check(_module("only_textbook", gru_cell_textbook=gru.gru_cell_textbook), only=["gru."],
+                   examples=5, implementation_only=True)
+    assert result.verdicts["gru.cell.pytorch"] == "pass"
+
+
+def test_every_id_checked_on_an_implementation_names_its_contract_functions():
+    entries, gaps = speclib.traceability()
+    assert not [g for g in gaps if "names no contract functions" in g]
+    calling = speclib.check_index(calling=True)
+    assert {sid for sid in calling if entries[sid].functions} == set(calling)

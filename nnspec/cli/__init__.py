@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+import nnspec
 from nnspec.cli import check, decay, report, spec, vectors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, run the subcommand and return its exit status."""
     parser = argparse.ArgumentParser(prog="nnspec", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"nnspec {nnspec.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in (spec, check, report, decay, vectors):
         command.add_parser(sub)

@@ -8,8 +8,11 @@ precision than it declares) and the pytest command that reproduces it.
 Exit status: 0 when every spec id that was checked passed; 1 when one failed, or when nothing
 could be checked (a module that provides none of the selected contract functions has not shown
 that it conforms to anything); 2 when the command is misused or the module cannot be used at all
-(it does not import, raises on import, lacks DTYPE or declares a non-float one). Problems are
-reported as one clear line each, never as a traceback.
+(it does not import, raises on import, lacks DTYPE or declares a non-float one); 130 when
+interrupted (Ctrl-C). Problems are reported as one clear line each, never as a traceback.
+
+With --json, stdout holds one JSON object and nothing else (the schema is in README.md, "nnspec
+check --json"); the exit status is the same.
 
 MODULE is imported as `python -m` would import it: the current directory is on the path.
 """
@@ -19,13 +22,20 @@ from __future__ import annotations
 import argparse
 import difflib
 import io
+import json
 import os
 import sys
-from contextlib import redirect_stdout
-from typing import TextIO
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, redirect_stdout
+from typing import Any, TextIO
+
+from nnspec.cli import options
 
 #: The only tolerance policy; see :func:`_policy`.
 STRICT = "strict"
+
+#: The ``schema`` of the ``--json`` output; README.md describes its fields.
+SCHEMA = "nnspec-check/1"
 
 
 def _policy(value: str) -> str:
@@ -53,10 +63,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--examples", type=int, metavar="N",
                    help="Hypothesis examples per check (default: the 'ci' profile's 20)")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of the checks' generators (default 0); the same seed reproduces")
+                   help="seed of the checks' NumPy generators and, when not 0, of Hypothesis' "
+                        "search (default 0: each check's fixed derandomized search); the same "
+                        "seed reproduces the run")
     p.add_argument("--tolerance-policy", type=_policy, default=STRICT, metavar="strict",
                    help="'strict' (the only policy): the tolerance model as it is, at the "
                         "precision the module declares in DTYPE; there is no looser one")
+    p.add_argument("--json", action="store_true",
+                   help="print the verdicts, failures and diagnoses as one JSON object on stdout "
+                        "instead of the table (README.md describes it); same exit status")
+    options.add_run_options(p)
     p.set_defaults(run=run)
 
 
@@ -65,16 +81,47 @@ class _Usage(Exception):
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run ``nnspec check`` for parsed arguments; print to ``out`` (stdout) and return the status."""
+    """Run ``nnspec check`` for parsed arguments; print to ``out`` (stdout) and return the status.
+
+    With ``--json`` the table goes nowhere and ``out`` receives the JSON object alone: whatever
+    else would reach stdout while the checks run (pytest, the module's own prints, a worker
+    process's) goes to stderr.
+    """
     out = out or sys.stdout
+    data: dict[str, Any] = {"schema": SCHEMA, "module": args.module}
+    text = io.StringIO() if args.json else out
     try:
-        return _check(args, out)
+        with _stdout_to_stderr() if args.json else nullcontext():
+            status = _check(args, text, data)
     except _Usage as exc:
-        print(f"nnspec check: {exc}", file=out)
-        return 2
+        data["error"], status = str(exc), 2
+        print(f"nnspec check: {exc}", file=sys.stderr if args.json else out)
+    except KeyboardInterrupt:
+        data["error"], status = "interrupted", 130
+        print("nnspec check: interrupted", file=sys.stderr if args.json else out)
+    if args.json:
+        data["exit_status"] = status
+        out.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return status
 
 
-def _check(args: argparse.Namespace, out: TextIO) -> int:
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send Python's and the file descriptor's stdout to stderr, for child processes too."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
+    """Print the header, table and failure blocks to ``out`` and fill ``data`` with the same, for
+    ``--json``; return the exit status (raise :class:`_Usage` for 2)."""
     from nnspec import oracle, speclib, verdicts
     from nnspec.checks.harness import contract
     from nnspec.checks.harness.implementation import ImplementationLoadError, ImplementationUnavailable, load
@@ -99,7 +146,9 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     if os.getcwd() not in sys.path:  # import MODULE as `python -m` would, from here
         sys.path.insert(0, os.getcwd())
     try:
-        impl = load(args.module)
+        # Imported where it will run (a worker process, unless --no-isolation): a module that
+        # ends its process on import cannot end this one. The checks reuse the loaded worker.
+        impl = load(args.module, **options.load_options(args))
     except ImplementationLoadError as exc:
         raise _Usage(str(exc)) from exc
     except ImplementationUnavailable as exc:
@@ -108,18 +157,29 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         raise _Usage(f"importing implementation {args.module!r} called sys.exit({exc.code!r})") from exc
 
     provided = [fn for fn in contract.ALL if impl.provides(fn)]
+    run_args = options.pytest_args(args)
+    data.update(dtype=str(impl.dtype), provides=provided, only=list(args.only), seed=args.seed,
+                examples=args.examples, tolerance_policy=args.tolerance_policy,
+                isolation="none" if args.no_isolation else "process", timeout=args.timeout)
     listed = ", ".join(provided) if len(provided) <= 8 else f"{len(provided)} of them"
     print(f"nnspec check {args.module}: DTYPE {impl.dtype}; of the {len(contract.ALL)} contract "
           f"functions it provides {listed or 'none'}", file=out)
     if not provided:
-        print(verdicts.provides_nothing(impl.module, args.module, contract.ALL), file=out)
+        impl.close()
+        data.update(spec_ids=[], conclusion=verdicts.provides_nothing(impl.module, args.module,
+                                                                       contract.ALL))
+        print(data["conclusion"], file=out)
         return 1
 
     pytest_output = io.StringIO()
+    progress = options.progress(args)
     with redirect_stdout(pytest_output):
         result = oracle.check(args.module, only=args.only, examples=args.examples,
-                              seed=args.seed, quiet=False, implementation_only=True)
+                              seed=args.seed, quiet=False, implementation_only=True,
+                              extra_args=run_args, plugins=[progress])
     totals, code = result.conformance.totals, result.conformance.exit_code
+    if progress.interrupted:
+        raise KeyboardInterrupt
     if code not in (0, 1, 5):
         tail = "\n".join(pytest_output.getvalue().strip().splitlines()[-15:])
         raise _Usage(f"pytest could not run the checks (exit code {code}):\n{tail}")
@@ -133,13 +193,16 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
           f"{totals['failed']} failed, {totals['skipped']} not provided "
           f"({result.conformance.seconds:.1f} s)\n", file=out)
     print("\n".join(verdicts.table(result, order)), file=out)
+
+    def reproduce(only: list[str]) -> str:
+        return verdicts.reproduce(args.module, only, args.seed, args.examples, run_args)
+
     for sid in verdicts.ordered(result, order):
         if result.verdicts[sid] == "fail":
-            block = verdicts.failure_block(
-                result, sid, verdicts.reproduce(args.module, [sid], args.seed, args.examples))
+            block = verdicts.failure_block(result, sid, reproduce([sid]))
             print("\n" + "\n".join(block), file=out)
-    text, status = verdicts.conclusion(
-        result, order, args.module, selected,
-        verdicts.reproduce(args.module, args.only, args.seed, args.examples))
+    text, status = verdicts.conclusion(result, order, args.module, selected, reproduce(args.only))
     print(f"\n{text}", file=out)
+    data.update(totals=totals, seconds=round(result.conformance.seconds, 3),
+                spec_ids=verdicts.as_data(result, order, reproduce), conclusion=text)
     return status

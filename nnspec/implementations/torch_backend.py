@@ -268,8 +268,10 @@ class TorchBackend:
                      for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))
 
     # optimisers and clipping -------------------------------------------------------------
+    # The optimisers update their parameters in place, and self.t shares the caller's memory on
+    # the CPU: each parameter is a copy, or the step would write into the argument w.
     def sgd_step(self, w, grad, lr, weight_decay):
-        p = nn.Parameter(self.t(w))
+        p = nn.Parameter(self.t(w).clone())
         p.grad = self.t(grad)
         torch.optim.SGD([p], lr=lr, weight_decay=weight_decay).step()
         return self.n(p)
@@ -278,14 +280,14 @@ class TorchBackend:
         # What a torch user writes for seed 000's step: the batch-mean loss, and optimiser
         # parameter groups that decay w by λ/|B| and leave the bias alone (spec/regularisation.md).
         X, y = self.t(X_B), self.t(y_B)
-        wp, bp = nn.Parameter(self.t(w)), nn.Parameter(self.t(np.asarray(b)))
+        wp, bp = nn.Parameter(self.t(w).clone()), nn.Parameter(self.t(np.asarray(b)).clone())
         (0.5 * ((X @ wp + bp - y) ** 2).mean()).backward()
         torch.optim.SGD([{"params": [wp], "weight_decay": lam / X.shape[0]},
                          {"params": [bp], "weight_decay": 0.0}], lr=eta).step()
         return self.n(wp), self.n(bp)
 
     def _adam(self, cls, w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
-        p = nn.Parameter(self.t(w))
+        p = nn.Parameter(self.t(w).clone())
         p.grad = self.t(grad)
         opt = cls([p], lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
         # Resume from step t − 1 with the given moments, so this call performs step t.

@@ -1,0 +1,36 @@
+"""What isolating the implementation under test costs (checks/harness/isolation.py).
+
+Per call: the same torch ``gru_cell`` on the checks' typical sizes (B = 4, H = 8), called through
+:meth:`Implementation.call` in-process and through a worker process, in one run; the ratio is the
+worker's round trip (pickling both ways, the socket, the argument copy) over the call itself.
+Per start: the time a worker takes to import torch and answer, paid once per implementation and
+run (and again after a crash or a hang).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnspec.checks.harness.implementation import load
+
+B, H = 4, 8
+
+
+@pytest.mark.parametrize("isolation", ["in-process", "worker process"])
+def test_call_overhead(benchmark, rng, isolation):
+    impl = load("torch", isolation="none" if isolation == "in-process" else "process")
+    try:
+        args = [rng.standard_normal(shape) for shape in ((B, H), (B, H), (3 * H, H), (3 * H, H),
+                                                         (3 * H,), (3 * H,))]
+        benchmark.group = f"isolation: one gru_cell call, B={B} H={H}"
+        benchmark.extra_info.update(impl=isolation, what="isolation")
+        benchmark(impl.call, "gru_cell", *args)
+    finally:
+        impl.close()
+
+
+def test_worker_start(benchmark):
+    benchmark.group = "isolation: starting a worker that imports torch"
+    benchmark.extra_info.update(impl="worker process", what="isolation")
+    benchmark.pedantic(lambda: load("torch", isolation="process").close(), rounds=3, iterations=1)

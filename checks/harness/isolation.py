@@ -1,0 +1,304 @@
+"""Running the implementation under test where it cannot take the checks down with it.
+
+An implementation is a stranger's code: it may hang, end the process (``os._exit``, ``sys.exit``
+from C), crash in a native library, or write into its arguments. Run in the checks' own process,
+a hang hangs the run and an ``os._exit(0)`` ends it with status 0 — read by CI as "conforms".
+So, by default (``--nnspec-isolation process``), an implementation loaded by name runs in a
+:class:`Worker`: a fresh Python process (checks/harness/worker.py) that imports the module and
+answers one call at a time over a socket. The checks' side waits at most ``timeout`` seconds for
+each answer; a call that does not answer in time is stopped (the worker is killed with its process
+group) and a worker that died is seen at once. Either becomes :class:`Stopped`, which the harness
+turns into a one-line failure naming the function; the next call starts a new worker.
+
+A fresh process, not a fork: a child forked from a process whose PyTorch already ran parallel code
+hangs in its first parallel region (GNU OpenMP is not fork-safe; seen here with torch 2.13). A
+module built in memory (a catalogue entry, a module object handed to ``nnspec.oracle.check``)
+cannot be imported by a fresh process and runs in-process (:class:`InProcess`), where a
+pure-Python hang is still stopped by a timer signal.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from types import FrameType, ModuleType, SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from nnspec.checks.harness import mutation
+from nnspec.checks.harness.loading import ImplementationLoadError, ImplementationUnavailable
+
+#: Seconds one call may take. The checks' inputs are small (a layer call takes milliseconds); the
+#: margin is for a first call that compiles (JAX's jit, an ONNX Runtime session) on a loaded
+#: two-core machine, measured at under 3 s here. Settable with --nnspec-timeout.
+DEFAULT_TIMEOUT = 10.0
+
+#: Seconds a worker may take to import its implementation (PyTorch or JAX alone take 2-5 s).
+LOAD_TIMEOUT = 120.0
+
+_SIGNALS = {signal.SIGSEGV: "a segmentation fault (SIGSEGV)", signal.SIGABRT: "an abort (SIGABRT)",
+            signal.SIGBUS: "a bus error (SIGBUS)", signal.SIGFPE: "a floating-point trap (SIGFPE)",
+            signal.SIGILL: "an illegal instruction (SIGILL)",
+            signal.SIGKILL: "SIGKILL (killed from outside, e.g. out of memory)"}
+
+
+class Stopped(Exception):
+    """A call did not come back: it ran past the time limit, or the process running it ended."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one call gave back: its output, or the exception it raised (``raised`` is its type's
+    name and ``message`` its text, or ``NotImplementedError``), and the arguments it wrote into."""
+
+    output: Any = None
+    raised: str | None = None
+    message: str = ""
+    changes: tuple[mutation.Change, ...] = ()
+    #: The output could not be sent back from the worker (it cannot be pickled): why.
+    unsendable: str | None = None
+
+
+class InProcess:
+    """Calls in the checks' own process, with the argument check and a timer for Python hangs."""
+
+    isolated = False
+
+    def __init__(self, module: ModuleType | SimpleNamespace, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.module = module
+        self.timeout = timeout
+
+    def provides(self, fn: str) -> bool:
+        return callable(getattr(self.module, fn, None))
+
+    def call(self, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Reply:
+        before = mutation.snapshot(args, kwargs)
+        try:
+            with _timer(self.timeout):
+                out = getattr(self.module, fn)(*args, **kwargs)
+        except Stopped:
+            raise
+        except NotImplementedError as exc:
+            return Reply(raised="NotImplementedError", message=str(exc))
+        except SystemExit as exc:
+            return Reply(raised="SystemExit", message=f"sys.exit({exc.code!r})",
+                         changes=tuple(mutation.changes(before)))
+        except Exception as exc:
+            return Reply(raised=type(exc).__name__, message=str(exc),
+                         changes=tuple(mutation.changes(before)))
+        return Reply(output=out, changes=tuple(mutation.changes(before)))
+
+    def close(self) -> None:
+        pass
+
+
+@contextmanager
+def _timer(seconds: float) -> Iterator[None]:
+    """Raise :class:`Stopped` in the main thread after ``seconds`` (a pure-Python loop only: a
+    hang inside C code is only stopped by a worker process)."""
+    if seconds <= 0 or signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, None) or (
+            os.getpid() != _MAIN_PID) or not _in_main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise Stopped(f"did not return within {seconds:g} s (the per-call time limit, "
+                      f"--nnspec-timeout; a hang in native code is only stopped with process isolation)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+_MAIN_PID = os.getpid()
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+class Worker:
+    """An implementation imported and called in a process of its own (see the module's text)."""
+
+    isolated = True
+
+    def __init__(self, name: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.name = name
+        self.timeout = timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.conn: Connection | None = None
+        # The worker's stdout and stderr: what the implementation prints, and a crash's traceback.
+        # What it prints is relayed to this process's stderr after each answer (stdout may be
+        # data, e.g. nnspec check --json).
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the worker)
+        self.relayed = 0
+        self.file: str | None = None
+        _LIVE.append(self)
+        self.dtype, self.callables = self._start()
+
+    @property
+    def module(self) -> SimpleNamespace:
+        """A stand-in for the module: its DTYPE and the names of its public callables."""
+        names = {n: _remote(n) for n in self.callables if n != "DTYPE"}
+        return SimpleNamespace(**names, DTYPE=self.dtype)
+
+    def provides(self, fn: str) -> bool:
+        return fn in self.callables
+
+    def _start(self) -> tuple[np.dtype, list[str]]:
+        ours, theirs = socket.socketpair()
+        self.log.seek(0)
+        self.log.truncate()
+        self.relayed = 0
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "nnspec.checks.harness.worker", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=self.log,
+            stderr=self.log, start_new_session=True)
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        self.conn.send(("load", self.name, list(sys.path)))
+        try:
+            reply = self._receive(LOAD_TIMEOUT, f"importing {self.name!r} ")
+        except Stopped as exc:
+            self.close()
+            raise ImplementationLoadError(str(exc)) from None
+        if reply[0] == "unavailable":
+            self.close()
+            raise ImplementationUnavailable(reply[1])
+        if reply[0] == "load_error":
+            self.close()
+            raise ImplementationLoadError(reply[1])
+        self.file = reply[3]
+        return np.dtype(reply[1]), list(reply[2])
+
+    def call(self, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Reply:
+        if self.conn is None:
+            self._start()
+        assert self.conn is not None
+        with contextlib.suppress(OSError):  # the worker is gone: _receive says how
+            self.conn.send(("call", fn, args, kwargs))
+        reply = self._receive(self.timeout, "")
+        kind = reply[0]
+        if kind == "not_provided":
+            return Reply(raised="NotImplementedError", message=reply[1])
+        if kind == "raised":
+            return Reply(raised=reply[1], message=reply[2], changes=tuple(reply[3]))
+        if kind == "unsendable":
+            states, changes = reply[4], reply[3]
+        else:
+            states, changes = reply[3], reply[2]
+        # The worker advanced copies of the generators; move the caller's own to where they went.
+        for g, state in zip(mutation.generators(args, kwargs), states, strict=True):
+            g.bit_generator.state = state
+        if kind == "unsendable":
+            return Reply(unsendable=f"returned {reply[1]}, which cannot be sent back from the "
+                                    f"worker process ({reply[2]})", changes=tuple(changes))
+        return Reply(output=reply[1], changes=tuple(changes))
+
+    def _receive(self, timeout: float, what: str) -> Any:
+        assert self.conn is not None and self.process is not None
+        start = time.monotonic()
+        if not self.conn.poll(timeout):
+            self._stop()
+            raise Stopped(f"{what}did not return within {timeout:g} s (the per-call time limit, "
+                          f"--nnspec-timeout); its process was stopped")
+        try:
+            reply = self.conn.recv()
+        except (EOFError, ConnectionResetError, OSError):
+            pass
+        else:
+            self._relay()
+            return reply
+        try:
+            code = self.process.wait(timeout=max(1.0, timeout - (time.monotonic() - start)))
+        except subprocess.TimeoutExpired:
+            code = None
+        self._relay()
+        where = self._crash_site()
+        self._stop()
+        raise Stopped(f"{what}ended the process running it: {_ending(code)}"
+                      + (f", at {where}" if where else ""))
+
+    def _relay(self) -> None:
+        """Write what the worker printed since the last time to this process's stderr."""
+        self.log.seek(self.relayed)
+        data = self.log.read()
+        if data:
+            self.relayed += len(data)
+            sys.stderr.write(data.decode(errors="replace"))
+            sys.stderr.flush()
+
+    def _crash_site(self) -> str:
+        """Where the fatal-error traceback in the log enters the implementation's module (the
+        innermost such frame; faulthandler lists the most recent call first), else its
+        innermost frame outside the harness."""
+        self.log.seek(0)
+        text = self.log.read().decode(errors="replace")
+        frames = [line.strip().removeprefix("File ") for line in text.splitlines()
+                  if line.strip().startswith("File ")]
+        frames = [f for f in frames if "checks/harness/" not in f]
+        own = [f for f in frames if self.file and f.startswith(f'"{self.file}"')]
+        return (own or frames or [""])[0]
+
+    def close(self) -> None:
+        """Stop the worker for good and release its log."""
+        self._stop()
+        self.log.close()
+        if self in _LIVE:
+            _LIVE.remove(self)
+
+    def _stop(self) -> None:
+        """Stop the worker process (the next call starts another)."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+            self.process.wait()
+
+
+def _ending(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        return _SIGNALS.get(signal.Signals(-code), f"signal {signal.Signals(-code).name}")
+    return (f"exit status {code}, without returning (os._exit, or exit() called from native "
+            f"code; sys.exit would have been reported as such)")
+
+
+def _remote(name: str) -> Callable[..., Any]:
+    def stand_in(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{name} runs in the worker process; call it through Implementation.call")
+
+    stand_in.__name__ = name
+    return stand_in
+
+
+_LIVE: list[Worker] = []
+
+
+@atexit.register
+def _close_all() -> None:
+    for worker in list(_LIVE):
+        worker.close()
