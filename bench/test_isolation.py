@@ -9,7 +9,6 @@ run (and again after a crash or a hang).
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from nnspec.checks.harness.implementation import load

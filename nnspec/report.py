@@ -22,6 +22,7 @@ import numpy as np
 
 from nnspec import speclib
 from nnspec.conformance import Conformance, run
+from nnspec.progress import Progress
 
 SYMBOL = {"pass": "✅ pass", "fail": "❌ fail", "not provided": "— not provided",
           "unavailable": "⊘ unavailable"}
@@ -159,6 +160,34 @@ def oracle_section(data: dict[str, Any]) -> list[str]:
         lines.append(f"| {e['name']} | {e['kind']} | {e['detected']} | {named} | {e['passed']} |")
     lines += ["", "Bug ids that no implementation can exhibit through the contract:", ""]
     lines += [f"- `{sid}`: {why}" for sid, why in data["unreachable"].items()]
+    return lines + alternatives_lines(data.get("alternatives"))
+
+
+def alternatives_lines(corpus: dict[str, Any] | None) -> list[str]:
+    """The corpus of correct alternatives (checks/oracle/alternatives.py): the pass rate and one
+    row per entry, a failure's first message, or why the entry could not run here."""
+    if corpus is None:
+        return []
+    lines = ["", "### Correct alternatives", "",
+             "Implementations that compute a formula another legitimate way (checks/oracle/"
+             "alternatives.py); every one must pass, so a failure here is a false alarm of the "
+             "oracle.", "",
+             f"Correct alternatives passed: {corpus['passed']}/{corpus['ran']}"
+             + (f" ({len(corpus['entries']) - corpus['ran']} not run here: framework absent)"
+                if len(corpus["entries"]) > corpus["ran"] else ""), "",
+             "| entry | computes | dtype | spec ids | result |", "| --- | --- | --- | --- | --- |"]
+    for e in corpus["entries"]:
+        if not e["available"]:
+            result = f"not run: {e['reason']}"
+        elif e["passed"]:
+            result = "pass"
+        else:
+            failed = [sid for sid, v in e["verdicts"].items() if v != "pass"]
+            first = e["failures"][0] if e["failures"] else ""
+            result = f"FAIL {', '.join(failed)}: {first}"
+        cells = (e["name"], e["computes"], e["dtype"], ", ".join(e["only"]), result)
+        # A formula's |x| would end a table cell.
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return lines
 
 
@@ -175,7 +204,10 @@ def _dump(path: Path, data: Any, command: str) -> None:
 
 def main(implementations: list[str], out_dir: Path, extra_args: list[str], *,
          size: str = "default", bench: bool = True, decay: bool = True,
-         oracle: bool = True) -> int:
+         oracle: bool = True, progress: Progress | None = None) -> int:
+    """Run the stages and write ``out_dir``; ``extra_args`` go to the conformance run's pytest,
+    ``progress`` shows how far it has got (default: on stderr when it is a terminal). A Ctrl-C
+    during the conformance checks raises KeyboardInterrupt, as it does in the other stages."""
     command = "nnspec report" + ("".join(f" {a}" for a in sys.argv[2:]) if len(sys.argv) > 2
                                  else "")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -185,7 +217,10 @@ def main(implementations: list[str], out_dir: Path, extra_args: list[str], *,
     sections: list[list[str]] = []
 
     print(f"nnspec report [1/4]: conformance checks for {', '.join(implementations)}", flush=True)
-    result = run(implementations, extra_args=extra_args)
+    progress = progress or Progress()
+    result = run(implementations, extra_args=extra_args, plugins=[progress])
+    if progress.interrupted:  # pytest caught it and returned; stop here, not at the next stage
+        raise KeyboardInterrupt
     sections.append(conformance_section(result))
     _dump(out_dir / "conformance.json", {
         "implementations": implementations, "totals": result.totals, "seconds": result.seconds,

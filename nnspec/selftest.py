@@ -1,6 +1,7 @@
 """The oracle's self-test: every entry of the catalogue (checks/oracle/catalogue.py) run through
 the oracle (nnspec.oracle.check), with what it said — verdicts, the variants and bugs it named —
-and the rates per kind that the report and checks/meta/test_oracle.py state.
+and the rates per kind that the report and checks/meta/test_oracle.py state; beside it, the corpus
+of correct alternatives (checks/oracle/alternatives.py), every one of which must pass.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nnspec.checks.harness.failure import Failure
+from nnspec.checks.harness.implementation import ImplementationUnavailable
+from nnspec.checks.oracle.alternatives import CORPUS
 from nnspec.checks.oracle.catalogue import ENTRIES, EXAMPLES, KINDS, UNREACHABLE, Entry
 from nnspec.checks.oracle.diagnosis import named_ids
 from nnspec.oracle import check
@@ -72,9 +75,32 @@ def rates(outcomes: list[Outcome]) -> dict[str, dict[str, int]]:
     return table
 
 
+def alternatives(*, seed: int = 0) -> dict[str, Any]:
+    """Run the corpus of correct alternatives: how many of those whose framework is installed
+    passed ("correct alternatives passed: k/n"), and per entry what it computes differently, why
+    that is legitimate, its verdicts and the first failures, or why it could not run here."""
+    rows: list[dict[str, Any]] = []
+    for entry in CORPUS:
+        row: dict[str, Any] = {"name": entry.name, "computes": entry.origin,
+                               "legitimate": entry.legitimate, "only": list(entry.only),
+                               "dtype": entry.dtype.__name__}
+        try:
+            o = run(entry, seed=seed)
+        except ImplementationUnavailable as exc:
+            rows.append({**row, "available": False, "passed": None, "reason": str(exc)})
+            continue
+        rows.append({**row, "available": True, "passed": o.passed,
+                     "verdicts": {sid: o.verdicts.get(sid, "not run") for sid in entry.only},
+                     "failures": [f.headline for f in o.failures[:3]],
+                     "diagnoses": o.diagnoses[:3], "seconds": round(o.seconds, 2)})
+    ran = [r for r in rows if r["available"]]
+    return {"passed": sum(bool(r["passed"]) for r in ran), "ran": len(ran), "entries": rows}
+
+
 def detection(*, seed: int = 0) -> dict[str, Any]:
-    """Run the whole catalogue: the rates per kind and the per-entry table, ready for JSON
-    (for the report to write beside conformance.json)."""
+    """Run the whole catalogue and the corpus of correct alternatives: the rates per kind, the
+    per-entry table and :func:`alternatives`, ready for JSON (for the report to write beside
+    conformance.json)."""
     outcomes = [run(entry, seed=seed) for entry in ENTRIES]
     return {
         "rates": rates(outcomes),
@@ -84,5 +110,6 @@ def detection(*, seed: int = 0) -> dict[str, Any]:
                      "passed": o.passed, "named": o.named, "seconds": round(o.seconds, 2)}
                     for o in outcomes],
         "unreachable": UNREACHABLE,
+        "alternatives": alternatives(seed=seed),
     }
 

@@ -5,8 +5,9 @@ imported): who may import whom.
 - the checks' machinery (``checks/harness``, ``checks/bounds``, ``checks/oracle``) may import the
   reference, the machinery and the shipped implementations, never the command line, the report or
   a test module;
-- the shipped implementations (``nnspec/implementations``) import the reference and the harness
-  (the contract and its exceptions) only;
+- the shipped implementations (``nnspec/implementations``) import the reference, the harness
+  (the contract and its exceptions) and the adapters (``nnspec.adapters``, which wrap framework
+  modules as users do) only;
 - no module other than a test module (``test_*.py``, ``conftest.py``) imports a test module.
 
 A module-level ``import`` inside a function counts the same as one at the top.
@@ -103,7 +104,7 @@ def machinery_may_import(_: str, name: str) -> bool:
 
 def implementations_may_import(_: str, name: str) -> bool:
     return not name.startswith("nnspec") or name.startswith(
-        ("nnspec.reference", "nnspec.checks.harness", "nnspec.implementations"))
+        ("nnspec.reference", "nnspec.checks.harness", "nnspec.implementations", "nnspec.adapters"))
 
 
 def no_test_module(importer: str, name: str) -> bool:
@@ -119,7 +120,7 @@ def test_checks_machinery_imports_reference_and_machinery_only():
     assert violations(files, machinery_may_import) == []
 
 
-def test_shipped_implementations_import_reference_and_harness_only():
+def test_shipped_implementations_import_reference_harness_and_adapters_only():
     assert violations(sources("nnspec/implementations"), implementations_may_import) == []
 
 
@@ -136,6 +137,9 @@ def test_no_module_but_a_test_imports_a_test_module():
     ("nnspec.checks.oracle.probe", "from nnspec.checks import test_gru\n", machinery_may_import),
     ("nnspec.probe", "from nnspec.checks.test_lstm import WRONG_CELLS\n", no_test_module),
     ("nnspec.implementations.probe", "from nnspec.cli import main\n", implementations_may_import),
+    ("nnspec.implementations.probe", "from nnspec.oracle import check\n", implementations_may_import),
+    ("nnspec.implementations.probe", "from nnspec.checks.oracle import alternatives\n",
+     implementations_may_import),
 ])
 def test_a_crossed_layer_is_reported_with_its_line(module, source, rule, tmp_path):
     path = tmp_path / "probe.py"
