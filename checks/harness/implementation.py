@@ -37,7 +37,7 @@ from nnspec.checks.harness.loading import (
 from nnspec.checks.oracle.diagnosis import Call, diagnose
 
 __all__ = ["DEFAULT", "SHIPPED", "Implementation", "ImplementationError", "ImplementationLoadError",
-           "ImplementationUnavailable", "bug_model", "describe_args", "load"]
+           "ImplementationUnavailable", "bug_model", "describe_args", "load", "prestart"]
 
 #: Implementations the default ``pytest`` run checks (CUDA ones skip without a GPU).
 DEFAULT = ("torch", "torch_float32", "reference", "torch_cuda", "torch_cuda_float32")
@@ -262,7 +262,8 @@ def load(name: str, *, isolation: str = "none", timeout: float = DEFAULT_TIMEOUT
     if isolation == "process" and importable(path):
         key = (name, timeout)
         if key not in _WORKERS:
-            worker = Worker(name, timeout)
+            worker = _STARTING.pop(key, None) or Worker(name, timeout, wait=False)
+            worker.ready()
             _WORKERS[key] = Implementation(name=name, module=worker.module, dtype=worker.dtype,
                                            backend=worker)
         return _WORKERS[key]
@@ -274,6 +275,19 @@ def load(name: str, *, isolation: str = "none", timeout: float = DEFAULT_TIMEOUT
 #: and functions (nnspec check) and the run of the checks after it share the worker, which starts
 #: in seconds (it imports the implementation, torch or JAX with it).
 _WORKERS: dict[tuple[str, float], Implementation] = {}
+
+
+#: Workers started ahead of their :func:`load` (see :func:`prestart`).
+_STARTING: dict[tuple[str, float], Worker] = {}
+
+
+def prestart(name: str, *, isolation: str = "none", timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Start importing ``name`` in its worker now and return at once; the :func:`load` with the
+    same arguments takes that worker (nnspec check lets pytest start while torch imports)."""
+    key = (name, timeout)
+    if (isolation == "process" and importable(SHIPPED.get(name, name)) and key not in _WORKERS
+            and key not in _STARTING):
+        _STARTING[key] = Worker(name, timeout, wait=False)
 
 
 def importable(path: str) -> bool:

@@ -140,7 +140,10 @@ class Worker:
 
     isolated = True
 
-    def __init__(self, name: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, name: str, timeout: float = DEFAULT_TIMEOUT, *, wait: bool = True) -> None:
+        """Start the worker importing ``name``; unless ``wait``, return at once and let
+        :meth:`ready` wait for the import (it takes seconds, which the caller can spend
+        elsewhere)."""
         self.name = name
         self.timeout = timeout
         self.process: subprocess.Popen[bytes] | None = None
@@ -151,8 +154,20 @@ class Worker:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the worker)
         self.relayed = 0
         self.file: str | None = None
+        self.dtype = np.dtype(np.float64)
+        self.callables: list[str] = []
+        self._loaded = False
         _LIVE.append(self)
-        self.dtype, self.callables = self._start()
+        self._launch()
+        if wait:
+            self.ready()
+
+    def ready(self) -> Worker:
+        """Wait for the first import of the implementation; raise what made it unusable."""
+        if not self._loaded:
+            self.dtype, self.callables = self._await_load()
+            self._loaded = True
+        return self
 
     @property
     def module(self) -> SimpleNamespace:
@@ -164,6 +179,10 @@ class Worker:
         return fn in self.callables
 
     def _start(self) -> tuple[np.dtype, list[str]]:
+        self._launch()
+        return self._await_load()
+
+    def _launch(self) -> None:
         ours, theirs = socket.socketpair()
         self.log.seek(0)
         self.log.truncate()
@@ -175,6 +194,8 @@ class Worker:
         theirs.close()
         self.conn = Connection(ours.detach())
         self.conn.send(("load", self.name, list(sys.path)))
+
+    def _await_load(self) -> tuple[np.dtype, list[str]]:
         try:
             reply = self._receive(LOAD_TIMEOUT, f"importing {self.name!r} ")
         except Stopped as exc:

@@ -27,9 +27,12 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, redirect_stdout
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from nnspec.cli import options
+
+if TYPE_CHECKING:
+    import pytest
 
 #: The only tolerance policy; see :func:`_policy`.
 STRICT = "strict"
@@ -119,12 +122,55 @@ def _stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+class _Header:
+    """A pytest plugin that loads the implementation once the checks are collected, and prints
+    the header (DTYPE, the contract functions provided) or ends the run with why it cannot go on:
+    ``usage`` (the module cannot be used: exit 2) or ``nothing`` (it provides no contract
+    function: exit 1)."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> None:
+        self.args, self.out, self.data = args, out, data
+        self.usage: str | None = None
+        self.nothing: str | None = None
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        import pytest
+
+        from nnspec import verdicts
+        from nnspec.checks.harness import contract
+        from nnspec.checks.harness.implementation import (
+            ImplementationLoadError,
+            ImplementationUnavailable,
+            load,
+        )
+
+        name = self.args.module
+        try:
+            impl = load(name, **options.load_options(self.args))
+        except ImplementationLoadError as exc:
+            self.usage = str(exc)
+        except ImplementationUnavailable as exc:
+            self.usage = f"implementation {name!r} cannot run here: {exc}"
+        except SystemExit as exc:
+            self.usage = f"importing implementation {name!r} called sys.exit({exc.code!r})"
+        if self.usage:
+            pytest.exit(self.usage, returncode=2)
+        provided = [fn for fn in contract.ALL if impl.provides(fn)]
+        self.data.update(dtype=str(impl.dtype), provides=provided)
+        listed = ", ".join(provided) if len(provided) <= 8 else f"{len(provided)} of them"
+        print(f"nnspec check {name}: DTYPE {impl.dtype}; of the {len(contract.ALL)} contract "
+              f"functions it provides {listed or 'none'}", file=self.out)
+        if not provided:
+            impl.close()
+            self.nothing = verdicts.provides_nothing(impl.module, name, contract.ALL)
+            pytest.exit(self.nothing, returncode=1)
+
+
 def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
     """Print the header, table and failure blocks to ``out`` and fill ``data`` with the same, for
     ``--json``; return the exit status (raise :class:`_Usage` for 2)."""
     from nnspec import oracle, speclib, verdicts
-    from nnspec.checks.harness import contract
-    from nnspec.checks.harness.implementation import ImplementationLoadError, ImplementationUnavailable, load
+    from nnspec.checks.harness.implementation import prestart
 
     if not args.module:
         hint = (" (--only takes several ids, so it swallowed the module name: put MODULE first, "
@@ -145,39 +191,30 @@ def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
 
     if os.getcwd() not in sys.path:  # import MODULE as `python -m` would, from here
         sys.path.insert(0, os.getcwd())
-    try:
-        # Imported where it will run (a worker process, unless --no-isolation): a module that
-        # ends its process on import cannot end this one. The checks reuse the loaded worker.
-        impl = load(args.module, **options.load_options(args))
-    except ImplementationLoadError as exc:
-        raise _Usage(str(exc)) from exc
-    except ImplementationUnavailable as exc:
-        raise _Usage(f"implementation {args.module!r} cannot run here: {exc}") from exc
-    except SystemExit as exc:
-        raise _Usage(f"importing implementation {args.module!r} called sys.exit({exc.code!r})") from exc
-
-    provided = [fn for fn in contract.ALL if impl.provides(fn)]
+    # The module is imported where it will run (a worker process, unless --no-isolation): one
+    # that ends its process on import cannot end this one. The worker starts importing now and
+    # the header is printed once pytest has collected the checks: its seconds overlap pytest's.
+    prestart(args.module, **options.load_options(args))
+    header = _Header(args, out, data)
     run_args = options.pytest_args(args)
-    data.update(dtype=str(impl.dtype), provides=provided, only=list(args.only), seed=args.seed,
-                examples=args.examples, tolerance_policy=args.tolerance_policy,
+    data.update(only=list(args.only), seed=args.seed, examples=args.examples,
+                tolerance_policy=args.tolerance_policy,
                 isolation="none" if args.no_isolation else "process", timeout=args.timeout)
-    listed = ", ".join(provided) if len(provided) <= 8 else f"{len(provided)} of them"
-    print(f"nnspec check {args.module}: DTYPE {impl.dtype}; of the {len(contract.ALL)} contract "
-          f"functions it provides {listed or 'none'}", file=out)
-    if not provided:
-        impl.close()
-        data.update(spec_ids=[], conclusion=verdicts.provides_nothing(impl.module, args.module,
-                                                                       contract.ALL))
-        print(data["conclusion"], file=out)
-        return 1
 
     pytest_output = io.StringIO()
     progress = options.progress(args)
     with redirect_stdout(pytest_output):
         result = oracle.check(args.module, only=args.only, examples=args.examples,
                               seed=args.seed, quiet=False, implementation_only=True,
-                              extra_args=run_args, plugins=[progress])
+                              extra_args=run_args, plugins=[progress, header])
     totals, code = result.conformance.totals, result.conformance.exit_code
+    # Before the interruption: pytest.exit, with which the header ends a run, reads as one.
+    if header.usage:
+        raise _Usage(header.usage)
+    if header.nothing:
+        data.update(spec_ids=[], conclusion=header.nothing)
+        print(header.nothing, file=out)
+        return 1
     if progress.interrupted:
         raise KeyboardInterrupt
     if code not in (0, 1, 5):
