@@ -33,3 +33,21 @@ def test_worker_start(benchmark):
     benchmark.group = "isolation: starting a worker that imports torch"
     benchmark.extra_info.update(impl="worker process", what="isolation")
     benchmark.pedantic(lambda: load("torch", isolation="process").close(), rounds=3, iterations=1)
+
+
+@pytest.mark.parametrize("isolation", ["in-process", "worker process"])
+def test_whole_check_of_torch(benchmark, isolation):
+    """What `nnspec check torch` runs (every check that calls it, the ci profile), once each way."""
+    import contextlib
+    import io
+
+    from nnspec.oracle import check
+
+    flag = "none" if isolation == "in-process" else "process"
+    benchmark.group = "isolation: every check of torch (nnspec check torch)"
+    benchmark.extra_info.update(impl=isolation, what="isolation")
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = benchmark.pedantic(
+            lambda: check("torch", implementation_only=True,
+                          extra_args=[f"--nnspec-isolation={flag}"]), rounds=1, iterations=1)
+    assert result.ok, result.failed
