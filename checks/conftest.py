@@ -69,6 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
         changes["max_examples"] = examples
     hypothesis_seed = config.getoption("hypothesis_seed", None)
     nnspec_seed = config.getoption("--nnspec-seed")
+    if nnspec_seed < 0:  # numpy.random.default_rng takes non-negative seeds only
+        raise pytest.UsageError(f"--nnspec-seed must be at least 0, got {nnspec_seed}")
     if hypothesis_seed is not None or nnspec_seed != 0:
         changes["derandomize"] = False
     if hypothesis_seed is None and nnspec_seed != 0:  # else Hypothesis' plugin has set it
@@ -151,6 +153,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     impl = getattr(item, "funcargs", {}).get("impl")
     if isinstance(impl, Implementation):
         impl.called.clear()
+        impl.missing.clear()
     return (yield)
 
 
@@ -170,13 +173,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Record the failures a check raised on its report, as data: one ``("nnspec_failure",
     Failure.to_dict())`` entry of ``user_properties`` each (pytest-xdist carries those back from
-    its workers), and the contract functions the check called as one ``("nnspec_called",
-    names)`` entry. nnspec.conformance reads them instead of the traceback's text."""
+    its workers), and the contract functions the check called, and those it found missing, as
+    ``("nnspec_called", names)`` and ``("nnspec_missing", names)``. nnspec.conformance reads
+    them instead of the traceback's text."""
     report = yield
     impl = getattr(item, "funcargs", {}).get("impl")
     if call.when == "call" and isinstance(impl, Implementation):
         # Which contract functions the check called: the verdict goes to their spec ids only.
-        report.user_properties = [*report.user_properties, ("nnspec_called", sorted(impl.called))]
+        report.user_properties = [*report.user_properties, ("nnspec_called", sorted(impl.called)),
+                                  ("nnspec_missing", sorted(impl.missing))]
     failures = failures_in(call.excinfo.value) if call.excinfo else []
     if failures:
         # A new list: pytest hands item.user_properties itself to the reports of every phase.

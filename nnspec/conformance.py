@@ -9,11 +9,14 @@ read back from the traceback's text).
 A check counts for a spec id it is marked with only if it called one of the contract functions
 that compute that id (``functions`` in spec/*.md): a check marked ``gru.cell.pytorch`` and
 ``gru.cell.textbook`` that called only ``gru_cell_textbook`` says nothing about
-``gru.cell.pytorch``. (A failure raised before any of its ids' functions was called counts for
-all of them: a failure is never dropped.) Per spec id and implementation the verdict is then
-*fail* if any counted check failed, *pass* if at least one passed and none failed, and *not
-provided* otherwise — every check skipped (the first skip reason is kept), or none called the id's
-functions.
+``gru.cell.pytorch``. A failed check that called the functions of several of its ids (a layer
+against its own cell step by step, the identity tanh(x) = 2σ(2x) − 1) cannot tell which one is
+wrong: it counts for those of them that also fail a check of their own functions alone, and for
+all of them when none does. A failure raised before any of its ids' functions was called counts
+for all of them: a failure is never dropped. A skip counts for the ids whose function was found
+missing. Per spec id and implementation the verdict is then *fail* if any counted check failed,
+*pass* if at least one passed and none failed, and *not provided* otherwise — every check skipped
+(the first skip reason is kept), or none called the id's functions.
 """
 
 from __future__ import annotations
@@ -66,19 +69,28 @@ class Conformance:
     exit_code: int
 
 
+@dataclass(frozen=True)
+class _Record:
+    """One check's outcome, as the collector saw it."""
+
+    nodeid: str
+    ids: tuple[str, ...]
+    impl: str | None
+    outcome: str
+    #: The contract functions it called (None: it takes no implementation).
+    called: frozenset[str] | None
+    #: For a skip, the contract functions found missing.
+    missing: frozenset[str]
+    failure: Failure | None
+    reason: str
+
+
 class _Collector:
     def __init__(self) -> None:
         self.meta: dict[str, tuple[list[str], str | None]] = {}
-        self.cells: dict[tuple[str, str], Cell] = {}
+        self.records: list[_Record] = []
         self.totals = {"passed": 0, "failed": 0, "skipped": 0}
-        self.functions = {sid: set(entry.functions) for sid, entry in speclib.load().items()}
-
-    def counts(self, sid: str, ids: list[str], outcome: str, called: set[str] | None) -> bool:
-        """Whether a check marked with ``ids`` that called ``called`` counts for ``sid``."""
-        own = self.functions.get(sid, set())
-        if called is None or not own or outcome == "skipped" or called & own:
-            return True
-        return outcome == "failed" and not any(called & self.functions.get(s, set()) for s in ids)
+        self.functions = {sid: frozenset(entry.functions) for sid, entry in speclib.load().items()}
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
@@ -93,21 +105,64 @@ class _Collector:
         outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
         self.totals[outcome] += 1
         ids, impl = self.meta.get(report.nodeid, ([], None))
-        failure = _failure(report, impl) if outcome == "failed" else None
-        called = next((set(cast(list[str], v)) for k, v in report.user_properties
-                       if k == "nnspec_called"), None)
-        for sid in ids:
-            if not self.counts(sid, ids, outcome, called):
-                continue
-            cell = self.cells.setdefault((sid, impl or "(implementation-independent)"), Cell())
-            cell.functions |= (called or set()) & self.functions.get(sid, set())
-            setattr(cell, outcome, getattr(cell, outcome) + 1)
-            if outcome != "passed" and len(cell.messages) < 3:
-                cell.messages.append(failure.headline if failure else _skip_reason(report))
-            if failure:
-                cell.failures.append(failure)
-                cell.failed_checks.append(report.nodeid)
-                cell.diagnoses += [line for line in failure.diagnosis if line not in cell.diagnoses]
+        props = dict(report.user_properties)
+        called = props.get("nnspec_called")
+        self.records.append(_Record(
+            report.nodeid, tuple(ids), impl, outcome,
+            None if called is None else frozenset(cast(list[str], called)),
+            frozenset(cast(list[str], props.get("nnspec_missing", []))),
+            _failure(report, impl) if outcome == "failed" else None,
+            _skip_reason(report) if outcome == "skipped" else ""))
+
+    def candidates(self, record: _Record) -> set[str]:
+        """The ids of a check whose contract functions it called."""
+        return {sid for sid in record.ids if record.called and record.called & self.functions.get(sid, set())}
+
+    def counts(self, sid: str, record: _Record, dedicated: set[tuple[str | None, str]]) -> bool:
+        """Whether ``record`` counts for ``sid``, one of its ids (spelled out in the module's text).
+
+        ``dedicated`` holds (implementation, id) pairs that failed a check exercising that id's
+        functions alone: a failed check that called the functions of several ids (a layer
+        against its cell step by step, an identity between σ and tanh) blames only those of them
+        that fail on their own, if any.
+        """
+        own = self.functions.get(sid, frozenset())
+        if record.called is None or not own:
+            return True
+        if record.outcome == "skipped":
+            known = record.missing & frozenset().union(*(self.functions.get(s, frozenset())
+                                                        for s in record.ids))
+            return not known or bool(record.missing & own)
+        if record.outcome == "passed":
+            return bool(record.called & own)
+        blamed = self.candidates(record)
+        if not blamed:
+            return True  # it failed before calling any of its ids' functions: never drop it
+        if sid not in blamed:
+            return False
+        alone = {s for s in blamed if (record.impl, s) in dedicated}
+        return not alone or sid in alone
+
+    def cells(self) -> dict[tuple[str, str], Cell]:
+        """Per spec id and implementation, the checks that count for it."""
+        dedicated = {(r.impl, next(iter(c))) for r in self.records if r.outcome == "failed"
+                     and len(c := self.candidates(r)) == 1}
+        cells: dict[tuple[str, str], Cell] = {}
+        for record in self.records:
+            for sid in record.ids:
+                if not self.counts(sid, record, dedicated):
+                    continue
+                cell = cells.setdefault((sid, record.impl or "(implementation-independent)"), Cell())
+                cell.functions |= (record.called or frozenset()) & self.functions.get(sid, frozenset())
+                setattr(cell, record.outcome, getattr(cell, record.outcome) + 1)
+                failure = record.failure
+                if record.outcome != "passed" and len(cell.messages) < 3:
+                    cell.messages.append(failure.headline if failure else record.reason)
+                if failure:
+                    cell.failures.append(failure)
+                    cell.failed_checks.append(record.nodeid)
+                    cell.diagnoses += [line for line in failure.diagnosis if line not in cell.diagnoses]
+        return cells
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -148,6 +203,6 @@ def run(implementations: list[str], *, extra_args: list[str] | None = None,
             code = pytest.main(args, plugins=[collector, *plugins])
     else:
         code = pytest.main(args, plugins=[collector, *plugins])
-    return Conformance(implementations=implementations, cells=collector.cells,
+    return Conformance(implementations=implementations, cells=collector.cells(),
                        totals=collector.totals, seconds=time.perf_counter() - start,
                        exit_code=int(code))

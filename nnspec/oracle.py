@@ -61,7 +61,9 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
     """Run every check (or those of ``only``) against ``module`` and return the findings.
 
     - ``module``: an importable module path, a shipped short name (``torch``, ``reference``…) or
-      a module object.
+      a module object. A path or name runs in a worker process of its own (unless
+      ``--nnspec-isolation=none`` is among ``extra_args``); a module object runs in-process, as
+      it is in memory.
     - ``only``: spec ids, or family prefixes ending in '.', to restrict the run.
     - ``examples``: Hypothesis examples per check (default: the ``ci`` profile's).
     - ``seed``: seeds the checks' generators (``--nnspec-seed``); the same seed reproduces a run.
@@ -71,7 +73,10 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
       ``plugins``: more pytest plugin objects (a progress display).
     """
     name = _register(module) if isinstance(module, ModuleType) else module
-    args = [f"--nnspec-seed={seed}", *(f"--only={sid}" for sid in only), *extra_args]
+    # A module object is checked as it is in memory (a function patched in a notebook
+    # included): a worker process would import its file again, so it runs in-process.
+    inproc = ["--nnspec-isolation=none"] if isinstance(module, ModuleType) else []
+    args = [f"--nnspec-seed={seed}", *(f"--only={sid}" for sid in only), *inproc, *extra_args]
     if examples is not None:
         args.append(f"--nnspec-examples={examples}")
     if implementation_only:

@@ -35,7 +35,7 @@ ADDOPTS = ["--import-mode=importlib", "-m", "not slow"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from nnspec.checks.harness.implementation import DEFAULT, SHIPPED
+    from nnspec.checks.harness.implementation import DEFAULT, ISOLATION, SHIPPED
 
     group = parser.getgroup("nnspec")
     group.addoption(
@@ -58,7 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "reproduced by giving the same seed",
     )
     group.addoption(
-        "--nnspec-isolation", choices=("process", "none"), default="process",
+        "--nnspec-isolation", choices=ISOLATION, default=ISOLATION[0],
         help="where the implementation under test runs: 'process' (default), a worker process "
              "of its own, so a hang, crash or exit becomes a failure naming the function; "
              "'none', in the checks' own process (faster, but nothing is contained)",

@@ -37,6 +37,9 @@ def one_seed(seed: int, examples: int) -> dict[str, Any]:
         {"implementation": impl, "spec_id": sid, "failure": cell.failures[0].headline if cell.failures
          else "; ".join(cell.messages)}
         for (sid, impl), cell in suite.cells.items() if cell.verdict == "fail"]
+    if suite.totals["failed"] and not red:  # failed checks that carry no spec id
+        red.append({"implementation": ",".join(IMPLEMENTATIONS), "spec_id": None,
+                    "failure": f"{suite.totals['failed']} checks failed outside any spec id"})
     if suite.exit_code not in (0, 1):
         red.append({"implementation": ",".join(IMPLEMENTATIONS), "spec_id": None,
                     "failure": f"pytest exit status {suite.exit_code}"})

@@ -14,6 +14,7 @@ with (nnspec/conformance.py).
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,8 @@ class Implementation:
     #: The contract functions called since the current check began (the checks' conftest clears
     #: it before each check and records it on the check's report).
     called: set[str] = field(default_factory=set, compare=False, repr=False)
+    #: The contract functions the current check found missing (skipped as not provided).
+    missing: set[str] = field(default_factory=set, compare=False, repr=False)
     #: Functions stopped earlier in the run (a hang, an ended process), with the failure they
     #: gave: they are not called again, so a search that shrinks a failing example stays fast.
     stopped: dict[str, Failure] = field(default_factory=dict, compare=False, repr=False)
@@ -98,6 +101,7 @@ class Implementation:
     def require(self, fn: str) -> None:
         """Skip the calling check as *not provided* unless the implementation defines ``fn``."""
         if not self.provides(fn):
+            self.missing.add(fn)
             pytest.skip(f"not provided: {self.name} does not define {fn}()")
 
     def cast(self, a: Any) -> Any:
@@ -126,6 +130,7 @@ class Implementation:
         kwargs = {k: self._to_dtype(v) for k, v in kwargs.items()}
         reply = self._invoke(fn, args, kwargs)
         if reply.raised == "NotImplementedError":
+            self.missing.add(fn)
             pytest.skip(f"not provided: {self.name}.{fn}() raised NotImplementedError "
                         f"{reply.message}".strip())
         if reply.changes:
@@ -292,8 +297,6 @@ def prestart(name: str, *, isolation: str = "none", timeout: float = DEFAULT_TIM
 
 def importable(path: str) -> bool:
     """Whether a fresh process can import ``path``: not a module object registered in memory."""
-    import sys
-
     module = sys.modules.get(path)
     return module is None or getattr(module, "__spec__", None) is not None
 

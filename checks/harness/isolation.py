@@ -21,23 +21,26 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import os
+import pickle
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from types import FrameType, ModuleType, SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from nnspec.checks.harness import mutation
+from nnspec.checks.harness import contract, mutation
 from nnspec.checks.harness.loading import ImplementationLoadError, ImplementationUnavailable
 
 #: Seconds one call may take. The checks' inputs are small (a layer call takes milliseconds); the
@@ -60,8 +63,9 @@ class Stopped(Exception):
 
 @dataclass(frozen=True)
 class Reply:
-    """What one call gave back: its output, or the exception it raised (``raised`` is its type's
-    name and ``message`` its text, or ``NotImplementedError``), and the arguments it wrote into."""
+    """What one call gave back: its output; or the exception it raised, by its type's name
+    (``raised``: "NotImplementedError" and "SystemExit" are told apart by the harness) and text
+    (``message``); and the arguments it wrote into."""
 
     output: Any = None
     raised: str | None = None
@@ -88,8 +92,8 @@ class InProcess:
         try:
             with _timer(self.timeout):
                 out = getattr(self.module, fn)(*args, **kwargs)
-        except Stopped:
-            raise
+        except _Expired as exc:
+            raise Stopped(str(exc)) from None
         except NotImplementedError as exc:
             return Reply(raised="NotImplementedError", message=str(exc))
         except SystemExit as exc:
@@ -104,9 +108,14 @@ class InProcess:
         pass
 
 
+class _Expired(BaseException):
+    """The in-process timer's signal: a BaseException, so that an implementation's own
+    ``except Exception`` cannot swallow it and go on looping."""
+
+
 @contextmanager
 def _timer(seconds: float) -> Iterator[None]:
-    """Raise :class:`Stopped` in the main thread after ``seconds`` (a pure-Python loop only: a
+    """Raise :class:`_Expired` in the main thread after ``seconds`` (a pure-Python loop only: a
     hang inside C code is only stopped by a worker process)."""
     if seconds <= 0 or signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, None) or (
             os.getpid() != _MAIN_PID) or not _in_main_thread():
@@ -114,7 +123,7 @@ def _timer(seconds: float) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: FrameType | None) -> None:
-        raise Stopped(f"did not return within {seconds:g} s (the per-call time limit, "
+        raise _Expired(f"did not return within {seconds:g} s (the per-call time limit, "
                       f"--nnspec-timeout; a hang in native code is only stopped with process isolation)")
 
     previous = signal.signal(signal.SIGALRM, expire)
@@ -130,8 +139,6 @@ _MAIN_PID = os.getpid()
 
 
 def _in_main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 
@@ -163,9 +170,14 @@ class Worker:
             self.ready()
 
     def ready(self) -> Worker:
-        """Wait for the first import of the implementation; raise what made it unusable."""
+        """Wait for the first import of the implementation; raise what made it unusable (and
+        release the worker)."""
         if not self._loaded:
-            self.dtype, self.callables = self._await_load()
+            try:
+                self.dtype, self.callables = self._await_load()
+            except (ImplementationLoadError, ImplementationUnavailable):
+                self.close()
+                raise
             self._loaded = True
         return self
 
@@ -178,10 +190,6 @@ class Worker:
     def provides(self, fn: str) -> bool:
         return fn in self.callables
 
-    def _start(self) -> tuple[np.dtype, list[str]]:
-        self._launch()
-        return self._await_load()
-
     def _launch(self) -> None:
         ours, theirs = socket.socketpair()
         self.log.seek(0)
@@ -193,31 +201,38 @@ class Worker:
             stderr=self.log, start_new_session=True)
         theirs.close()
         self.conn = Connection(ours.detach())
-        self.conn.send(("load", self.name, list(sys.path)))
+        self.conn.send(("load", self.name, list(sys.path), list(contract.ALL)))
 
     def _await_load(self) -> tuple[np.dtype, list[str]]:
         try:
             reply = self._receive(LOAD_TIMEOUT, f"importing {self.name!r} ")
         except Stopped as exc:
-            self.close()
             raise ImplementationLoadError(str(exc)) from None
         if reply[0] == "unavailable":
-            self.close()
+            self._stop()
             raise ImplementationUnavailable(reply[1])
         if reply[0] == "load_error":
-            self.close()
+            self._stop()
             raise ImplementationLoadError(reply[1])
         self.file = reply[3]
         return np.dtype(reply[1]), list(reply[2])
 
     def call(self, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Reply:
-        if self.conn is None:
-            self._start()
+        if self.conn is None:  # stopped after an earlier call: start again
+            try:
+                self._launch()
+                self._await_load()
+            except (ImplementationLoadError, ImplementationUnavailable) as exc:
+                raise Stopped(f"could not be called: the worker did not start again after the "
+                              f"earlier stop ({exc})") from None
         assert self.conn is not None
         with contextlib.suppress(OSError):  # the worker is gone: _receive says how
             self.conn.send(("call", fn, args, kwargs))
         reply = self._receive(self.timeout, "")
         kind = reply[0]
+        if kind == "harness_error":
+            raise RuntimeError(f"nnspec's worker process failed while calling {fn} (a defect of "
+                               f"nnspec, not of the implementation):\n{reply[1]}")
         if kind == "not_provided":
             return Reply(raised="NotImplementedError", message=reply[1])
         if kind == "raised":
@@ -226,9 +241,12 @@ class Worker:
             states, changes = reply[4], reply[3]
         else:
             states, changes = reply[3], reply[2]
-        # The worker advanced copies of the generators; move the caller's own to where they went.
-        for g, state in zip(mutation.generators(args, kwargs), states, strict=True):
+        # The worker advanced copies of the generators; move the caller's own to where they went:
+        # the same state, and as many children spawned (Generator.spawn counts them).
+        for g, (state, spawned) in zip(mutation.generators(args, kwargs), states, strict=True):
             g.bit_generator.state = state
+            if spawned:  # only a SeedSequence spawns (worker._spawned counts none otherwise)
+                cast(np.random.SeedSequence, g.bit_generator.seed_seq).spawn(spawned)
         if kind == "unsendable":
             return Reply(unsendable=f"returned {reply[1]}, which cannot be sent back from the "
                                     f"worker process ({reply[2]})", changes=tuple(changes))
@@ -242,12 +260,17 @@ class Worker:
             raise Stopped(f"{what}did not return within {timeout:g} s (the per-call time limit, "
                           f"--nnspec-timeout); its process was stopped")
         try:
-            reply = self.conn.recv()
+            data = self.conn.recv_bytes()
         except (EOFError, ConnectionResetError, OSError):
             pass
         else:
             self._relay()
-            return reply
+            try:
+                return _PlainUnpickler(io.BytesIO(data)).load()
+            except Exception as exc:
+                self._stop()
+                raise Stopped(f"{what}sent back something that is not plain data "
+                              f"({type(exc).__name__}: {exc}); its process was stopped") from None
         try:
             code = self.process.wait(timeout=max(1.0, timeout - (time.monotonic() - start)))
         except subprocess.TimeoutExpired:
@@ -299,11 +322,32 @@ class Worker:
             self.process.wait()
 
 
+class _PlainUnpickler(pickle.Unpickler):
+    """Reads the worker's replies, which hold plain data only (worker.plain): builtins, NumPy
+    arrays, scalars and dtypes, and mutation.Change. Anything else is refused, so a reply can
+    neither import the implementation's module nor run its code here."""
+
+    ALLOWED = frozenset({("builtins", "complex"), ("numpy", "dtype"), ("numpy", "ndarray"),
+                         ("numpy._core.multiarray", "_reconstruct"),
+                         ("numpy._core.multiarray", "scalar"),
+                         ("numpy.core.multiarray", "_reconstruct"),
+                         ("numpy.core.multiarray", "scalar"),
+                         ("nnspec.checks.harness.mutation", "Change")})
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
+        return super().find_class(module, name)
+
+
 def _ending(code: int | None) -> str:
     if code is None:
         return "it stopped answering"
     if code < 0:
-        return _SIGNALS.get(signal.Signals(-code), f"signal {signal.Signals(-code).name}")
+        try:
+            return _SIGNALS.get(signal.Signals(-code), f"signal {signal.Signals(-code).name}")
+        except ValueError:  # a real-time signal has no name
+            return f"signal {-code}"
     return (f"exit status {code}, without returning (os._exit, or exit() called from native "
             f"code; sys.exit would have been reported as such)")
 

@@ -29,7 +29,8 @@ class Change:
     path: Path
     changed: int
     size: int
-    index: tuple[int, ...]
+    #: The first element that changed; None when the shape or dtype changed.
+    index: tuple[int, ...] | None
     before: float
     after: float
 
@@ -62,11 +63,14 @@ def changes(before: list[tuple[Path, np.ndarray, np.ndarray]]) -> list[Change]:
     found = []
     for path, now, copy in before:
         if now.shape != copy.shape or now.dtype != copy.dtype:
-            found.append(Change(path, copy.size, copy.size, (), float("nan"), float("nan")))
+            found.append(Change(path, copy.size, copy.size, None, float("nan"), float("nan")))
             continue
-        if now.tobytes() == copy.tobytes():
+        if now.tobytes() == copy.tobytes():  # C order for both, whatever their layouts
             continue
-        differs = now.view(np.uint8).reshape(*now.shape, -1) != copy.view(np.uint8).reshape(*copy.shape, -1)
+        # Bytes per element, in C order whatever the argument's layout (a transposed weight is not
+        # C-contiguous, and a view as bytes needs it).
+        differs = (np.ascontiguousarray(now).view(np.uint8).reshape(*now.shape, -1)
+                   != np.ascontiguousarray(copy).view(np.uint8).reshape(*copy.shape, -1))
         mask = differs.any(axis=-1) if now.ndim else np.asarray(differs.any())
         index = tuple(int(i) for i in np.argwhere(mask)[0]) if now.ndim else ()
         found.append(Change(path, int(mask.sum()), int(copy.size), index,
@@ -100,9 +104,9 @@ def message(fn: str, found: list[Change], names: tuple[str, ...]) -> str:
     """One line naming every argument ``fn`` (as it is to be shown: ``mine.lstm_cell()``) wrote
     into and, for the first, where and how."""
     first = found[0]
-    where = (f"{first.changed} of {first.size} elements changed, first at index {first.index}: "
-             f"{first.before!r} → {first.after!r}") if first.index or first.size == 1 else (
-        "its shape or dtype changed")
+    where = "its shape or dtype changed" if first.index is None else (
+        f"{first.changed} of {first.size} elements changed, first at index {first.index}: "
+        f"{first.before!r} → {first.after!r}")
     more = (f"; also into {', '.join(describe(c, names) for c in found[1:])}"
             if len(found) > 1 else "")
     return (f"{fn} wrote into its argument {describe(first, names)} ({where}){more}: a contract "

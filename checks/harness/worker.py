@@ -9,11 +9,15 @@ whatever ends the process (``os._exit``, a segmentation fault, an abort) or neve
 by the checks' side, which stops the worker and names the function. Every message is a tuple whose
 first item says what it is:
 
-- ``("load", name, sys_path)`` → ``("loaded", dtype, callables, file)``, ``("unavailable", message)`` or
-  ``("load_error", message)``;
+- ``("load", name, sys_path, contract_names)`` → ``("loaded", dtype, callables, file)``,
+  ``("unavailable", message)`` or ``("load_error", message)``;
 - ``("call", fn, args, kwargs)`` → ``("ok", output, changes, generator_states)``,
-  ``("not_provided", message)``, ``("raised", type_name, message, changes)`` or
-  ``("unsendable", type_name, error, changes, generator_states)``.
+  ``("not_provided", message)``, ``("raised", type_name, message, changes)``,
+  ``("unsendable", type_name, error, changes, generator_states)`` or, for a failure of the
+  worker's own code, ``("harness_error", traceback)``.
+
+Outputs travel as plain data (:func:`plain`), so reading them runs none of the implementation's
+code in the checks' process.
 
 Only the standard library, NumPy and the light harness modules are imported here, so a worker
 starts in the time its implementation takes to import.
@@ -26,9 +30,12 @@ import ctypes
 import faulthandler
 import signal
 import sys
+import traceback
 from multiprocessing.connection import Connection
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from nnspec.checks.harness import mutation
 from nnspec.checks.harness.loading import (
@@ -48,7 +55,7 @@ def _die_with_parent() -> None:
 
 def load(conn: Connection) -> ModuleType | None:
     """Answer the ``load`` message: the module, or ``None`` after replying why it is unusable."""
-    _, name, path = conn.recv()
+    _, name, path, contract_names = conn.recv()
     sys.path[:] = path
     try:
         module, dtype = import_module(name)
@@ -58,13 +65,53 @@ def load(conn: Connection) -> ModuleType | None:
     except ImplementationLoadError as exc:
         conn.send(("load_error", str(exc)))
         return None
-    conn.send(("loaded", dtype.str, public_callables(module), getattr(module, "__file__", None)))
+    # A module may provide functions through a module-level __getattr__ (PEP 562), which dir()
+    # does not list: the contract's names are looked up as the in-process checks would.
+    names = sorted({*public_callables(module),
+                    *(n for n in contract_names if callable(getattr(module, n, None)))})
+    conn.send(("loaded", dtype.str, names, getattr(module, "__file__", None)))
     return module
+
+
+class Unsendable(Exception):
+    """An output that is not plain data (numbers, strings, arrays of numbers, and lists, tuples
+    and dicts of them)."""
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain data the checks' process can read without running any of the
+    implementation's code: arrays become base-class NumPy arrays (a torch or JAX array by
+    ``numpy.asarray``, as the checks would convert it), containers become lists, tuples and
+    dicts, anything else is :class:`Unsendable`. Unpickling an object of the implementation's
+    own class would import its module, and its ``__reduce__`` could run anything, in the checks'
+    process."""
+    if value is None or type(value) in (bool, int, float, complex, str):
+        return value
+    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
+        return value
+    if isinstance(value, list | tuple):
+        return (list if isinstance(value, list) else tuple)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    try:
+        array = np.asarray(value)
+    except Exception as exc:
+        raise Unsendable(f"{type(exc).__name__}: {exc}") from None
+    if array.dtype.kind not in "biufc":
+        raise Unsendable(f"numpy.asarray gives dtype {array.dtype}")
+    return np.array(array, copy=True, subok=False)
+
+
+def _spawned(g: np.random.Generator) -> int:
+    """How many children the generator's seed sequence has spawned (Generator.spawn uses it)."""
+    return int(getattr(getattr(g.bit_generator, "seed_seq", None), "n_children_spawned", 0))
 
 
 def call(module: ModuleType, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     """Run one call and build its reply."""
     before = mutation.snapshot(args, kwargs)
+    generators = mutation.generators(args, kwargs)
+    spawned = [_spawned(g) for g in generators]
     try:
         out = getattr(module, fn)(*args, **kwargs)
     except NotImplementedError as exc:
@@ -73,8 +120,12 @@ def call(module: ModuleType, fn: str, args: tuple[Any, ...], kwargs: dict[str, A
         return ("raised", "SystemExit", f"sys.exit({exc.code!r})", mutation.changes(before))
     except BaseException as exc:  # the implementation's failure, whatever it is, is a reply
         return ("raised", type(exc).__name__, str(exc), mutation.changes(before))
-    states = [g.bit_generator.state for g in mutation.generators(args, kwargs)]
-    return ("ok", out, mutation.changes(before), states)
+    # Where the caller's generators must go: their states and how many children they spawned.
+    states = [(g.bit_generator.state, _spawned(g) - n) for g, n in zip(generators, spawned, strict=True)]
+    try:
+        return ("ok", plain(out), mutation.changes(before), states)
+    except Unsendable as exc:
+        return ("unsendable", type(out).__name__, str(exc), mutation.changes(before), states)
 
 
 def serve(conn: Connection, module: ModuleType) -> None:
@@ -83,12 +134,11 @@ def serve(conn: Connection, module: ModuleType) -> None:
             _, fn, args, kwargs = conn.recv()
         except EOFError:
             return
-        reply = call(module, fn, args, kwargs)
         try:
-            conn.send(reply)
-        except Exception as exc:  # the output cannot be pickled: say so instead
-            conn.send(("unsendable", type(reply[1]).__name__, f"{type(exc).__name__}: {exc}",
-                       reply[2], reply[3]))
+            reply = call(module, fn, args, kwargs)
+        except Exception:  # nnspec's own failure here, not the implementation's: say so
+            reply = ("harness_error", traceback.format_exc())
+        conn.send(reply)
 
 
 def main(argv: list[str]) -> None:

@@ -20,6 +20,7 @@ from nnspec.checks.harness.failure import Failure, NonConformance, failures_in, 
 from nnspec.checks.harness.implementation import Implementation, ImplementationError
 from nnspec.oracle import check
 from nnspec.reference import gru
+from nnspec.reference.activations import sigmoid as gru_sigmoid
 
 #: What the implementation below adds to every element of x wᵀ + b.
 OFFSET = 1e-3
@@ -106,7 +107,7 @@ def test_an_exception_that_is_not_a_checks_own_keeps_its_type_and_first_line(tmp
     collector = conformance._Collector()
     pytest.main([str(tmp_path), "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
                  "--rootdir", str(tmp_path)], plugins=[collector])
-    cell = collector.cells[("linear.affine", "(implementation-independent)")]
+    cell = collector.cells()[("linear.affine", "(implementation-independent)")]
     assert cell.failed == 1
     assert cell.failures[0] == Failure(message="ValueError: not a check's own")
 
@@ -210,3 +211,58 @@ def test_every_id_checked_on_an_implementation_names_its_contract_functions():
     assert not [g for g in gaps if "names no contract functions" in g]
     calling = speclib.check_index(calling=True)
     assert {sid for sid in calling if entries[sid].functions} == set(calling)
+
+
+def _crude_sigmoid(x, alpha=1.0):
+    return np.clip(0.5 + 0.25 * alpha * x, 0.0, 1.0)
+
+
+def test_a_check_of_two_functions_blames_the_one_that_fails_on_its_own():
+    # tanh(x) = 2σ(2x) − 1 calls both; only σ fails its own checks, so only σ is blamed.
+    result = check(_module("crude_sigmoid", tanh=np.tanh, sigmoid=_crude_sigmoid),
+                   only=["activations.sigmoid", "activations.tanh"], examples=5,
+                   implementation_only=True)
+    assert (result.verdicts["activations.sigmoid"], result.verdicts["activations.tanh"]) == (
+        "fail", "pass")
+    # A correct layer beside a cell of the other variant: the layer against its own cell fails,
+    # but the cell is the one that fails alone.
+    result = check(_module("textbook_cell", gru_cell=gru.gru_cell_textbook, gru_layer=gru.gru_layer),
+                   only=["gru."], examples=5, implementation_only=True)
+    assert (result.verdicts["gru.cell.pytorch"], result.verdicts["gru.layer"]) == ("fail", "pass")
+
+
+def test_without_the_dedicated_rule_both_functions_would_be_blamed(monkeypatch):
+    monkeypatch.setattr(conformance._Collector, "counts",
+                        lambda self, sid, record, dedicated: (
+                            record.outcome != "passed" or not record.called or bool(
+                                record.called & self.functions.get(sid, frozenset()))))
+    result = check(_module("crude_sigmoid", tanh=np.tanh, sigmoid=_crude_sigmoid),
+                   only=["activations.sigmoid", "activations.tanh"], examples=5,
+                   implementation_only=True)
+    assert result.verdicts["activations.tanh"] == "fail"
+
+
+def test_a_skip_counts_for_the_ids_whose_function_is_missing():
+    result = check(_module("only_sigmoid", sigmoid=gru_sigmoid), only=["activations."], examples=3,
+                   implementation_only=True)
+    for sid, fn in (("activations.relu", "relu"), ("activations.maxout", "maxout"),
+                    ("activations.tanh", "tanh")):
+        assert result.verdicts[sid] == "not provided"
+        assert all(f"does not define {fn}()" in m or f"does not define vjp_{fn}()" in m
+                   for m in result.messages[sid]), result.messages[sid]
+
+
+def test_a_module_object_is_checked_as_it_is_in_memory(tmp_path, monkeypatch):
+    (tmp_path / "on_disk_sigmoid.py").write_text(textwrap.dedent("""
+        import numpy as np
+        from scipy.special import expit
+        DTYPE = np.float64
+        def sigmoid(x, alpha=1.0):
+            return expit(alpha * x)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import on_disk_sigmoid
+
+    monkeypatch.setattr(on_disk_sigmoid, "sigmoid", _crude_sigmoid)  # patched, as in a notebook
+    result = check(on_disk_sigmoid, only=["activations.sigmoid"], examples=3, implementation_only=True)
+    assert result.verdicts["activations.sigmoid"] == "fail"

@@ -68,6 +68,14 @@ def test_the_cancelling_sigmoid_formula_needs_the_absolute_scale():
     assert np.any(err > tol.elementwise(ref.sigmoid(X), np.float64).atol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_cancelling_tanh_formula_needs_the_absolute_scale(dtype):
+    # 2σ(2x) − 1 near 0 errs by about u absolutely, far more than 16 ulp of tanh(x) ≈ x.
+    x = X.astype(dtype).astype(np.float64)
+    err = np.abs(_in(dtype, TANH_FORMULAS["2σ(2x) − 1"]) - ref.tanh(x))
+    assert np.any(err > tol.elementwise(ref.tanh(x), dtype).atol)
+
+
 def test_softplus_stays_relative_so_its_naive_form_still_fails():
     x = np.array([-40.0, -100.0])
     err = np.abs(ref.softplus_naive(x) - ref.softplus(x))

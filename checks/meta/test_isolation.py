@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -95,15 +94,26 @@ def test_a_crash_names_the_line_of_the_implementation(modules):
         impl.close()
 
 
-def test_a_stopped_function_is_not_called_again_and_the_worker_restarts_for_others(modules):
+def test_a_stopped_function_is_not_called_again(modules, monkeypatch):
     impl = load("probe_hang", isolation="process", timeout=1.0)
     try:
         first = _call(impl)
-        start = time.monotonic()
-        assert _call(impl) == first
-        # A second wait would take the whole second again; the stop is remembered instead.
-        assert time.monotonic() - start < 0.9
-        assert "sigmoid" in impl.stopped
+        assert impl.backend is not None
+        calls = []
+        monkeypatch.setattr(impl.backend, "call", lambda *args: calls.append(args))
+        # Shrinking a failing example calls it again and again: each would wait the whole limit.
+        assert _call(impl) == first and not calls
+    finally:
+        impl.close()
+
+
+def test_after_a_crash_the_next_function_gets_a_new_worker(modules):
+    impl = load("probe_params", isolation="process")
+    try:
+        impl.backend.process.kill()  # type: ignore[union-attr]
+        assert "ended the process running it" in _call(impl, "clip_grad_value", [np.zeros(1)], 1.0)
+        out = impl.call("dropout", np.ones(4), 0.0, True, np.random.default_rng(0))
+        np.testing.assert_array_equal(out, np.ones(4))
     finally:
         impl.close()
 
@@ -174,3 +184,121 @@ def test_nnspec_check_of_a_module_that_calls_os_exit_fails_with_one_line(modules
     assert "activations.sigmoid" in run.stdout and "FAIL" in run.stdout
     assert "probe_exit0.sigmoid() ended the process running it: exit status 0" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
+
+
+EXTRA = {
+    # An output whose unpickling would end the checks' process, and one of the module's own class.
+    "probe_reduce": """
+        class Exit:
+            def __reduce__(self):
+                return (os._exit, (0,))
+
+        def sigmoid(x, alpha=1.0):
+            return Exit()
+        """,
+    "probe_subclass": """
+        class Mine(np.ndarray):
+            pass
+
+        def sigmoid(x, alpha=1.0):
+            return expit(alpha * x).view(Mine)
+        """,
+    # Functions provided through a module-level __getattr__ (PEP 562).
+    "probe_lazy": """
+        def __getattr__(name):
+            if name == "sigmoid":
+                return lambda x, alpha=1.0: expit(alpha * x)
+            raise AttributeError(name)
+        """,
+    # Writes into a transposed (not C-contiguous) argument.
+    "probe_linear": """
+        def linear(x, w, b=None):
+            w[0, 0] = 5.0
+            return x @ w.T
+        """,
+    # Dropout that draws through a spawned child generator.
+    "probe_spawn": """
+        def dropout(x, p, training, rng):
+            child = rng.spawn(1)[0]
+            return x * (child.random(x.shape) >= p) / (1 - p)
+        """,
+    # Imports once: a second import (a worker restarted after sigmoid ends it) fails.
+    "probe_once": """
+        import pathlib
+        _mark = pathlib.Path(__file__).with_suffix(".imported")
+        if _mark.exists():
+            raise RuntimeError("imported twice")
+        _mark.write_text("")
+
+        def sigmoid(x, alpha=1.0):
+            os._exit(3)
+
+        def tanh(x):
+            return np.tanh(x)
+        """,
+}
+
+
+@pytest.fixture
+def extra(modules: Path) -> Path:
+    for name, body in EXTRA.items():
+        (modules / f"{name}.py").write_text(HEADER + textwrap.dedent(body))
+    return modules
+
+
+def test_an_output_is_read_back_as_plain_data_only(extra):
+    impl = load("probe_reduce", isolation="process")
+    try:
+        # Unpickled here, its __reduce__ would have ended this process with status 0.
+        assert "probe_reduce.sigmoid() returned Exit, which cannot be sent back" in _call(impl)
+    finally:
+        impl.close()
+    impl = load("probe_subclass", isolation="process")
+    try:
+        out = impl.call("sigmoid", np.array([0.0]))
+        assert type(out) is np.ndarray and out[0] == 0.5  # the module's class is never imported here
+    finally:
+        impl.close()
+
+
+def test_functions_of_a_module_getattr_are_provided_in_the_worker(extra):
+    impl = load("probe_lazy", isolation="process")
+    try:
+        assert impl.provides("sigmoid") and impl.call("sigmoid", np.array([0.0]))[0] == 0.5
+    finally:
+        impl.close()
+
+
+@pytest.mark.parametrize("isolation", ["process", "none"])
+def test_a_write_into_a_transposed_argument_is_named(extra, isolation):
+    impl = load("probe_linear", isolation=isolation)
+    try:
+        w = np.asfortranarray(np.ones((2, 3)))
+        message = _call(impl, "linear", np.ones((1, 3)), w)
+        assert message.startswith("probe_linear.linear() wrote into its argument w (1 of 6 elements")
+    finally:
+        impl.close()
+
+
+def test_spawned_generators_advance_in_the_caller_too(extra):
+    draws = {}
+    for isolation in ("process", "none"):
+        impl = load("probe_spawn", isolation=isolation)
+        try:
+            rng = np.random.default_rng(11)
+            draws[isolation] = [impl.call("dropout", np.ones(64), 0.5, True, rng) for _ in range(2)]
+        finally:
+            impl.close()
+    np.testing.assert_array_equal(draws["process"], draws["none"])
+    assert not np.array_equal(*draws["process"])  # the second call spawned a new child
+
+
+def test_a_worker_that_cannot_start_again_fails_the_next_call_in_one_line(extra):
+    impl = load("probe_once", isolation="process")
+    try:
+        assert "ended the process running it: exit status 3" in _call(impl)
+        message = _call(impl, "tanh")
+        assert "could not be called: the worker did not start again" in message
+        assert "imported twice" in message and "\n  called with" in message
+    finally:
+        impl.close()

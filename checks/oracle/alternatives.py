@@ -97,6 +97,16 @@ def _vjp_sigmoid_exp_minus_abs(g, x, alpha=1.0):
     return (g * alpha * e / (1.0 + e) ** 2,)
 
 
+def _tanh_via_sigmoid(x):
+    """tanh(x) = 2σ(2x) − 1, σ by expit."""
+    return 2.0 * expit(2.0 * x) - 1.0
+
+
+def _vjp_tanh_via_sigmoid(g, x):
+    """∂x = g·(1 − t²), t = 2σ(2x) − 1; written 4σ(2x)σ(−2x) to keep it from cancelling."""
+    return (g * 4.0 * expit(2.0 * x) * expit(-2.0 * x),)
+
+
 # ---- softplus as max(x, 0) + log1p(exp(−|x|)) ------------------------------------------------
 
 def _softplus_log1p(x):
@@ -249,6 +259,12 @@ NUMPY: tuple[Alternative, ...] = (
                        "σ' = e/(1 + e)²",
                 legitimate="the same stable split as the reference written with one exponential "
                            "and a select; σ(1 − σ) = e/(1 + e)² for either sign of z"),
+    Alternative(name="tanh_via_sigmoid", kind="correct", only=("activations.tanh",),
+                functions={"tanh": _tanh_via_sigmoid, "vjp_tanh": _vjp_tanh_via_sigmoid},
+                origin="tanh(x) = 2σ(2x) − 1; tanh' = 4σ(2x)σ(−2x)",
+                legitimate="an exact identity of tanh, how libraries with only a fast σ kernel "
+                           "compute it; 2s − 1 cancels near 0, so its error is a few u absolutely "
+                           "(spec/tolerances.md)"),
     Alternative(name="softplus_log1p", kind="correct", only=("activations.softplus",),
                 functions={"softplus": _softplus_log1p, "vjp_softplus": _vjp_softplus_expit},
                 origin="softplus(x) = max(x, 0) + log1p(exp(−|x|)); softplus' = expit",

@@ -65,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "prefix ending in '.', such as 'gru.', selects all its ids)")
     p.add_argument("--examples", type=int, metavar="N",
                    help="Hypothesis examples per check (default: the 'ci' profile's 20)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=options.seed, default=0,
                    help="seed of the checks' NumPy generators and, when not 0, of Hypothesis' "
                         "search (default 0: each check's fixed derandomized search); the same "
                         "seed reproduces the run")

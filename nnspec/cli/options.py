@@ -21,6 +21,17 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def seed(value: str) -> int:
+    """A non-negative integer seed (NumPy's generators take no other)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a non-negative integer seed")
+    return number
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Add ``--timeout``, ``--no-isolation``, ``--quiet`` and ``--progress`` to ``p``."""
     p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
@@ -53,7 +64,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
     (so the reproduce command can show them)."""
     out = []
     if args.timeout is not None:
-        out += ["--nnspec-timeout", f"{args.timeout:g}"]
+        # repr: the same float the worker was started with (its key), not a rounded one.
+        out += ["--nnspec-timeout", repr(args.timeout)]
     if args.no_isolation:
         out += ["--nnspec-isolation", "none"]
     return out

@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", choices=("default", "large"), default="default",
                    help="default: a few minutes here; large: every benchmark size and "
                         "longer decay sweeps")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=options.seed, default=0,
                    help="seed of the conformance checks (pytest's --nnspec-seed; when not 0 it "
                         "seeds Hypothesis' search too; default 0)")
     p.add_argument("--no-bench", action="store_true", help="skip the benchmarks")
