@@ -7,6 +7,7 @@ of correct alternatives (checks/oracle/alternatives.py), every one of which must
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,12 +48,13 @@ class Outcome:
             "fail" not in self.verdicts.values())
 
 
-def run(entry: Entry, *, seed: int = 0) -> Outcome:
+def run(entry: Entry, *, seed: int = 0, examples: int = EXAMPLES,
+        extra_args: Sequence[str] = ()) -> Outcome:
     """Run the oracle on ``entry``: its spec ids only, the checks that call it only, and
-    :data:`EXAMPLES` Hypothesis examples per check."""
+    ``examples`` Hypothesis examples per check (:data:`EXAMPLES` by default)."""
     start = time.perf_counter()
-    result = check(entry.module(), only=entry.only, examples=EXAMPLES, seed=seed,
-                          implementation_only=True)
+    result = check(entry.module(), only=entry.only, examples=examples, seed=seed,
+                   implementation_only=True, extra_args=extra_args)
     return Outcome(entry=entry, verdicts=result.verdicts,
                    diagnoses=[line for sid in result.diagnoses for line in result.diagnoses[sid]],
                    failures=[f for sid in entry.only for f in result.failures.get(sid, [])],

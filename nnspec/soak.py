@@ -24,11 +24,11 @@ IMPLEMENTATIONS = ("torch", "torch_float32", "reference")
 
 def one_seed(seed: int, examples: int) -> dict[str, Any]:
     """Every check on :data:`IMPLEMENTATIONS`, and the oracle on every correct entry, at ``seed``."""
+    from nnspec import selftest
     from nnspec.checks.harness.implementation import ImplementationUnavailable
     from nnspec.checks.oracle.alternatives import CORPUS
     from nnspec.checks.oracle.catalogue import CORRECT
     from nnspec.conformance import run
-    from nnspec.oracle import check
 
     seeds = [f"--hypothesis-seed={seed}", f"--nnspec-seed={seed}"]
     start = time.perf_counter()
@@ -46,18 +46,18 @@ def one_seed(seed: int, examples: int) -> dict[str, Any]:
     entries, skipped = 0, []
     for entry in (*CORPUS, *CORRECT):
         try:
-            module = entry.module()
+            outcome = selftest.run(entry, seed=seed, examples=examples,
+                                   extra_args=[f"--hypothesis-seed={seed}"])
         except ImplementationUnavailable as exc:
             skipped.append(f"{entry.name}: {exc}")
             continue
         entries += 1
-        result = check(module, only=entry.only, examples=examples, seed=seed,
-                       extra_args=[f"--hypothesis-seed={seed}"], implementation_only=True)
+        failed = [sid for sid, verdict in outcome.verdicts.items() if verdict == "fail"]
         red += [{"implementation": entry.name, "spec_id": sid,
-                 "failure": result.failures[sid][0].headline if result.failures.get(sid) else ""}
-                for sid in result.failed]
+                 "failure": next((f.headline for f in outcome.failures if f.spec_id == sid), "")}
+                for sid in failed]
         red += [{"implementation": entry.name, "spec_id": sid, "failure": "never checked"}
-                for sid in entry.only if result.verdicts.get(sid) != "pass" and sid not in result.failed]
+                for sid in entry.only if outcome.verdicts.get(sid) != "pass" and sid not in failed]
     return {"seed": seed, "examples": examples, "checks": suite.totals, "correct_entries": entries,
             "unavailable": skipped, "red": red, "seconds": round(time.perf_counter() - start, 1)}
 

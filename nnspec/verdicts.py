@@ -17,6 +17,8 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from nnspec.checks.harness.loading import public_callables
+
 if TYPE_CHECKING:
     from nnspec.oracle import OracleResult
 
@@ -42,7 +44,7 @@ def ids(n: int) -> str:
 def provides_nothing(module: ModuleType | SimpleNamespace, name: str,
                      contract: dict[str, str]) -> str:
     """The message for a module without any contract function, naming near misses."""
-    own = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
+    own = public_callables(module)
     near = {n: m[0] for n in own if (m := difflib.get_close_matches(n, list(contract), n=1,
                                                                       cutoff=0.75))}
     hint = "; ".join(f"{n} is not {m}" for n, m in near.items())

@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike
 
 from nnspec.checks.bounds.rules import Bound, unit_roundoff
 from nnspec.checks.harness import contract
+from nnspec.checks.oracle.diagnosis import lower_precision
 
 if TYPE_CHECKING:
     from nnspec.checks.harness.implementation import Implementation
@@ -202,18 +203,21 @@ def assert_outputs_close(impl: Implementation, fn: str, spec_id: str, names: Seq
         assert_close(arr, want_i, bound, spec_id=spec_id, impl=impl, what=name, call=call)
 
 
+def final_replay() -> bool:
+    """Whether a failure found now is final: outside Hypothesis, or on its final replay of the
+    shrunk example (while it searches and shrinks, diagnoses are not worth their cost)."""
+    return not currently_in_test_context() or current_build_context().is_final
+
+
 def _findings(err: np.ndarray, bound: Bound, impl: Implementation | str, fn: str | None,
               want: np.ndarray) -> list[str]:
     """What the oracle can say beyond "out of bound": a lower precision (an error that scales like
     float32 rounding, checks/oracle/diagnosis.py), a known variant or bug, an approximation."""
-    from nnspec.checks.oracle.diagnosis import lower_precision
-
     if isinstance(impl, str):
         return []
     lines = []
     # Like impl.diagnosis(), only on Hypothesis's final replay: the claim re-evaluates the spec.
-    final = not currently_in_test_context() or current_build_context().is_final
-    if impl.dtype == np.float64 and bound.unit and final:
+    if impl.dtype == np.float64 and bound.unit and final_replay():
         line = lower_precision(err, bound.atol, bound.at_unit(unit_roundoff(np.float32)),
                                list(impl.calls), fn, want)
         lines += [line] if line else []

@@ -23,11 +23,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis.control import current_build_context, currently_in_test_context
 
 from nnspec.checks.bounds.rules import unit_roundoff
 from nnspec.checks.harness import contract, mutation
-from nnspec.checks.harness.failure import Failure, Reported
+from nnspec.checks.harness.failure import Failure, Reported, final_replay
 from nnspec.checks.harness.isolation import DEFAULT_TIMEOUT, InProcess, Reply, Stopped, Worker
 from nnspec.checks.harness.loading import (
     SHIPPED,
@@ -179,7 +178,7 @@ class Implementation:
         Empty while Hypothesis is still searching or shrinking: only the failure of its final
         replay is reported, and replaying a random operation costs a fraction of a second.
         """
-        if currently_in_test_context() and not current_build_context().is_final:
+        if not final_replay():
             return []
         return diagnose(list(self.calls), unit_roundoff(self.dtype), draw=self.draw)
 
