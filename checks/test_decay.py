@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,8 +16,8 @@ from nnspec.checks.bounds import decay as bounds
 from nnspec.checks.bounds.decay import F64
 from nnspec.checks.harness import stats
 from nnspec.checks.harness import strategies as nst
-from nnspec.checks.harness.failure import assert_close, fail
-from nnspec.checks.harness.gradients import check_gradient
+from nnspec.checks.harness.failure import NonConformance, assert_close, fail
+from nnspec.checks.harness.gradients import EXTENDED_PRECISION, check_gradient
 from nnspec.checks.harness.implementation import describe_args
 from nnspec.reference import decay as ref
 from nnspec.reference import decay_measure, decay_theory
@@ -48,6 +49,17 @@ def reference_step(cell: ref.Cell, x_t: np.ndarray, s: np.ndarray, w_ih: np.ndar
         return sigmoid(rnn_ref.pre_activation(x_t, s, *rnn_ref.params_from_torch(w_ih, w_hh, b_ih,
                                                                                  b_hh)))
     return rnn_ref.cell_linear(x_t, s, *rnn_ref.i2h_from_torch(w_ih, w_hh, b_ih, b_hh))
+
+
+def forward_states(cell: ref.Cell, x: np.ndarray, s0: np.ndarray,
+                   params: tuple[np.ndarray, ...]) -> np.ndarray:
+    """s_0 … s_T of the cell references over x (T, D) from s0 (1, n), in long double."""
+    s = s0.astype(np.longdouble)
+    states = [s[0]]
+    for x_t in x:
+        s = reference_step(cell, x_t[None].astype(np.longdouble), s, *params)
+        states.append(s[0])
+    return np.stack(states)
 
 
 def signed_permutation(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -83,11 +95,12 @@ def decay_problems(draw: st.DrawFn, cell: ref.Cell) -> tuple:
     return params, x, s0
 
 
-@pytest.mark.spec("decay.gradient_norm")
-@pytest.mark.parametrize("cell", CELLS, ids=str)
-@given(data=st.data(), rng=nst.generators())
-def test_sweep_gradient_is_the_derivative_of_the_reference_cells(cell, data, rng):
-    params, x, s0 = data.draw(decay_problems(cell))
+def check_sweep(cell: ref.Cell, params: tuple[np.ndarray, ...], x: np.ndarray, s0: np.ndarray,
+                rng: np.random.Generator, *, chain: bool = True) -> None:
+    """decay.gradient_norm: the sweep's ∂⟨u, h_T⟩/∂s_0 against the long-double complex step of
+    the cell references (tol.fd along a chain); ``chain=False`` is the former rule — float64
+    complex step on the reference's own run, bound γ·Σ|g||d| only — kept to show what it missed."""
+    __tracebackhide__ = True
     H = params[1].shape[1]
     parts = (s0[:, :H], s0[:, H:]) if cell.kind == "lstm" else (s0,)
 
@@ -97,15 +110,95 @@ def test_sweep_gradient_is_the_derivative_of_the_reference_cells(cell, data, rng
             s = reference_step(cell, x_t[None], s, *params)
         return s[:, :H]
 
+    # The sweep is evaluated on the exact trajectory rounded once to float64 (long double stands
+    # in for exact), so each step's VJP sees states off by u·|s| only, as tol.fd's engine bound
+    # assumes; the states the reference's own run stores are compared with it under the value
+    # bounds of the cells' layers.
+    exact_states = forward_states(cell, x, s0, params)
+    run = ref.run(cell, ref.stack([params]), x[None], s0).states[0]
+    states = np.asarray(exact_states, dtype=F64) if chain else run
+    call = f"run[{cell}]{describe_args((x, s0, *params))}"
+    got = (run[1:, None, :H], run[-1:, H:])
+    want = (exact_states[1:, None, :H], exact_states[-1:, H:])
+    value_bounds = bounds.run_states(cell.kind, cell.nonlinearity, x, s0, params)
+    # zip stops at the h's for the cells without a c
+    for got_i, want_i, bound, what in zip(got, want, value_bounds, ("h_1 … h_T", "c_T"),
+                                          strict=False):
+        assert_close(got_i, want_i, bound, spec_id="decay.gradient_norm", impl="reference",
+                     call=call, what=what)
+
     def sweep_vjp(u: np.ndarray, *state: np.ndarray) -> tuple[np.ndarray, ...]:
-        traj = ref.run(cell, ref.stack([params]), x[None], np.concatenate(state, axis=1))
+        traj = ref.Trajectory(cell, ref.stack([params]), x[None], states[None])
         norms = ref.gradient_norms(traj, u)
         grad = np.ldexp(norms.mantissa, norms.exponent[:, None])
         return (grad[:, :H], grad[:, H:]) if cell.kind == "lstm" else (grad,)
 
+    def rounding(u: np.ndarray) -> tuple[np.ndarray, ...]:
+        return bounds.sweep_rounding(cell.kind, cell.nonlinearity, x, states, params, u)
+
     check_gradient(forward, sweep_vjp, parts, wrt=tuple(range(len(parts))), rng=rng,
-                   spec_id="decay.gradient_norm", name="reference",
+                   method="extended" if chain else "complex", spec_id="decay.gradient_norm",
+                   name="reference", vjp_error=rounding if chain else None,
                    call=f"gradient_norms[{cell}]{describe_args((x, s0, *params))}")
+
+
+needs_long_double = pytest.mark.skipif(
+    not EXTENDED_PRECISION, reason="the chain's numeric side needs a long double wider than "
+                                   "float64 (tol.fd), which this platform's NumPy lacks")
+
+
+@needs_long_double
+@pytest.mark.spec("decay.gradient_norm")
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+@given(data=st.data(), rng=nst.generators())
+def test_sweep_gradient_is_the_derivative_of_the_reference_cells(cell, data, rng):
+    params, x, s0 = data.draw(decay_problems(cell))
+    check_sweep(cell, params, x, s0, rng)
+
+
+def saturated_gru() -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+    """The soak's counterexample (seed 20): the candidate n ≈ −0.99999 next to h ≈ −0.9975."""
+    w_ih = np.full((12, 3), -2.0)
+    w_ih[6, 0] = 6.0
+    return (w_ih, np.ones((12, 4)), np.zeros(12), np.zeros(12)), \
+        np.array([[-1.0, 2.0, 2.0], [2.0, 2.0, 2.0]]), np.zeros((1, 4))
+
+
+@needs_long_double
+@pytest.mark.spec("decay.gradient_norm")
+def test_chain_bound_passes_the_saturated_gru_the_final_dot_product_bound_rejected():
+    params, x, s0 = saturated_gru()
+    check_sweep(ref.Cell("gru"), params, x, s0, np.random.default_rng(0))
+    with pytest.raises(NonConformance, match=r"tol\.fd"):
+        check_sweep(ref.Cell("gru"), params, x, s0, np.random.default_rng(0), chain=False)
+
+
+@needs_long_double
+@pytest.mark.spec("decay.gradient_norm")
+@pytest.mark.parametrize("cell", [ref.Cell("gru"), ref.Cell("lstm"), ref.Cell("rnn")], ids=str)
+@pytest.mark.parametrize("entry", [False, True], ids=["1e-9 every step", "1e-6 one entry"])
+def test_chain_bound_still_catches_a_step_vjp_slightly_off(cell, entry, monkeypatch, rng):
+    H, D, T = 5, 4, 8
+    params = decay_measure.draw_params(cell, H, D, init="pytorch", rng=rng, scale=1.0)
+    x, s0 = rng.standard_normal((T, D)), 0.5 * rng.standard_normal((1, cell.state_size(H)))
+    check_sweep(cell, params, x, s0, rng)
+    step_functions = ref._step_functions
+
+    def off(c: ref.Cell) -> tuple:
+        step, vjp = step_functions(c)
+
+        def wrong(w: Any, g: np.ndarray, x_t: np.ndarray, s: np.ndarray) -> np.ndarray:
+            result = np.array(vjp(w, g, x_t, s))
+            if entry:
+                result[..., 0] *= 1 + 1e-6
+                return result
+            return result * (1 + 1e-9)
+
+        return step, wrong
+
+    monkeypatch.setattr(ref, "_step_functions", off)
+    with pytest.raises(NonConformance, match=r"tol\.fd"):
+        check_sweep(cell, params, x, s0, rng)
 
 
 @pytest.mark.spec("decay.gradient_norm")

@@ -12,10 +12,15 @@ import math
 
 import numpy as np
 
+from nnspec.checks.bounds import engine as E
+from nnspec.checks.bounds import gru as gru_bounds
+from nnspec.checks.bounds import lstm as lstm_bounds
+from nnspec.checks.bounds import rnn as rnn_bounds
 from nnspec.checks.bounds import rules as tol
+from nnspec.checks.bounds.engine import Computed, exact
 from nnspec.checks.harness.gradients import FD_ESTIMATE_FACTOR
 from nnspec.reference import decay_theory
-from nnspec.reference.activations import tanh_vjp
+from nnspec.reference.activations import sigmoid, tanh_vjp
 
 F64 = np.dtype(np.float64)
 U64 = tol.unit_roundoff(F64)
@@ -183,3 +188,127 @@ def lstm_carried_jacobian(want: np.ndarray, ks: np.ndarray, H: int) -> tol.Bound
     """decay.jacobian_norm of the LSTM with a constant forget gate: carried_bound over k + 2
     products on the 2H-dimensional state, plus the rounding of log(max|o_T tanh'(c_T)|)."""
     return carried_bound(want, ks + 2, 2 * H) + tol.elementwise(want, F64, scale=1.0)
+
+
+
+
+# ---- tol.fd along the sweep: the reference's own VJP steps, with its accurate slopes ---------------
+
+def _smooth(a: Computed, value: np.ndarray, slope_max: np.ndarray) -> Computed:
+    """f(a) by a relatively accurate library function (the reference's σ, np.tanh): the input's
+    error times max|f'| on the reachable interval, plus tol.elementwise relative to |f|."""
+    return Computed(value, slope_max * a.error + tol.elementwise(value, F64).atol)
+
+
+def _reach(a: Computed) -> np.ndarray:
+    return np.maximum(np.abs(a.value) - a.error, 0.0)
+
+
+def _sigmoid(a: Computed) -> Computed:
+    e = np.exp(-_reach(a))
+    return _smooth(a, sigmoid(a.value), e / (1 + e) ** 2)
+
+
+def _tanh(a: Computed) -> Computed:
+    e = np.exp(-2 * _reach(a))
+    return _smooth(a, np.tanh(a.value), 4 * e / (1 + e) ** 2)
+
+
+def _slope(a: Computed, value: np.ndarray, curvature: float) -> Computed:
+    """φ'(a) as the reference forms it, relatively accurate (σ(a)σ(−a), 4e/(1 + e)²): SLOPE_ERROR,
+    plus the input's error δa moving it by a factor e^(κ·δa) at most, κ = max|φ''/φ'| (1 for σ,
+    2 for tanh)."""
+    with np.errstate(over="ignore"):
+        return Computed(value, (np.expm1(curvature * a.error) + SLOPE_ERROR) * value)
+
+
+def _sigmoid_slope(a: Computed) -> Computed:
+    return _slope(a, sigmoid(a.value) * sigmoid(-a.value), 1.0)
+
+
+def _tanh_slope(a: Computed) -> Computed:
+    return _slope(a, tanh_vjp(np.ones_like(a.value), a.value)[0], 2.0)
+
+
+def _state_vjp(kind: str, nonlinearity: str, g: tuple[Computed, ...], x_t: Computed,
+               s: tuple[Computed, ...], params: tuple[np.ndarray, ...]) -> tuple[Computed, ...]:
+    """One step of the sweep, A_tᵀ g, as reference/decay.py evaluates it from (x_t, s_{t−1}),
+    stated in the engine's rules (tol.accumulated on every sum and product)."""
+    w_ih, w_hh, b_ih, b_hh = params
+    H = w_hh.shape[1]
+
+    def times(*factors: Computed) -> Computed:
+        return E.product(*factors, dtype=F64)
+
+    def plus(*terms: Computed) -> Computed:
+        return E.total(*terms, dtype=F64)
+
+    if kind == "rnn":
+        a = E.affine([(x_t, w_ih), (s[0], w_hh)], [b_ih, b_hh], F64)
+        if nonlinearity == "relu":
+            unsure, on = np.abs(a.value) <= a.error, a.value > 0
+            g_a = Computed(g[0].value * on, g[0].error * (on | unsure) + np.abs(g[0].value) * unsure)
+        elif nonlinearity == "linear":
+            g_a = g[0]
+        else:
+            g_a = times(g[0], _tanh_slope(a) if nonlinearity == "tanh" else _sigmoid_slope(a))
+        return (E.matmul(g_a, w_hh, F64),)
+    if kind == "gru":
+        (h,), (gh,) = s, g
+        i = E.affine([(x_t, w_ih)], [b_ih], F64)
+        hh = E.affine([(h, w_hh)], [b_hh], F64)
+        a_r, a_z = plus(E.block(i, 0, H), E.block(hh, 0, H)), plus(E.block(i, 1, H), E.block(hh, 1, H))
+        r, z, h_n = _sigmoid(a_r), _sigmoid(a_z), E.block(hh, 2, H)
+        a_n = plus(E.block(i, 2, H), times(r, h_n))
+        da_n = times(gh, E.one_minus(z, F64), _tanh_slope(a_n))
+        da_z = times(gh, plus(h, E.negate(_tanh(a_n))), _sigmoid_slope(a_z))
+        da_r = times(da_n, h_n, _sigmoid_slope(a_r))
+        return (plus(times(gh, z), E.matmul(E.concatenate([da_r, da_z, times(da_n, r)]), w_hh,
+                                             F64)),)
+    (h, c), (g_h, g_c) = s, g
+    A = E.affine([(x_t, w_ih), (h, w_hh)], [b_ih, b_hh], F64)
+    A_i, A_f, A_g, A_o = (E.block(A, k, H) for k in range(4))
+    i, f, gg = _sigmoid(A_i), _sigmoid(A_f), _tanh(A_g)
+    c_new = plus(times(f, c), times(i, gg))
+    dc_new = plus(times(g_h, _sigmoid(A_o), _tanh_slope(c_new)), g_c)
+    dA = E.concatenate([times(dc_new, gg, _sigmoid_slope(A_i)), times(dc_new, c, _sigmoid_slope(A_f)),
+                        times(dc_new, i, _tanh_slope(A_g)),
+                        times(g_h, _tanh(c_new), _sigmoid_slope(A_o))])
+    return E.matmul(dA, w_hh, F64), times(dc_new, f)
+
+
+def sweep_rounding(cell_kind: str, nonlinearity: str, x: np.ndarray, states: np.ndarray,
+                   params: tuple[np.ndarray, ...], gh: np.ndarray) -> tuple[np.ndarray, ...]:
+    """decay.gradient_norm, tol.fd along a chain (spec/tolerances.md): a bound on the float64
+    rounding of the sweep's ∂⟨gh, h_T⟩/∂s_0 → (∂h_0,) or (∂h_0, ∂c_0).
+
+    The sweep evaluates step t's VJP at the stored states s_{t−1} (T + 1, n) and x_t (T, D); the
+    states carry only their rounding u·|s| (no error carried forward through time: the sweep
+    never runs the recurrence), and the cotangent's error is carried backward step by step
+    through the steps of :func:`_state_vjp`. Saturated units' 1 − z and h − n, which err
+    absolutely, are what makes this exceed γ_n·Σ|g||d|."""
+    H = params[1].shape[1]
+    g: tuple[Computed, ...] = (exact(gh),)
+    if cell_kind == "lstm":
+        g = (exact(gh), exact(np.zeros_like(gh)))
+    for t in range(x.shape[0], 0, -1):
+        s = states[t - 1:t]
+        parts = (s[:, :H], s[:, H:]) if cell_kind == "lstm" else (s,)
+        g = _state_vjp(cell_kind, nonlinearity, g, exact(x[t - 1:t]),
+                       tuple(Computed(p, U64 * np.abs(p)) for p in parts), params)
+    return tuple(c.error for c in g)
+
+def run_states(cell_kind: str, nonlinearity: str, x: np.ndarray, s0: np.ndarray,
+               params: tuple[np.ndarray, ...]) -> tuple[tol.Bound, ...]:
+    """decay.gradient_norm, the forward run that stores the states: the engine's float64 bounds
+    on h_1 … h_T (T, 1, H) and, for the LSTM, c_T (1, H) — the layer bounds of the cells
+    (checks/bounds/rnn.py, gru.py, lstm.py) over x (T, D) from s0 (1, n)."""
+    w_ih, w_hh, b_ih, b_hh = params
+    H, xs = w_hh.shape[1], x[:, None, :]
+    if cell_kind == "lstm":
+        y, _, c_T = lstm_bounds.lstm_layer(xs, s0[:, :H], s0[:, H:], w_ih, w_hh, b_ih, b_hh,
+                                           dtype=F64)
+        return y, c_T
+    if cell_kind == "gru":
+        return (gru_bounds.gru_layer(xs, s0, w_ih, w_hh, b_ih, b_hh, dtype=F64)[0],)
+    return (rnn_bounds.rnn_layer(xs, s0, w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype=F64)[0],)

@@ -44,20 +44,30 @@ class RNNStep(NamedTuple):
 def step(x: Computed, h: Computed, w_ih: np.ndarray, w_hh: np.ndarray,
          b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str,
          dtype: np.dtype) -> RNNStep:
-    """a = x w_ihᵀ + h w_hhᵀ + b_ih + b_hh in any order (one (D + H + 2)-term sum), h' = φ(a)."""
+    """a = x w_ihᵀ + h w_hhᵀ + b_ih + b_hh in any order (one (D + H + 2)-term sum), h' = φ(a):
+    tanh and ReLU (rnn.cell), and the sigmoid and identity of seeds 003 and 004 (decay.md)."""
     a = E.affine([(x, w_ih), (h, w_hh)], [b_ih, b_hh], dtype)
-    return RNNStep(x, h, a, E.tanh(a, dtype) if nonlinearity == "tanh" else E.relu(a))
+    activations = {"tanh": lambda: E.tanh(a, dtype), "relu": lambda: E.relu(a),
+                   "sigmoid": lambda: E.sigmoid(a, dtype), "linear": lambda: a}
+    if nonlinearity not in activations:
+        raise ValueError(f"nonlinearity must be one of {sorted(activations)}, got {nonlinearity!r}")
+    return RNNStep(x, h, a, activations[nonlinearity]())
 
 
 def step_backward(g: tuple[Computed, ...], s: RNNStep, w_ih: np.ndarray, w_hh: np.ndarray,
                   nonlinearity: str,
                   dtype: np.dtype) -> tuple[Computed, tuple[Computed], E.Gradients]:
-    """g_a = g_h ⊙ φ'(a), φ' = 1 − h_t² from the computed h_t (tanh), or the 0/1 indicator of
-    a > 0 (ReLU), which may flip where |a| ≤ δa: there it may be off by |g_h|."""
+    """g_a = g_h ⊙ φ'(a), φ' = 1 − h_t² from the computed h_t (tanh), h_t(1 − h_t) (sigmoid),
+    1 (identity), or the 0/1 indicator of a > 0 (ReLU), which may flip where |a| ≤ δa: there it
+    may be off by |g_h|."""
     (gh,) = g
     if nonlinearity == "tanh":
         g_a = E.product(gh, E.one_minus(E.product(s.h_new, s.h_new, dtype=dtype), dtype),
                         dtype=dtype)
+    elif nonlinearity == "sigmoid":
+        g_a = E.product(gh, s.h_new, E.one_minus(s.h_new, dtype), dtype=dtype)
+    elif nonlinearity == "linear":
+        g_a = gh
     else:
         unsure = np.abs(s.a.value) <= s.a.error
         on = s.a.value > 0
