@@ -12,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import sizes
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.compare import check_outputs
 from nnspec.checks.harness.failure import assert_close, fail
@@ -232,6 +233,26 @@ def test_gru_layer_gradients_match_backpropagation_through_time(impl, problem, r
          impl.cast(rng.uniform(-1, 1, h0.shape)))
     check_outputs(impl, "vjp_gru_layer", "gru.layer", gru_bounds.LAYER_GRADIENTS, (g, *args),
                   ref.gru_layer_vjp, gru_bounds.vjp_gru_layer)
+
+
+@pytest.mark.spec("gru.layer")
+def test_gru_layer_over_a_long_sequence_matches_the_reference(impl, request, rng):
+    """At the run's sequence size (T = 128 by default, --nnspec-size): what goes wrong only after
+    many steps."""
+    size = sizes.active(request.config)
+    args = tuple(impl.cast(a) for a in sizes.typical_layer(size, 3, rng))
+    check_outputs(impl, "gru_layer", "gru.layer", ("y", "h_T"), args, ref.gru_layer,
+                  gru_bounds.gru_layer, finite=True)
+
+
+@pytest.mark.spec("gru.layer")
+def test_gru_layer_gradients_over_a_long_sequence_match_the_reference(impl, request, rng):
+    size = sizes.active(request.config)
+    args = tuple(impl.cast(a) for a in sizes.typical_layer(size, 3, rng))
+    g = (impl.cast(rng.standard_normal((size.T, size.B, size.H))),
+         impl.cast(rng.standard_normal((size.B, size.H))))
+    check_outputs(impl, "vjp_gru_layer", "gru.layer", gru_bounds.LAYER_GRADIENTS, (g, *args),
+                  ref.gru_layer_vjp, gru_bounds.vjp_gru_layer, finite=True)
 
 
 @pytest.mark.spec("gru.layer")

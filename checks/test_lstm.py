@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from nnspec.checks.bounds import engine as prop
 from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import sizes
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.compare import check_outputs
 from nnspec.checks.harness.failure import NonConformance, assert_close, fail
@@ -337,6 +338,25 @@ def test_lstm_layer_gradients_match_reference_bptt(impl, problem, rng):
     g = layer_cotangents(rng, impl, *args[:3])
     check_outputs(impl, "vjp_lstm_layer", "lstm.layer", LAYER_GRADIENT_NAMES, (g, *args),
                   ref.lstm_layer_vjp, lstm_bounds.vjp_lstm_layer)
+
+
+@pytest.mark.spec("lstm.layer")
+def test_lstm_layer_over_a_long_sequence_matches_the_reference(impl, request, rng):
+    """At the run's sequence size (T = 128 by default, --nnspec-size): a layer can be right for
+    the drawn T ≤ 4 and wrong after 64 steps (a cell state restarted at a chunk boundary)."""
+    size = sizes.active(request.config)
+    args = tuple(impl.cast(a) for a in sizes.typical_layer(size, 4, rng, cell_state=True))
+    check_outputs(impl, "lstm_layer", "lstm.layer", ("y", "h_T", "c_T"), args, ref.lstm_layer,
+                  lstm_bounds.lstm_layer, finite=True)
+
+
+@pytest.mark.spec("lstm.layer")
+def test_lstm_layer_gradients_over_a_long_sequence_match_the_reference(impl, request, rng):
+    size = sizes.active(request.config)
+    args = tuple(impl.cast(a) for a in sizes.typical_layer(size, 4, rng, cell_state=True))
+    g = layer_cotangents(rng, impl, *args[:3])
+    check_outputs(impl, "vjp_lstm_layer", "lstm.layer", LAYER_GRADIENT_NAMES, (g, *args),
+                  ref.lstm_layer_vjp, lstm_bounds.vjp_lstm_layer, finite=True)
 
 
 @pytest.mark.spec("lstm.layer")

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from nnspec.checks.bounds import rnn as rnn_bounds
 from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import sizes
 from nnspec.checks.harness import strategies as nst
 from nnspec.checks.harness.compare import check_outputs
 from nnspec.checks.harness.failure import assert_close, assert_outputs_close, fail
@@ -309,6 +310,30 @@ def test_rnn_layer_gradients_match_reference_bptt(impl, problem):
     check_outputs(impl, "vjp_rnn_layer", "rnn.layer", LAYER_GRADIENTS, args, ref.rnn_layer_vjp,
                   rnn_bounds.vjp_rnn_layer, kwargs={"nonlinearity": p.nonlinearity},
                   absent_is_none=True)
+
+
+@pytest.mark.spec("rnn.layer")
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_layer_over_a_long_sequence_matches_the_reference(impl, nonlinearity, request, rng):
+    """At the run's sequence size (T = 128 by default, --nnspec-size): what goes wrong only after
+    many steps."""
+    size = sizes.active(request.config)
+    args = tuple(impl.cast(a) for a in sizes.typical_layer(size, 1, rng))
+    check_outputs(impl, "rnn_layer", "rnn.layer", ("y", "h_T"), args, ref.rnn_layer,
+                  rnn_bounds.rnn_layer, kwargs={"nonlinearity": nonlinearity}, finite=True)
+
+
+@pytest.mark.spec("rnn.layer")
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_layer_gradients_over_a_long_sequence_match_the_reference(impl, nonlinearity,
+                                                                      request, rng):
+    size = sizes.active(request.config)
+    args = tuple(impl.cast(a) for a in sizes.typical_layer(size, 1, rng))
+    g = (impl.cast(rng.standard_normal((size.T, size.B, size.H))),
+         impl.cast(rng.standard_normal((size.B, size.H))))
+    check_outputs(impl, "vjp_rnn_layer", "rnn.layer", LAYER_GRADIENTS, (g, *args),
+                  ref.rnn_layer_vjp, rnn_bounds.vjp_rnn_layer,
+                  kwargs={"nonlinearity": nonlinearity}, absent_is_none=True, finite=True)
 
 
 @pytest.mark.spec("rnn.layer")

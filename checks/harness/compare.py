@@ -7,20 +7,32 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from nnspec.checks.harness.failure import assert_outputs_close
+import numpy as np
+
+from nnspec.checks.harness.failure import assert_outputs_close, fail
 from nnspec.checks.harness.implementation import Implementation, describe_args
 
 
 def check_outputs(impl: Implementation, fn: str, spec_id: str, names: Sequence[str],
                   args: Sequence[Any], reference: Callable[..., Sequence[Any]],
                   bounds: Callable[..., Sequence[Any]], *, kwargs: dict[str, Any] | None = None,
-                  absent_is_none: bool = False) -> None:
+                  absent_is_none: bool = False, finite: bool = False) -> None:
     """``impl.fn(*args, **kwargs)`` against ``reference(*args, **kwargs)`` within
     ``bounds(*args, **kwargs, dtype=impl.dtype)``, output by output (``names`` in order); the
-    arguments are the values the implementation sees (already cast)."""
+    arguments are the values the implementation sees (already cast). With ``finite``, an
+    infinite bound — which would accept any value — fails the check as nnspec's own defect
+    before the implementation is called, instead of passing it."""
     __tracebackhide__ = True
     kwargs = kwargs or {}
+    call = f"{fn}{describe_args(args, kwargs)}"
+    limits = bounds(*args, **kwargs, dtype=impl.dtype)
+    if finite:
+        for name, bound in zip(names, limits, strict=True):
+            if bound is not None and not np.all(np.isfinite(bound.atol)):
+                vacuous = int(np.sum(~np.isfinite(bound.atol)))
+                fail(spec_id, "reference", f"setup: the bound of {name} is infinite at {vacuous} "
+                     f"of {bound.atol.size} elements, so no value could fail there "
+                     f"({bound.rule})", call=call)
     got = impl.outputs(impl.call(fn, *args, **kwargs), fn=fn, names=tuple(names))
-    assert_outputs_close(impl, fn, spec_id, names, got, reference(*args, **kwargs),
-                         bounds(*args, **kwargs, dtype=impl.dtype),
-                         call=f"{fn}{describe_args(args, kwargs)}", absent_is_none=absent_is_none)
+    assert_outputs_close(impl, fn, spec_id, names, got, reference(*args, **kwargs), limits,
+                         call=call, absent_is_none=absent_is_none)

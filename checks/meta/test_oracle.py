@@ -29,6 +29,8 @@ DEFAULT_RUN = frozenset({
     "rnn_softmax_hidden", "sequence_bidirectional_concat_order", "stability_clip_per_tensor",
     "gru_textbook_as_pytorch",
     "lstm_coupled_gates", "lstm_concatenated", "gru_keras_layout", "own_random_streams",
+    # right for the drawn T ≤ 4, wrong after 64 steps: only the long-sequence check sees it
+    "lstm_layer_chunked_state_reset",
 })
 
 

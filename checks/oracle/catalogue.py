@@ -213,6 +213,22 @@ def _rnn_cell_always_tanh(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="
     return rnn.rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh)
 
 
+#: The chunk length of :func:`_lstm_layer_chunked_state_reset`.
+CHUNK = 64
+
+
+def _lstm_layer_chunked_state_reset(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+    """An LSTM layer run in chunks of CHUNK steps that restarts each chunk from (h0, c0) instead
+    of the previous chunk's last state: right for T ≤ 64, wrong after."""
+    ys, h, c = [], h0, c0
+    for t, x_t in enumerate(x):
+        if t and t % CHUNK == 0:
+            h, c = h0, c0
+        h, c = lstm.lstm_cell(x_t, h, c, w_ih, w_hh, b_ih, b_hh)
+        ys.append(h)
+    return np.stack(ys), h, c
+
+
 def _sigmoid_derivative_from_input(g, x, alpha=1.0):
     """σ' = α·x(1 − x): the identity σ' = σ(1 − σ) applied to the input (the tanh bug, for σ)."""
     return (g * alpha * x * (1 - x),)
@@ -459,6 +475,10 @@ MISTAKES: tuple[Entry, ...] = (
     Entry(name="lstm_gate_order_icfo", kind="mistake",
           functions={"lstm_cell": _lstm_gate_order_icfo}, only=("lstm.cell",),
           origin="gate order mix-up: TensorFlow LSTMBlockCell's i, c̃, f, o read as i, f, g, o"),
+    Entry(name="lstm_layer_chunked_state_reset", kind="mistake",
+          functions={"lstm_layer": _lstm_layer_chunked_state_reset}, only=("lstm.layer",),
+          origin="a layer run in chunks of 64 steps that restarts the state at every chunk "
+                 "(truncated BPTT's detach mistaken for a reset)"),
     Entry(name="lstm_without_b_hh", kind="mistake", functions={"lstm_cell": _lstm_without_b_hh},
           only=("lstm.cell",), origin="missing bias: b_hh dropped"),
     Entry(name="rnn_always_tanh", kind="mistake", functions={"rnn_cell": _rnn_cell_always_tanh},

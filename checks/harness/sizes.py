@@ -1,0 +1,95 @@
+"""Sequence sizes for the long-sequence checks of the recurrent layers (issue: conformance at the
+sizes people train with).
+
+The Hypothesis draws of the layer checks keep T, B, H ≤ 8 so that shrinking gives readable
+counterexamples; a layer can be right for 8 steps and wrong after 64 (a state restarted at a
+chunk boundary, a counter that wraps). The long-sequence checks run each layer once more at the
+run's size: ``--nnspec-size`` (pytest) / ``--size`` (``nnspec check``), a profile name of
+:data:`PROFILES` or ``T=…,B=…,H=…[,D=…]``; the environment variable ``NNSPEC_SIZE`` sets it
+where no option does. The default profile is long enough (T = 128) to cross two 64-step
+boundaries, and small enough in B and H to keep the default run fast.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Size:
+    """Steps T, batch B, hidden H and input D of one long-sequence check."""
+
+    T: int
+    B: int
+    H: int
+    D: int
+
+    def __str__(self) -> str:
+        return f"T={self.T},B={self.B},H={self.H},D={self.D}"
+
+
+#: Named sizes: the default run's, and those of the issue's production table.
+PROFILES = {
+    "default": Size(T=128, B=2, H=8, D=4),
+    "medium": Size(T=300, B=4, H=256, D=64),
+    "production": Size(T=1000, B=8, H=512, D=512),
+}
+
+#: The option, the environment variable, and the ceiling on T·B·H (a typo such as T=10000000
+#: would otherwise run for hours before saying anything).
+OPTION, ENVIRONMENT, LARGEST = "--nnspec-size", "NNSPEC_SIZE", 10**8
+
+
+def parse(text: str) -> Size:
+    """A profile name or ``T=…,B=…,H=…[,D=…]`` (missing keys from the default profile, D from H
+    when H is given) → :class:`Size`; ValueError with one line naming what was wrong."""
+    text = text.strip()
+    if text in PROFILES:
+        return PROFILES[text]
+    if "=" not in text:
+        raise ValueError(f"size {text!r}: give a profile ({', '.join(PROFILES)}) or "
+                         f"T=…,B=…,H=…[,D=…]")
+    values: dict[str, int] = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        key = key.strip()
+        if key not in ("T", "B", "H", "D"):
+            raise ValueError(f"size {text!r}: unknown key {key!r} (use T, B, H, D)")
+        if key in values:
+            raise ValueError(f"size {text!r}: {key} given twice")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"size {text!r}: {key} must be a positive integer, "
+                             f"got {value.strip()!r}") from None
+        if number < 1:
+            raise ValueError(f"size {text!r}: {key} must be a positive integer, got {number}")
+        values[key] = number
+    if "H" in values and "D" not in values:
+        values["D"] = values["H"]
+    size = replace(PROFILES["default"], **values)
+    if size.T * size.B * size.H > LARGEST:
+        raise ValueError(f"size {text!r}: T·B·H = {size.T * size.B * size.H:,} exceeds "
+                         f"{LARGEST:,}")
+    return size
+
+
+def active(config: Any) -> Size:
+    """The run's size: the pytest option, else the environment variable, else the default."""
+    text = config.getoption(OPTION, default=None) if config is not None else None
+    return parse(text or os.environ.get(ENVIRONMENT) or "default")
+
+
+def typical_layer(size: Size, gates: int, rng: np.random.Generator,
+                  *, cell_state: bool = False) -> tuple[np.ndarray, ...]:
+    """Inputs as in training: x ~ N(0, 1) (T, B, D), h0 (and c0) ~ U(−1, 1) (B, H), weights and
+    biases U(±1/√H) like nn.RNN/GRU/LSTM's default → (x, h0[, c0], w_ih, w_hh, b_ih, b_hh)."""
+    s = 1 / np.sqrt(size.H)
+    states = tuple(rng.uniform(-1, 1, (size.B, size.H)) for _ in range(2 if cell_state else 1))
+    return (rng.standard_normal((size.T, size.B, size.D)), *states,
+            rng.uniform(-s, s, (gates * size.H, size.D)), rng.uniform(-s, s, (gates * size.H, size.H)),
+            rng.uniform(-s, s, gates * size.H), rng.uniform(-s, s, gates * size.H))
