@@ -20,9 +20,9 @@ import numpy as np
 from hypothesis.control import current_build_context, currently_in_test_context
 from numpy.typing import ArrayLike
 
-from nnspec.checks.bounds.rules import Bound, unit_roundoff
+from nnspec.checks.bounds.rules import Bound
 from nnspec.checks.harness import contract
-from nnspec.checks.oracle.diagnosis import lower_precision
+from nnspec.checks.oracle.diagnosis import lower_precision_behind
 
 if TYPE_CHECKING:
     from nnspec.checks.harness.implementation import Implementation
@@ -217,9 +217,9 @@ def _findings(err: np.ndarray, bound: Bound, impl: Implementation | str, fn: str
         return []
     lines = []
     # Like impl.diagnosis(), only on Hypothesis's final replay: the claim re-evaluates the spec.
-    if impl.dtype == np.float64 and bound.unit and final_replay():
-        line = lower_precision(err, bound.atol, bound.at_unit(unit_roundoff(np.float32)),
-                               list(impl.calls), fn, want)
+    if bound.unit and final_replay():
+        line = lower_precision_behind(impl.dtype, err, bound.atol, bound.unit, list(impl.calls),
+                                      fn, want)
         lines += [line] if line else []
     named = impl.diagnosis()
     if lines:  # a lower precision already explains the error; unmatched-formula lines add noise

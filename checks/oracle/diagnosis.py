@@ -34,6 +34,7 @@ initialiser's law all show in the pooled values.
 from __future__ import annotations
 
 import inspect
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -59,6 +60,30 @@ FLOAT32_ABOVE_FLOAT64 = 2.0**10
 
 #: Float32 perturbations drawn by :func:`float32_error`; the largest change per element counts.
 FLOAT32_SAMPLES = 4
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A precision an implementation may compute in behind its declared DTYPE: its unit roundoff
+    and what the finding says it does."""
+
+    name: str
+    unit: float
+    does: str
+
+
+#: The lower precisions looked for behind each declared DTYPE (spec/tolerances.md, "Lower
+#: precision than declared"). TF32 keeps 10 significand bits (u = 2⁻¹¹) and is what cuBLAS and
+#: cuDNN multiply float32 with by default on NVIDIA Ampere and later; float16 has the same
+#: significand, so the two cannot be told apart by their rounding. bfloat16 keeps 7 (u = 2⁻⁸).
+LOWER_PRECISIONS: dict[str, tuple[Precision, ...]] = {
+    "float64": (Precision("float32", 2.0**-24, "computes in float32"),),
+    "float32": (Precision("TF32", 2.0**-11, "multiplies with TF32 operands (10-bit significand: "
+                                             "cuBLAS/cuDNN's default on Ampere and later; float16 "
+                                             "operands round alike)"),
+                Precision("bfloat16", 2.0**-8, "computes with bfloat16 operands (7-bit "
+                                                "significand)")),
+}
 
 #: An output off the spec by more than rounding but by at most this relative distance, matching no
 #: variant or bug, is named an approximation (a fast exp, a rational or piecewise-linear σ): every
@@ -238,17 +263,18 @@ def _approximation(call: Call, spec_out: Any, d_spec: float, unit: float,
             f"usual cause"]
 
 
-def _float32_changes(call: Call) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+def _float32_changes(call: Call, u32: float = float(np.finfo(np.float32).eps) / 2
+                     ) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
     """The spec's outputs on a recorded call, and per output and element the error float32
     rounding causes there: the largest change of the spec's value when every floating input is
     perturbed by a relative u₃₂ (FLOAT32_SAMPLES draws), plus the output's own rounding u₃₂·|value|.
+    ``u32`` names another precision's unit roundoff (TF32, bfloat16) to get its error instead.
     None for a random call or a call the spec cannot evaluate."""
     from nnspec.implementations import reference
 
     spec_fn = getattr(reference, call.fn, None)
     if spec_fn is None or _is_random(call):
         return None
-    u32 = float(np.finfo(np.float32).eps) / 2
     rng = np.random.default_rng(0)
 
     def perturbed(a: Any) -> Any:
@@ -271,12 +297,13 @@ def _float32_changes(call: Call) -> tuple[list[np.ndarray], list[np.ndarray]] | 
     return exact, [c + u32 * np.abs(e) for c, e in zip(change, exact, strict=True)]
 
 
-def float32_error(calls: list[Call], fn: str | None, want: np.ndarray) -> np.ndarray | None:
-    """The error float32 rounding causes on ``want``, an output of the latest recorded call of
-    ``fn`` (:func:`_float32_changes`); None where that call is not recorded, is random, or has no
-    output equal to ``want``."""
+def float32_error(calls: list[Call], fn: str | None, want: np.ndarray,
+                  unit: float = float(np.finfo(np.float32).eps) / 2) -> np.ndarray | None:
+    """The error float32 rounding (or that of the precision with unit roundoff ``unit``) causes on
+    ``want``, an output of the latest recorded call of ``fn`` (:func:`_float32_changes`); None
+    where that call is not recorded, is random, or has no output equal to ``want``."""
     latest = [c for c in calls if c.fn == fn][-1:]
-    found = _float32_changes(latest[0]) if latest else None
+    found = _float32_changes(latest[0], unit) if latest else None
     if found is None:
         return None
     for exact, change in zip(*found, strict=True):
@@ -292,23 +319,50 @@ def lower_precision(err: np.ndarray, float64_bound: np.ndarray, float32_bound: n
     float32 rounding: within the float32 bound everywhere, FLOAT32_ABOVE_FLOAT64 times above the
     float64 bound somewhere, and within a factor FLOAT32_SPREAD of :func:`float32_error` either
     way (at the largest of each). A tiny float64 error fits under the float32 bound too; it fails
-    the last two. An approximate activation's error is far above float32's; it fails the last."""
-    if not (np.all(np.isfinite(err)) and np.all(err <= float32_bound)):
-        return None
+    the last two. An approximate activation's error is far above float32's; it fails the last.
+    (The case float64 of :func:`lower_precision_behind`; ``float32_bound`` is the float64 bound
+    restated at float32's u.)"""
     with np.errstate(divide="ignore", invalid="ignore"):
-        above = float(np.max(err / np.maximum(float64_bound, np.finfo(np.float64).tiny),
-                             initial=0.0))
-    if above < FLOAT32_ABOVE_FLOAT64:
+        ratios = float32_bound / float64_bound
+    ratio = float(np.nanmax(ratios, initial=0.0)) if np.any(float64_bound > 0) else 0.0
+    unit = LOWER_PRECISIONS["float64"][0].unit / ratio if ratio > 0 else 0.0
+    return lower_precision_behind(np.dtype(np.float64), err, float64_bound, unit, calls, fn, want)
+
+
+def lower_precision_behind(declared: np.dtype, err: np.ndarray, bound: np.ndarray, unit: float,
+                           calls: list[Call], fn: str | None, want: np.ndarray) -> str | None:
+    """The finding "computes in a lower precision than declared" (:data:`LOWER_PRECISIONS`) for an
+    implementation declaring ``declared`` that fails ``bound`` (built for unit roundoff ``unit``),
+    when its error scales like that precision's rounding — the three conditions of
+    :func:`lower_precision`, with the precision's unit for float32's and the threshold of the
+    second a third of the binary orders between the two units (2¹⁰ for float32 behind float64,
+    2⁵ for TF32 and 2⁶ for bfloat16 behind float32). Of several precisions that fit, the one whose
+    predicted error is closest to the observed one is named."""
+    if not unit or not np.all(np.isfinite(err)):
         return None
-    scale = float32_error(calls, fn, want)
-    if scale is None:
+    found = []
+    for p in LOWER_PRECISIONS.get(np.dtype(declared).name, ()):
+        low = bound * (p.unit / unit)
+        if not np.all(err <= low):
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            above = float(np.max(err / np.maximum(bound, np.finfo(np.float64).tiny), initial=0.0))
+        if above < 2.0 ** math.ceil(math.log2(p.unit / unit) / 3):
+            continue
+        scale = float32_error(calls, fn, want, p.unit)
+        if scale is None:
+            continue
+        worst, typical = float(np.max(err, initial=0.0)), float(np.max(scale, initial=0.0))
+        if typical / FLOAT32_SPREAD <= worst <= FLOAT32_SPREAD * typical:
+            found.append((abs(math.log(worst / typical)) if worst > 0 else math.inf, p, worst,
+                          typical, above))
+    if not found:
         return None
-    worst, typical = float(np.max(err, initial=0.0)), float(np.max(scale, initial=0.0))
-    if not typical / FLOAT32_SPREAD <= worst <= FLOAT32_SPREAD * typical:
-        return None
-    return (f"the error scales like float32 rounding: max {worst:.2g}, against {typical:.2g} from "
-            f"float32 rounding of the same call's inputs and output and {above:.2g}× the float64 "
-            f"bound: the implementation computes in float32 while declaring DTYPE float64")
+    _, p, worst, typical, above = min(found, key=lambda f: f[0])
+    return (f"the error scales like {p.name} rounding: max {worst:.2g}, against {typical:.2g} from "
+            f"{p.name} rounding of the same call's inputs and output and {above:.2g}× the "
+            f"{np.dtype(declared).name} bound: the implementation {p.does} while declaring DTYPE "
+            f"{np.dtype(declared).name}")
 
 
 def _is_random(call: Call) -> bool:

@@ -1,0 +1,98 @@
+"""A lower precision behind the declared DTYPE is named (checks/oracle/diagnosis.py,
+spec/tolerances.md "Lower precision than declared"): float32 behind float64 (in
+checks/meta/test_error_model.py), and TF32 or bfloat16 operands behind float32 — what cuDNN does
+by default on NVIDIA Ampere and later, and what a mixed-precision layer does.
+
+The layers below are the spec's LSTM layer in NumPy float32 with the operands of every matrix
+product rounded to fewer significand bits first (round to nearest even), as a TF32 or bfloat16
+tensor core multiplies them; the products are then summed in float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from nnspec.oracle import check
+
+#: Significand bits kept (with the implicit one): TF32 11, bfloat16 8; float32 has 24.
+BITS = {"TF32": 11, "bfloat16": 8}
+
+
+def rounded(a: np.ndarray, bits: int) -> np.ndarray:
+    """float32 ``a`` rounded to ``bits`` significand bits, to nearest even (ties away never
+    matter here), as tensor-core operand conversion does."""
+    drop = 24 - bits
+    if drop == 0:
+        return np.asarray(a, dtype=np.float32)
+    raw = np.asarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    half, keep = 1 << (drop - 1), ~np.uint64((1 << drop) - 1)
+    lsb = (raw >> np.uint64(drop)) & np.uint64(1)
+    raw = (raw + np.uint64(half - 1) + lsb) & keep
+    return raw.astype(np.uint32).view(np.float32)
+
+
+def low_precision_layer(bits: int | None) -> Callable[..., tuple[np.ndarray, ...]]:
+    """lstm_layer in float32 whose matrix products take operands rounded to ``bits`` (None: plain
+    float32, the control)."""
+
+    def mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if bits is None:
+            return a @ b
+        return rounded(a, bits) @ rounded(b, bits)
+
+    def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+        x, h, c, w_ih, w_hh = (np.asarray(a, dtype=np.float32) for a in (x, h0, c0, w_ih, w_hh))
+        H = h.shape[1]
+        b = np.zeros(4 * H, np.float32)
+        for bias in (b_ih, b_hh):
+            if bias is not None:
+                b = b + np.asarray(bias, dtype=np.float32)
+        ys = []
+        for x_t in x:
+            A = mm(x_t, w_ih.T) + mm(h, w_hh.T) + b
+            i, f, g, o = (A[:, k * H:(k + 1) * H] for k in range(4))
+            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+            h = _sigmoid(o) * np.tanh(c)
+            ys.append(h)
+        return np.stack(ys), h, c
+
+    return lstm_layer
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    """σ = ½(1 + tanh(a/2)) in float32."""
+    return (0.5 * (1.0 + np.tanh(0.5 * a))).astype(np.float32)
+
+
+def module(name: str, bits: int | None) -> ModuleType:
+    m = ModuleType(f"nnspec_precision_{name}")
+    m.DTYPE = np.float32
+    m.lstm_layer = low_precision_layer(bits)
+    return m
+
+
+def test_rounding_keeps_the_stated_significand_bits():
+    x = np.float32(1.0) + np.float32(2.0**-12) * np.arange(8, dtype=np.float32)
+    tf32 = rounded(x, 11)
+    assert np.all(np.abs(tf32 - x) <= 2.0**-11 * np.abs(x))
+    assert len(np.unique(tf32)) < len(np.unique(x))
+    assert np.array_equal(rounded(x, 24), x)
+
+
+@pytest.mark.parametrize("name", list(BITS))
+def test_a_float32_layer_with_lower_precision_operands_fails_and_is_named(name):
+    result = check(module(name, BITS[name]), only=["lstm.layer"], implementation_only=True)
+    assert result.verdicts.get("lstm.layer") == "fail", result.verdicts
+    lines = [line for f in result.failures["lstm.layer"] for line in f.diagnosis]
+    named = [line for line in lines if f"scales like {name} rounding" in line]
+    assert named, f"{name} not named; findings: {lines}"
+    assert all("DTYPE float32" in line for line in named)
+
+
+def test_the_same_layer_in_plain_float32_passes():
+    result = check(module("float32", None), only=["lstm.layer"], implementation_only=True)
+    assert result.verdicts.get("lstm.layer") == "pass", result.failures
