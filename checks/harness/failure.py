@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike
 
 from nnspec.checks.bounds.rules import Bound
 from nnspec.checks.harness import contract
+from nnspec.checks.harness.loading import PRECISIONS
 from nnspec.checks.oracle.diagnosis import lower_precision_behind
 
 if TYPE_CHECKING:
@@ -166,6 +167,12 @@ def assert_close(got: ArrayLike, want: ArrayLike, bound: Bound, *, spec_id: str,
     same_nonfinite = (got_a == want_a) | (np.isnan(got_a) & np.isnan(want_a))
     err = np.where(same_nonfinite, 0.0, err)
     err = np.where(np.isnan(err), np.inf, err)
+    if not isinstance(impl, str) and impl.precision and bound.unit:
+        # Declared TF32 or bfloat16 products: every rule is first order in u, so the same bound
+        # restated at that unit holds (loose where DTYPE's own rounding would have done).
+        unit = PRECISIONS[impl.precision]
+        bound = Bound(bound.at_unit(unit), f"({bound.rule}) restated at {impl.precision}'s "
+                                           f"u={unit:.3g}", unit)
     excess = err > bound.atol
     if not np.any(excess):
         return
@@ -218,8 +225,8 @@ def _findings(err: np.ndarray, bound: Bound, impl: Implementation | str, fn: str
     lines = []
     # Like impl.diagnosis(), only on Hypothesis's final replay: the claim re-evaluates the spec.
     if bound.unit and final_replay():
-        line = lower_precision_behind(impl.dtype, err, bound.atol, bound.unit, list(impl.calls),
-                                      fn, want)
+        line = lower_precision_behind(impl.precision or impl.dtype.name, err, bound.atol,
+                                      bound.unit, list(impl.calls), fn, want)
         lines += [line] if line else []
     named = impl.diagnosis()
     if lines:  # a lower precision already explains the error; unmatched-formula lines add noise

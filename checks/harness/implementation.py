@@ -40,7 +40,8 @@ __all__ = ["DEFAULT", "SHIPPED", "Implementation", "ImplementationError", "Imple
            "ImplementationUnavailable", "bug_model", "describe_args", "load", "prestart"]
 
 #: Implementations the default ``pytest`` run checks (CUDA ones skip without a GPU).
-DEFAULT = ("torch", "torch_float32", "reference", "torch_cuda", "torch_cuda_float32")
+DEFAULT = ("torch", "torch_float32", "reference", "torch_cuda", "torch_cuda_float32",
+           "torch_cuda_tf32")
 
 #: Where an implementation runs: "process" (a worker process of its own) or "none" (in-process).
 ISOLATION = ("process", "none")
@@ -76,6 +77,12 @@ class Implementation:
     def __post_init__(self) -> None:
         if self.backend is None:
             object.__setattr__(self, "backend", InProcess(self.module))
+
+    @property
+    def precision(self) -> str | None:
+        """The lower precision the implementation declares its products take (``PRECISION``,
+        checks/harness/loading.py): "tf32", "bfloat16", or None for DTYPE's own."""
+        return getattr(self.module, "PRECISION", None)
 
     @property
     def isolated(self) -> bool:

@@ -162,6 +162,7 @@ class Worker:
         self.relayed = 0
         self.file: str | None = None
         self.dtype = np.dtype(np.float64)
+        self.precision: str | None = None
         self.callables: list[str] = []
         self._loaded = False
         _LIVE.append(self)
@@ -183,9 +184,10 @@ class Worker:
 
     @property
     def module(self) -> SimpleNamespace:
-        """A stand-in for the module: its DTYPE and the names of its public callables."""
-        names = {n: _remote(n) for n in self.callables if n != "DTYPE"}
-        return SimpleNamespace(**names, DTYPE=self.dtype)
+        """A stand-in for the module: its DTYPE, PRECISION and the names of its public
+        callables."""
+        names = {n: _remote(n) for n in self.callables if n not in ("DTYPE", "PRECISION")}
+        return SimpleNamespace(**names, DTYPE=self.dtype, PRECISION=self.precision)
 
     def provides(self, fn: str) -> bool:
         return fn in self.callables
@@ -214,7 +216,7 @@ class Worker:
         if reply[0] == "load_error":
             self._stop()
             raise ImplementationLoadError(reply[1])
-        self.file = reply[3]
+        self.file, self.precision = reply[3], reply[4]
         return np.dtype(reply[1]), list(reply[2])
 
     def call(self, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Reply:

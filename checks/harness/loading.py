@@ -18,6 +18,7 @@ SHIPPED: dict[str, str] = {
     "torch_float32": "nnspec.implementations.torch_cpu_float32",
     "torch_cuda": "nnspec.implementations.torch_cuda",
     "torch_cuda_float32": "nnspec.implementations.torch_cuda_float32",
+    "torch_cuda_tf32": "nnspec.implementations.torch_cuda_tf32",
     "reference": "nnspec.implementations.reference",
     **{n: f"nnspec.implementations.{n}"
        for n in ("onnx_reference", "onnx_runtime", "flax_cells", "torch_modules")},
@@ -60,7 +61,9 @@ def import_module(name: str) -> tuple[ModuleType, np.dtype]:
         raise ImplementationLoadError(
             f"importing implementation {name!r} raised {type(exc).__name__}: {exc}"
         ) from exc
-    return module, dtype_of(module, name, path)
+    dtype = dtype_of(module, name, path)
+    precision_of(module, name, dtype)
+    return module, dtype
 
 
 def dtype_of(module: object, name: str, path: str | None = None) -> np.dtype:
@@ -81,6 +84,28 @@ def dtype_of(module: object, name: str, path: str | None = None) -> np.dtype:
             f"implementation {name!r}: DTYPE = {dtype} is not a floating-point dtype"
         )
     return dtype
+
+
+#: What an implementation may declare in PRECISION, behind DTYPE float32: the precision its
+#: matrix products really take their operands in, and its unit roundoff (TF32: cuBLAS's and
+#: cuDNN's default for float32 on NVIDIA Ampere and later; bfloat16: mixed precision).
+PRECISIONS = {"tf32": 2.0**-11, "bfloat16": 2.0**-8}
+
+
+def precision_of(module: object, name: str, dtype: np.dtype) -> str | None:
+    """The lower precision a module declares in ``PRECISION`` (None if none), or a one-line
+    load error: the checks then hold it to the bounds restated at that precision's u."""
+    value = getattr(module, "PRECISION", None)
+    if value is None:
+        return None
+    if value not in PRECISIONS:
+        raise ImplementationLoadError(
+            f"implementation {name!r}: PRECISION = {value!r} is not one of {sorted(PRECISIONS)} "
+            f"(the precision its matrix products take their operands in)")
+    if dtype != np.float32:
+        raise ImplementationLoadError(
+            f"implementation {name!r}: PRECISION = {value!r} needs DTYPE float32, not {dtype}")
+    return str(value)
 
 
 def public_callables(module: object) -> list[str]:

@@ -9,7 +9,7 @@ whatever ends the process (``os._exit``, a segmentation fault, an abort) or neve
 by the checks' side, which stops the worker and names the function. Every message is a tuple whose
 first item says what it is:
 
-- ``("load", name, sys_path, contract_names)`` → ``("loaded", dtype, callables, file)``,
+- ``("load", name, sys_path, contract_names)`` → ``("loaded", dtype, callables, file, precision)``,
   ``("unavailable", message)`` or ``("load_error", message)``;
 - ``("call", fn, args, kwargs)`` → ``("ok", output, changes, generator_states)``,
   ``("not_provided", message)``, ``("raised", type_name, message, changes)``,
@@ -69,7 +69,8 @@ def load(conn: Connection) -> ModuleType | None:
     # does not list: the contract's names are looked up as the in-process checks would.
     names = sorted({*public_callables(module),
                     *(n for n in contract_names if callable(getattr(module, n, None)))})
-    conn.send(("loaded", dtype.str, names, getattr(module, "__file__", None)))
+    conn.send(("loaded", dtype.str, names, getattr(module, "__file__", None),
+               getattr(module, "PRECISION", None)))
     return module
 
 

@@ -16,6 +16,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from nnspec.checks.harness.loading import ImplementationLoadError, precision_of
 from nnspec.oracle import check
 
 #: Significand bits kept (with the implicit one): TF32 11, bfloat16 8; float32 has 24.
@@ -68,9 +69,11 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
     return (0.5 * (1.0 + np.tanh(0.5 * a))).astype(np.float32)
 
 
-def module(name: str, bits: int | None) -> ModuleType:
-    m = ModuleType(f"nnspec_precision_{name}")
+def module(name: str, bits: int | None, precision: str | None = None) -> ModuleType:
+    m = ModuleType(f"nnspec_precision_{name}_{precision}")
     m.DTYPE = np.float32
+    if precision is not None:
+        m.PRECISION = precision
     m.lstm_layer = low_precision_layer(bits)
     return m
 
@@ -96,3 +99,21 @@ def test_a_float32_layer_with_lower_precision_operands_fails_and_is_named(name):
 def test_the_same_layer_in_plain_float32_passes():
     result = check(module("float32", None), only=["lstm.layer"], implementation_only=True)
     assert result.verdicts.get("lstm.layer") == "pass", result.failures
+
+
+def test_a_layer_that_declares_tf32_is_held_to_the_tf32_bound_and_passes():
+    result = check(module("TF32", BITS["TF32"], "tf32"), only=["lstm.layer"],
+                   implementation_only=True)
+    assert result.verdicts.get("lstm.layer") == "pass", result.failures
+
+
+@pytest.mark.parametrize(("dtype", "precision", "message"), [
+    (np.float32, "fp8", "PRECISION = 'fp8' is not one of"),
+    (np.float64, "tf32", "PRECISION = 'tf32' needs DTYPE float32, not float64"),
+])
+def test_a_bad_precision_declaration_is_one_line(dtype, precision, message):
+    m = ModuleType("nnspec_precision_bad")
+    m.DTYPE, m.PRECISION = dtype, precision
+    with pytest.raises(ImplementationLoadError, match=message) as info:
+        precision_of(m, "bad", np.dtype(dtype))
+    assert "\n" not in str(info.value)

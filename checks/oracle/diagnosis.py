@@ -326,14 +326,15 @@ def lower_precision(err: np.ndarray, float64_bound: np.ndarray, float32_bound: n
         ratios = float32_bound / float64_bound
     ratio = float(np.nanmax(ratios, initial=0.0)) if np.any(float64_bound > 0) else 0.0
     unit = LOWER_PRECISIONS["float64"][0].unit / ratio if ratio > 0 else 0.0
-    return lower_precision_behind(np.dtype(np.float64), err, float64_bound, unit, calls, fn, want)
+    return lower_precision_behind("float64", err, float64_bound, unit, calls, fn, want)
 
 
-def lower_precision_behind(declared: np.dtype, err: np.ndarray, bound: np.ndarray, unit: float,
+def lower_precision_behind(declared: str, err: np.ndarray, bound: np.ndarray, unit: float,
                            calls: list[Call], fn: str | None, want: np.ndarray) -> str | None:
     """The finding "computes in a lower precision than declared" (:data:`LOWER_PRECISIONS`) for an
-    implementation declaring ``declared`` that fails ``bound`` (built for unit roundoff ``unit``),
-    when its error scales like that precision's rounding — the three conditions of
+    implementation declaring ``declared`` (its DTYPE's name, or its PRECISION) that fails
+    ``bound`` (built for unit roundoff ``unit``), when its error scales like that precision's
+    rounding — the three conditions of
     :func:`lower_precision`, with the precision's unit for float32's and the threshold of the
     second a third of the binary orders between the two units (2¹⁰ for float32 behind float64,
     2⁵ for TF32 and 2⁶ for bfloat16 behind float32). Of several precisions that fit, the one whose
@@ -341,7 +342,7 @@ def lower_precision_behind(declared: np.dtype, err: np.ndarray, bound: np.ndarra
     if not unit or not np.all(np.isfinite(err)):
         return None
     found = []
-    for p in LOWER_PRECISIONS.get(np.dtype(declared).name, ()):
+    for p in LOWER_PRECISIONS.get(declared, ()):
         low = bound * (p.unit / unit)
         if not np.all(err <= low):
             continue
@@ -361,8 +362,7 @@ def lower_precision_behind(declared: np.dtype, err: np.ndarray, bound: np.ndarra
     _, p, worst, typical, above = min(found, key=lambda f: f[0])
     return (f"the error scales like {p.name} rounding: max {worst:.2g}, against {typical:.2g} from "
             f"{p.name} rounding of the same call's inputs and output and {above:.2g}× the "
-            f"{np.dtype(declared).name} bound: the implementation {p.does} while declaring DTYPE "
-            f"{np.dtype(declared).name}")
+            f"{declared} bound: the implementation {p.does} while declaring DTYPE {declared}")
 
 
 def _is_random(call: Call) -> bool:

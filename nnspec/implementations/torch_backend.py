@@ -23,19 +23,20 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 _TORCH_DTYPES = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}
 
 
-def cuda_backend(dtype: type) -> TorchBackend:
+def cuda_backend(dtype: type, *, tf32: bool = False) -> TorchBackend:
     """The backend for PyTorch on CUDA, or ImplementationUnavailable without a GPU.
 
     TF32 is switched off for matmuls and cuDNN (cuDNN's RNNs use it by default for float32), so
-    float32 means IEEE float32 and the tolerance model applies; the report records the defaults.
+    float32 means IEEE float32 and the tolerance model applies; with ``tf32`` both are switched on,
+    as PyTorch's cuDNN default has it, for an implementation that declares PRECISION = "tf32".
     """
     from nnspec.checks.harness.implementation import ImplementationUnavailable
 
     if not torch.cuda.is_available():
         raise ImplementationUnavailable(
             f"no CUDA device (torch {torch.__version__}, built with CUDA {torch.version.cuda})")
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
     return TorchBackend("cuda", dtype)
 
 
