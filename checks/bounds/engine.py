@@ -288,13 +288,22 @@ Forward = Callable[[Computed, tuple[Computed, ...]], S]
 Backward = Callable[[tuple[Computed, ...], S], tuple[Computed, tuple[Computed, ...], Gradients]]
 
 
-def run(step: Forward[S], x: Computed, state0: tuple[Computed, ...]) -> list[S]:
-    """The step over time: the states of step t, with their bounds, are the inputs of step t + 1."""
+#: stop(t, the state errors after step t) → True to end a run early (checks/bounds/propagation.py:
+#: once the worst case is looser than the probabilistic bound everywhere, its later steps are moot).
+Stop = Callable[[int, tuple[np.ndarray, ...]], bool]
+
+
+def run(step: Forward[S], x: Computed, state0: tuple[Computed, ...],
+        stop: Stop | None = None) -> list[S]:
+    """The step over time: the states of step t, with their bounds, are the inputs of step t + 1;
+    with ``stop``, only the steps up to the first at which it returns True."""
     steps: list[S] = []
     state = state0
     for t in range(x.shape[0]):
         steps.append(step(x[t], state))
         state = steps[-1].state
+        if stop is not None and stop(t, tuple(c.error for c in state)):
+            break
     return steps
 
 

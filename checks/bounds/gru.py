@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnspec.checks.bounds import engine as E
+from nnspec.checks.bounds import propagation as P
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.bounds.engine import Computed, exact
 
@@ -191,20 +192,27 @@ def vjp_gru_cell_textbook(gh: np.ndarray, x: np.ndarray, h: np.ndarray, w_ih: np
 
 
 def _layer(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
-           b_ih: np.ndarray | None, b_hh: np.ndarray | None, dtype: np.dtype) -> list[GRUStep]:
+           b_ih: np.ndarray | None, b_hh: np.ndarray | None, dtype: np.dtype,
+           stop: E.Stop | None = None) -> list[GRUStep]:
     return E.run(lambda x_t, state: step(x_t, state[0], w_ih, w_hh, b_ih, b_hh, dtype),
-                 exact(x), (exact(h0),))
+                 exact(x), (exact(h0),), stop)
 
 
 def gru_layer(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
               b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None, *,
               dtype: np.dtype | type) -> tuple[tol.Bound, tol.Bound]:
-    """Bounds on gru_layer's (y, h_T) (gru.layer): the error of h_{t−1} enters step t through
-    the step's own rules."""
+    """Bounds on gru_layer's (y, h_T) (gru.layer): the smaller of the running worst-case bound,
+    where the error of h_{t−1} enters step t through the step's own rules, and the first-order
+    probabilistic one (spec/tolerances.md, "Bounds at production scale")."""
     dtype = np.dtype(dtype)
-    steps = _layer(x, h0, w_ih, w_hh, b_ih, b_hh, dtype)
-    return (E.as_bound(E.outputs(steps), "gru_layer y", dtype),
-            E.as_bound(steps[-1].h_new, "gru_layer h_T", dtype))
+    traj = P.gru(np.asarray(x, dtype=np.float64), np.asarray(h0, dtype=np.float64), w_ih, w_hh,
+                 b_ih, b_hh)
+
+    def worst(stop: E.Stop) -> list[tuple[np.ndarray, ...]]:
+        return [(s.h_new.error,) for s in _layer(x, h0, w_ih, w_hh, b_ih, b_hh, dtype, stop)]
+
+    b = P.layer_bounds(traj, dtype, worst, "gru_layer", ("y", "h_T"))
+    return b[0], b[1]
 
 
 def vjp_gru_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray,

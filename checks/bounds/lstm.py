@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nnspec.checks.bounds import engine as E
+from nnspec.checks.bounds import propagation as P
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.bounds.engine import Computed, exact
 
@@ -85,10 +86,10 @@ def step_backward(g: tuple[Computed, ...], s: LSTMStep, w_ih: np.ndarray, w_hh: 
 
 def _layer(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
            b_ih: np.ndarray | None, b_hh: np.ndarray | None, dtype: np.dtype,
-           w_hr: np.ndarray | None) -> list[LSTMStep]:
+           w_hr: np.ndarray | None, stop: E.Stop | None = None) -> list[LSTMStep]:
     return E.run(lambda x_t, state: step(x_t, state[0], state[1], w_ih, w_hh, b_ih, b_hh, dtype,
                                          w_hr),
-                 exact(x), (exact(h0), exact(c0)))
+                 exact(x), (exact(h0), exact(c0)), stop)
 
 
 # ---- one bound function per contract function ------------------------------------------------
@@ -120,12 +121,18 @@ def lstm_layer(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, 
                dtype: np.dtype | type,
                w_hr: np.ndarray | None = None) -> tuple[tol.Bound, tol.Bound, tol.Bound]:
     """Bounds on lstm_layer's (y, h_T, c_T) (lstm.layer); with ``w_hr``, on the projected
-    layer's (lstm.cell.projection run over time)."""
+    layer's (lstm.cell.projection run over time): the smaller of the running worst-case bound
+    and the first-order probabilistic one (spec/tolerances.md, "Bounds at production scale")."""
     dtype = np.dtype(dtype)
-    steps = _layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, dtype, w_hr)
-    return (E.as_bound(E.outputs(steps), "lstm_layer y", dtype),
-            E.as_bound(steps[-1].h_new, "lstm_layer h_T", dtype),
-            E.as_bound(steps[-1].c_new, "lstm_layer c_T", dtype))
+    traj = P.lstm(np.asarray(x, dtype=np.float64), np.asarray(h0, dtype=np.float64),
+                  np.asarray(c0, dtype=np.float64), w_ih, w_hh, b_ih, b_hh, w_hr)
+
+    def worst(stop: E.Stop) -> list[tuple[np.ndarray, ...]]:
+        return [(s.h_new.error, s.c_new.error)
+                for s in _layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, dtype, w_hr, stop)]
+
+    b = P.layer_bounds(traj, dtype, worst, "lstm_layer", ("y", "h_T", "c_T"))
+    return b[0], b[1], b[2]
 
 
 def vjp_lstm_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, c0: np.ndarray,

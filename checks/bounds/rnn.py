@@ -16,6 +16,7 @@ import numpy as np
 
 from nnspec.checks.bounds import engine as E
 from nnspec.checks.bounds import losses
+from nnspec.checks.bounds import propagation as P
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.bounds.engine import Computed, exact
 from nnspec.reference import rnn as ref
@@ -80,9 +81,9 @@ def step_backward(g: tuple[Computed, ...], s: RNNStep, w_ih: np.ndarray, w_hh: n
 
 def _layer(x: Computed, h0: Computed, w_ih: np.ndarray, w_hh: np.ndarray,
            b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str,
-           dtype: np.dtype) -> list[RNNStep]:
+           dtype: np.dtype, stop: E.Stop | None = None) -> list[RNNStep]:
     return E.run(lambda x_t, state: step(x_t, state[0], w_ih, w_hh, b_ih, b_hh, nonlinearity,
-                                         dtype), x, (h0,))
+                                         dtype), x, (h0,), stop)
 
 
 def pre_activation_magnitude(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
@@ -124,12 +125,20 @@ def rnn_layer(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
               b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None,
               nonlinearity: str = "tanh", *,
               dtype: np.dtype | type) -> tuple[tol.Bound, tol.Bound]:
-    """Bounds on rnn_layer's (y, h_T) (rnn.layer): the error of h_{t−1} enters step t through
-    |w_hh| and φ' on the reachable interval."""
+    """Bounds on rnn_layer's (y, h_T) (rnn.layer): the smaller of the running worst-case bound,
+    where the error of h_{t−1} enters step t through |w_hh| and φ' on the reachable interval,
+    and the first-order probabilistic one (spec/tolerances.md, "Bounds at production scale")."""
     dtype = np.dtype(dtype)
-    steps = _layer(exact(x), exact(h0), w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype)
-    return (E.as_bound(E.outputs(steps), "rnn_layer y", dtype),
-            E.as_bound(steps[-1].h_new, "rnn_layer h_T", dtype))
+    x, h0 = np.asarray(x, dtype=np.float64), np.asarray(h0, dtype=np.float64)
+    traj = P.rnn(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity,
+                 P.scale(dtype, x.shape[0] * h0.size + h0.size))
+
+    def worst(stop: E.Stop) -> list[tuple[np.ndarray, ...]]:
+        return [(s.h_new.error,) for s in _layer(exact(x), exact(h0), w_ih, w_hh, b_ih, b_hh,
+                                                 nonlinearity, dtype, stop)]
+
+    b = P.layer_bounds(traj, dtype, worst, "rnn_layer", ("y", "h_T"))
+    return b[0], b[1]
 
 
 def vjp_rnn_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray,

@@ -14,6 +14,7 @@ import numpy as np
 
 from nnspec.checks.bounds import engine as E
 from nnspec.checks.bounds import gru, lstm, rnn
+from nnspec.checks.bounds import propagation as P
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.bounds.engine import Computed, as_bound, exact, flip, total
 from nnspec.reference.sequence import GATES, time_major
@@ -48,11 +49,32 @@ class Direction:
             return gru.step_backward(g, s, *w, dtype)
         return rnn.step_backward(g, s, *w, self.nonlinearity, dtype)
 
-    def run(self, x: Computed,
-            state0: tuple[Computed, ...]) -> tuple[Computed, tuple[Computed, ...], list[Any]]:
-        """→ (y, final state, the steps backward needs)."""
-        steps = E.run(self._step, x, state0)
-        return E.outputs(steps), steps[-1].state, steps
+    def run(self, x: Computed, state0: tuple[Computed, ...], until: P.Trajectory | None = None,
+            scale: float = 0.0) -> tuple[Computed, tuple[Computed, ...], list[Any]]:
+        """→ (y, final state, the steps backward needs). With ``until``, the direction's
+        probabilistic trajectory (bound ``scale``·√V), the worst-case run stops once it is the
+        looser bound (propagation.dominates); later steps' errors are then infinite."""
+        stop = None if until is None else P.dominates(scale * np.sqrt(until.Vy))
+        steps = E.run(self._step, x, state0, stop)
+        if until is None or len(steps) == x.shape[0]:
+            return E.outputs(steps), steps[-1].state, steps
+        y = E.outputs(steps)
+        rest = np.full((x.shape[0] - len(steps), *y.shape[1:]), np.inf)
+        return (Computed(until.y, np.concatenate([y.error, rest])),
+                tuple(Computed(v, np.full(v.shape, np.inf)) for v in until.state), steps)
+
+    def probabilistic(self, x: np.ndarray, Vx: np.ndarray, state0: tuple[np.ndarray, ...],
+                      scale: float) -> P.Trajectory:
+        """The first-order probabilistic trajectory (checks/bounds/propagation.py) of this
+        direction on inputs x whose errors have variance proxies Vx; the initial state exact."""
+        p = self.p
+        w_ih, w_hh, b_ih, b_hh = p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh")
+        if self.mode == "lstm":
+            return P.lstm(x, state0[0], state0[1], w_ih, w_hh, b_ih, b_hh, p.get("weight_hr"),
+                          Vx=Vx)
+        if self.mode == "gru":
+            return P.gru(x, state0[0], w_ih, w_hh, b_ih, b_hh, Vx=Vx)
+        return P.rnn(x, state0[0], w_ih, w_hh, b_ih, b_hh, self.nonlinearity, scale, Vx=Vx)
 
     def backward(self, gy: Computed, g_state: tuple[Computed, ...],
                  steps: list[Any]) -> tuple[Computed, tuple[Computed, ...], E.Gradients]:
@@ -109,15 +131,44 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
         return Direction(mode, nonlinearity, {n[:-len(suffix)]: v for n, v in params.items()
                                               if n.endswith(suffix)}, dtype)
 
+    # The probabilistic pass first (spec/tolerances.md, "Bounds at production scale"): each
+    # layer's outputs, with their variance proxies V, are the next layer's inputs.
+    elements = T * B * D * widths[0] + sum(num_layers * D * B * w for w in widths)
+    scale = P.scale(dtype, elements)
+    value, V = xs, np.zeros_like(xs)
+    V_finals = [np.zeros((num_layers * D, B, w)) for w in widths]
+    linear = np.ones(B, dtype=bool)
+    trajectories: dict[tuple[int, int, int], P.Trajectory] = {}
+    for layer in range(num_layers):
+        y_p, V_p = np.zeros((T, B, D * widths[0])), np.zeros((T, B, D * widths[0]))
+        for d in range(D):
+            k, cols = layer * D + d, slice(d * widths[0], (d + 1) * widths[0])
+            for L, idx in groups:
+                seq, V_seq = value[:L, idx], V[:L, idx]
+                traj = direction(layer, d).probabilistic(
+                    seq[::-1] if d else seq, V_seq[::-1] if d else V_seq,
+                    tuple(np.asarray(s[k, idx], dtype=np.float64) for s in given), scale)
+                trajectories[layer, d, int(L)] = traj
+                y_p[:L, idx, cols] = traj.y[::-1] if d else traj.y
+                V_p[:L, idx, cols] = traj.Vy[::-1] if d else traj.Vy
+                for V_final, v in zip(V_finals, traj.Vstate, strict=True):
+                    V_final[k, idx] = v
+                linear[idx] &= P.layer_linearisable(traj, dtype)[1]
+        value, V = y_p, V_p
+    probabilistic = [time_major(np.where(linear[None, :, None], scale * np.sqrt(V), np.inf),
+                                batch_first),
+                     *(np.where(linear[None, :, None], scale * np.sqrt(v), np.inf) for v in V_finals)]
+
     inp, finals, traces = exact(xs), [_zeros((num_layers * D, B, w)) for w in widths], []
     for layer in range(num_layers):
         out = _zeros((T, B, D * widths[0]))
         for d in range(D):
             k, cols = layer * D + d, slice(d * widths[0], (d + 1) * widths[0])
             for L, idx in groups:
-                seq = inp[:L, idx]
-                y, final, saved = direction(layer, d).run(flip(seq) if d else seq,
-                                                          tuple(exact(s[k, idx]) for s in given))
+                part = inp[:L, idx]
+                y, final, saved = direction(layer, d).run(
+                    flip(part) if d else part, tuple(exact(s[k, idx]) for s in given),
+                    None if cotangents is not None else trajectories[layer, d, int(L)], scale)
                 _place(out, flip(y) if d else y, (slice(0, L), idx, cols))
                 for target, f in zip(finals, final, strict=True):
                     _place(target, f, (k, idx))
@@ -125,8 +176,9 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
         inp = Computed(out["value"], out["error"])
     outputs = (Computed(time_major(inp.value, batch_first), time_major(inp.error, batch_first)),
                *(Computed(f["value"], f["error"]) for f in finals))
-    bounds = tuple(as_bound(o, f"rnn_module {name}", dtype)
-                   for o, name in zip(outputs, ("y", "h_n", "c_n"), strict=False))
+    bounds = tuple(P.tighter(o.error, prob, dtype, f"rnn_module {name}")
+                   for o, prob, name in zip(outputs, probabilistic, ("y", "h_n", "c_n"),
+                                            strict=False))
     if cotangents is None:
         return ModuleBounds(bounds, None, None, None)
 

@@ -18,10 +18,12 @@ from scipy.special import expit
 
 from nnspec import selftest
 from nnspec.checks.bounds import activations as bounds
+from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.oracle import catalogue, diagnosis
 from nnspec.oracle import check
 from nnspec.reference import activations as ref
+from nnspec.reference import lstm as ref_lstm
 
 X = np.concatenate([np.linspace(-60.0, 60.0, 24001), [-745.0, -100.0, 0.0, 1e-9, -1e-9, 100.0]])
 
@@ -181,3 +183,72 @@ def test_a_correct_sigmoid_gets_no_approximation_line(dtype):
     lines = diagnosis.diagnose([diagnosis.Call("sigmoid", (x, 1.0), {}, got)],
                                tol.unit_roundoff(dtype))
     assert not [line for line in lines if "approximat" in line], lines
+
+
+# ---- bounds at production scale (spec/tolerances.md, "Bounds at production scale") -------------
+
+def _lstm_problem(T: int, B: int, H: int, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """x ~ N(0, 1), weights U(±1/√H), zero initial state, all exactly float32."""
+    rng = np.random.default_rng(seed)
+    s = 1 / np.sqrt(H)
+
+    def f32(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32).astype(np.float64)
+
+    return (f32(rng.standard_normal((T, B, H))), np.zeros((B, H)), np.zeros((B, H)),
+            *(f32(rng.uniform(-s, s, shape)) for shape in ((4 * H, H), (4 * H, H), (4 * H,), (4 * H,))))
+
+
+def _float32_lstm(problem: tuple[np.ndarray, ...], operands) -> np.ndarray:
+    """y of an LSTM layer computed in float32 by NumPy, its matmul operands passed through
+    ``operands`` (the identity: a correct float32 layer; a rounding: reduced-precision operands)."""
+    x, h, c, w_ih, w_hh, b_ih, b_hh = (a.astype(np.float32) for a in problem)
+    H = h.shape[1]
+    W_ih, W_hh = operands(w_ih).T, operands(w_hh).T
+    sig = lambda a: np.float32(1) / (np.float32(1) + np.exp(-a))  # noqa: E731
+    ys = []
+    for x_t in x:
+        A = operands(x_t) @ W_ih + operands(h) @ W_hh + b_ih + b_hh
+        i, f, g, o = sig(A[:, :H]), sig(A[:, H:2 * H]), np.tanh(A[:, 2 * H:3 * H]), sig(A[:, 3 * H:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        ys.append(h)
+    return np.stack(ys).astype(np.float64)
+
+
+def _tf32(a: np.ndarray) -> np.ndarray:
+    """float32 rounded to nearest (ties to even) at TF32's 10-bit mantissa."""
+    bits = a.astype(np.float32).view(np.uint32)
+    bits = (bits + np.uint32(0x0FFF) + ((bits >> np.uint32(13)) & np.uint32(1))) & np.uint32(0xFFFFE000)
+    return bits.view(np.float32)
+
+
+def test_the_probabilistic_bound_holds_for_a_float32_layer_and_stays_finite():
+    # T = 60 steps at H = 64: the running worst case alone is already infinite somewhere or
+    # 10³× looser; the combined bound must be finite everywhere and hold a float32 evaluation.
+    problem = _lstm_problem(60, 3, 64)
+    bound = lstm_bounds.lstm_layer(*problem, dtype=np.float32)[0].atol
+    err = np.abs(_float32_lstm(problem, lambda a: a) - ref_lstm.lstm_layer(*problem)[0])
+    assert np.all(np.isfinite(bound))
+    assert np.all(err <= bound), f"{np.max(err / bound):.3g}× the bound"
+    assert np.median(bound) < 1e3 * np.median(err), "no tighter than the worst case"
+
+
+def test_the_bound_is_finite_where_the_worst_case_is_not():
+    problem = _lstm_problem(150, 2, 96)
+    worst = lstm_bounds._layer(*problem, np.dtype(np.float32), None)
+    assert not np.all(np.isfinite(worst[-1].h_new.error)), "the example no longer shows the problem"
+    assert np.all(np.isfinite(lstm_bounds.lstm_layer(*problem, dtype=np.float32)[0].atol))
+
+
+@pytest.mark.parametrize("name", ["tf32", "bf16"])
+def test_reduced_precision_matmul_operands_exceed_the_float32_bound(name):
+    # A float32-declared layer computing its matmuls on TF32 or bf16 operands (GPU tensor
+    # cores) errs ~10³× more than float32: most elements must exceed the bound.
+    bf16 = lambda a: (a.astype(np.float32).view(np.uint32) + np.uint32(0x7FFF)  # noqa: E731
+                      & np.uint32(0xFFFF0000)).view(np.float32)
+    problem = _lstm_problem(60, 3, 64)
+    bound = lstm_bounds.lstm_layer(*problem, dtype=np.float32)[0].atol
+    err = np.abs(_float32_lstm(problem, _tf32 if name == "tf32" else bf16)
+                 - ref_lstm.lstm_layer(*problem)[0])
+    assert np.mean(err > bound) > 0.5, f"{name}: only {np.mean(err > bound):.1%} of elements exceed"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -70,7 +71,7 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
 
 
 def module(name: str, bits: int | None, precision: str | None = None) -> ModuleType:
-    m = ModuleType(f"nnspec_precision_{name}_{precision}")
+    m: Any = ModuleType(f"nnspec_precision_{name}_{precision}")
     m.DTYPE = np.float32
     if precision is not None:
         m.PRECISION = precision
@@ -112,7 +113,7 @@ def test_a_layer_that_declares_tf32_is_held_to_the_tf32_bound_and_passes():
     (np.float64, "tf32", "PRECISION = 'tf32' needs DTYPE float32, not float64"),
 ])
 def test_a_bad_precision_declaration_is_one_line(dtype, precision, message):
-    m = ModuleType("nnspec_precision_bad")
+    m: Any = ModuleType("nnspec_precision_bad")
     m.DTYPE, m.PRECISION = dtype, precision
     with pytest.raises(ImplementationLoadError, match=message) as info:
         precision_of(m, "bad", np.dtype(dtype))

@@ -1,0 +1,354 @@
+"""rnn.layer, gru.layer, lstm.layer, lstm.cell.projection, sequence.module — the probabilistic
+first-order error bound of a recurrent layer (spec/tolerances.md, "Bounds at production scale").
+
+The running worst-case bound (checks/bounds/engine.py) carries every error through |W| at every
+step, so over long sequences it grows like a product of |W| and becomes infinite. Here the
+implementation's state s̃_t = step(s̃_{t−1}) + δ_t is linearised about the reference trajectory:
+
+    e_T = Σ_t J_T ⋯ J_{t+1} δ_t,      J_t = the step's actual (signed) Jacobian,
+
+and every elementary rounding inside δ_t is an independent, mean-zero error bounded by u·|its
+exact result| (Higham & Mary, SIAM J. Sci. Comput. 41(5), 2019), and a library σ or tanh by
+:data:`LIBRARY_ULPS`·u·(|f| + 1). Then e_{T,i} = Σ_ρ a_ρ ε_ρ and Hoeffding's inequality gives
+|e_{T,i}| ≤ λ·u·√V_i with V_i = Σ_ρ a_ρ² s_ρ² (s_ρ the bound on ε_ρ / u), with probability at
+least 1 − 2 exp(−λ²/2). V is carried forward per element ("diagonal variance propagation"):
+
+- an n-term sum A (a pre-activation, a projection) in an order that does not depend on the
+  values: each partial sum's mean square is at most A² + Σ terms² (over orders), so its own
+  roundings add n·A² + (n + 1)·Σ terms² (the products' roundings included);
+- an error passes a linear step through its coefficients squared — a sum through W∘W,
+  V_A += V_in (W∘W)ᵀ, a gate product c' = f c + i g through f², c², g², i² — which treats the
+  errors of different components as uncorrelated ("diagonal variance propagation"). This one
+  step is a model, not a bound: the covariances it drops are those of the different rows of W
+  and gates of one state; measured against the exact variance of the same linear model it is
+  off by ≤ 1.1× (within the estimate's noise, spec/tolerances.md), while Minkowski's
+  (Σ|a_k|√V_k)², which holds for any correlation, over-estimates 2.3× typically;
+- each product, sum and difference adds its result's own rounding, value².
+
+The probabilistic bound holds for the implementation and for the float64 reference (whose error
+is the same V at u₆₄), each with probability 1 − α/2 over the whole call: λ is set by the number
+of elements compared (Bonferroni) and :data:`CALL_ALPHA`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from nnspec.checks.bounds import rules as tol
+from nnspec.reference.activations import sigmoid as _sigmoid
+
+#: False-alarm probability of one call's probabilistic bound, over all its compared elements
+#: together (both the implementation's and the reference's errors). 10⁴ calls per implementation
+#: and run — more than the default run makes — then alarm falsely with probability ≤ 1e-4, the
+#: family-wise budget of tol.statistical (checks/harness/stats.py).
+CALL_ALPHA = 1e-8
+
+#: Error of one σ or tanh call in the probabilistic model, in units of u·(|f| + 1): vectorised
+#: math libraries document ≤ 4 ulp = 8u (SLEEF, MKL VML, CUDA libdevice); the cancelling formulas
+#: (½(1 + tanh(x/2)), 2σ(2x) − 1) err by a few u absolutely. The products and sums around the call
+#: are counted here as roundings of their own, which tol.elementwise's 16 ulp also covers.
+LIBRARY_ULPS = 8.0
+
+#: The first-order model neglects e²-terms (|σ''| ≤ 0.1, |tanh''| ≤ 0.77, the gate products):
+#: relative to the bound they are of the order of the bound itself. Where a state's bound exceeds
+#: this (absolute, on states of size ≤ 1), that batch row's later bounds are left infinite, so
+#: the worst-case bound decides there.
+LINEARISATION_LIMIT = 2.0 ** -10
+
+
+def confidence(elements: int) -> float:
+    """λ with 2·elements·2·exp(−λ²/2) = CALL_ALPHA: every element of the implementation's and
+    of the reference's errors within λ·u·√V, with probability ≥ 1 − CALL_ALPHA."""
+    return float(np.sqrt(2.0 * np.log(4.0 * max(elements, 1) / CALL_ALPHA)))
+
+
+def scale(dtype: np.dtype, elements: int) -> float:
+    """λ·(u + u₆₄): the bound per unit √V, for |implementation − reference| (both err)."""
+    return confidence(elements) * (tol.unit_roundoff(dtype) + tol.unit_roundoff(np.float64))
+
+
+# ---- the pieces of the model: V in units of u² --------------------------------------------------
+
+def _summed(A: np.ndarray, squares: np.ndarray, n: int) -> np.ndarray:
+    """The own roundings of an n-term sum with value A and Σ terms² = squares."""
+    return n * A * A + (n + 1) * squares
+
+
+def _library(f: np.ndarray) -> np.ndarray:
+    """One σ or tanh call: (LIBRARY_ULPS·(|f| + 1))²."""
+    return (LIBRARY_ULPS * (np.abs(f) + 1.0)) ** 2
+
+
+def _uncorrelated(*terms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """V of Σ_k a_k e_k for uncorrelated errors e_k with V_k: Σ a_k² V_k."""
+    return sum(a * a * v for a, v in terms)  # type: ignore[return-value]
+
+
+class Trajectory(NamedTuple):
+    """A layer run on the reference trajectory: the outputs y (T, B, ·), the final states, and
+    the variance proxies V (units of u²) of each."""
+
+    y: np.ndarray
+    state: tuple[np.ndarray, ...]
+    Vy: np.ndarray
+    Vstate: tuple[np.ndarray, ...]
+
+
+class _Inputs(NamedTuple):
+    """x w_ihᵀ + b_ih (+ b_hh), x² (w_ih∘w_ih)ᵀ and V_x (w_ih∘w_ih)ᵀ for every step at once: one
+    GEMM each over all T·B rows, as an implementation's input projection."""
+
+    xw: np.ndarray
+    squares: np.ndarray
+    carried: np.ndarray
+
+
+def _inputs(x: np.ndarray, Vx: np.ndarray | None, w_ih: np.ndarray,
+            biases: Sequence[np.ndarray | None]) -> _Inputs:
+    W2 = (w_ih * w_ih).T
+    xw, squares = x @ w_ih.T, (x * x) @ W2
+    for b in biases:
+        if b is not None:
+            xw, squares = xw + b, squares + b * b
+    carried = np.zeros_like(xw) if Vx is None else Vx @ W2
+    return _Inputs(xw, squares, carried)
+
+
+def _recurrent(h: np.ndarray, Vh: np.ndarray, w_hh: np.ndarray,
+               W2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """h w_hhᵀ, h² (w_hh∘w_hh)ᵀ and V_h (w_hh∘w_hh)ᵀ; the last two in one GEMM."""
+    B = h.shape[0]
+    both = np.concatenate([h * h, Vh]) @ W2
+    return h @ w_hh.T, both[:B], both[B:]
+
+
+#: The model squares values (V is in units of u², from terms²): a nonzero value below this or
+#: above its inverse has a square that underflows or overflows float64 (found by the decay
+#: checks: a linear RNN's h = 7e-190 got a bound of 0). Such a row is left to the worst case.
+SQUARABLE = 1e-100
+
+
+def _linearisable(V: np.ndarray, scale_: float, y: np.ndarray) -> np.ndarray:
+    """Per batch row (axis 1 of (T, B, …)), True up to the first step whose bound exceeds
+    LINEARISATION_LIMIT or whose outputs leave the range where their squares are normal
+    numbers (SQUARABLE), False from there on."""
+    a = np.abs(y)
+    strange = (a != 0) & ((a < SQUARABLE) | (a > 1 / SQUARABLE))
+    over = ((scale_ * np.sqrt(V) > LINEARISATION_LIMIT) | strange | ~np.isfinite(y))
+    over = over.reshape(V.shape[0], V.shape[1], -1).any(-1)
+    return ~np.logical_or.accumulate(over, axis=0)
+
+
+#: Long or large runs may overflow V: it becomes inf (no probabilistic bound), never a warning.
+_overflow_is_infinite = np.errstate(over="ignore", invalid="ignore")
+
+
+def _guarded(traj: Trajectory, *arrays: np.ndarray | None) -> Trajectory:
+    """``traj``, or its V made infinite (the worst case decides) where an input's square is not
+    a normal number (SQUARABLE): the model would lose that input's terms. A V that overflowed
+    (inf, or inf·0 = NaN at a saturated unit) is infinite too: no bound, never a silent one."""
+    traj = Trajectory(traj.y, traj.state, np.where(np.isnan(traj.Vy), np.inf, traj.Vy),
+                      tuple(np.where(np.isnan(v), np.inf, v) for v in traj.Vstate))
+    for a in arrays:
+        if a is None:
+            continue
+        m = np.abs(np.asarray(a, dtype=np.float64))
+        if np.any((m != 0) & ((m < SQUARABLE) | (m > 1 / SQUARABLE))):
+            return Trajectory(traj.y, traj.state, np.full(traj.Vy.shape, np.inf),
+                              tuple(np.full(v.shape, np.inf) for v in traj.Vstate))
+    return traj
+
+
+# ---- the families ---------------------------------------------------------------------------
+
+@_overflow_is_infinite
+def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+         b_ih: np.ndarray | None, b_hh: np.ndarray | None, w_hr: np.ndarray | None = None,
+         Vx: np.ndarray | None = None, Vh0: np.ndarray | None = None,
+         Vc0: np.ndarray | None = None) -> Trajectory:
+    """lstm.layer (lstm.cell.projection with ``w_hr``): A = x w_ihᵀ + h w_hhᵀ + b (n = D + H + 2),
+    i, f, o = σ, g = tanh of its blocks, c' = f c + i g, m = o tanh c', h' = m (or m w_hrᵀ,
+    n = H). Vx: the input's V (a layer below), Vh0, Vc0 the initial state's (None: exact)."""
+    T, B, D = x.shape
+    H = w_hh.shape[1] if w_hr is None else w_ih.shape[0] // 4
+    n = D + w_hh.shape[1] + 2
+    inp = _inputs(x, Vx, w_ih, (b_ih, b_hh))
+    Whh2 = (w_hh * w_hh).T
+    Whr2 = None if w_hr is None else (w_hr * w_hr).T
+    h, c = np.asarray(h0, dtype=np.float64), np.asarray(c0, dtype=np.float64)
+    Vh = np.zeros_like(h) if Vh0 is None else Vh0
+    Vc = np.zeros_like(c) if Vc0 is None else Vc0
+    ys, Vys = np.empty((T, B, h.shape[1])), np.empty((T, B, h.shape[1]))
+    for t in range(T):
+        hw, squares, carried = _recurrent(h, Vh, w_hh, Whh2)
+        A = inp.xw[t] + hw
+        VA = _summed(A, inp.squares[t] + squares, n) + inp.carried[t] + carried
+        s = _sigmoid(A)
+        ds = s * (1.0 - s)
+        Vs = ds * ds * VA + _library(s)
+        i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
+        Vi, Vf, Vo = Vs[:, :H], Vs[:, H:2 * H], Vs[:, 3 * H:]
+        g = np.tanh(A[:, 2 * H:3 * H])
+        Vg = (1.0 - g * g) ** 2 * VA[:, 2 * H:3 * H] + _library(g)
+        fc, ig = f * c, i * g
+        c_new = fc + ig
+        Vc = _uncorrelated((f, Vc), (c, Vf), (g, Vi), (i, Vg)) + fc * fc + ig * ig + c_new * c_new
+        tc = np.tanh(c_new)
+        Vtc = (1.0 - tc * tc) ** 2 * Vc + _library(tc)
+        m = o * tc
+        Vm = _uncorrelated((o, Vtc), (tc, Vo)) + m * m
+        if w_hr is None:
+            h, Vh = m, Vm
+        else:
+            assert Whr2 is not None
+            h = m @ w_hr.T
+            both = np.concatenate([m * m, Vm]) @ Whr2
+            Vh = _summed(h, both[:B], H) + both[B:]
+        c = c_new
+        ys[t], Vys[t] = h, Vh
+    return _guarded(Trajectory(ys, (h, c), Vys, (Vh, Vc)), x, h0, c0, w_ih, w_hh, b_ih, b_hh,
+                    w_hr)
+
+
+@_overflow_is_infinite
+def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+        b_ih: np.ndarray | None, b_hh: np.ndarray | None, Vx: np.ndarray | None = None,
+        Vh0: np.ndarray | None = None) -> Trajectory:
+    """gru.layer (PyTorch's cell): r, z = σ(x W_{r,z}ᵀ + h W_{r,z}ᵀ + b) (n = D + H + 2),
+    A_in = x W_inᵀ + b_in (n = D + 1), A_hn = h W_hnᵀ + b_hn (n = H + 1), n = tanh(A_in + r A_hn),
+    h' = (1 − z) n + z h."""
+    T, B, D = x.shape
+    H = w_hh.shape[1]
+
+    def rows(b: np.ndarray | None, k: slice) -> np.ndarray | None:
+        return None if b is None else b[k]
+
+    rz, nn = slice(0, 2 * H), slice(2 * H, 3 * H)
+    inp_rz = _inputs(x, Vx, w_ih[rz], (rows(b_ih, rz), rows(b_hh, rz)))
+    inp_n = _inputs(x, Vx, w_ih[nn], (rows(b_ih, nn),))
+    Whh2 = (w_hh * w_hh).T
+    b_hn = np.zeros(H) if b_hh is None else b_hh[nn]
+    h = np.asarray(h0, dtype=np.float64)
+    Vh = np.zeros_like(h) if Vh0 is None else Vh0
+    ys, Vys = np.empty((T, B, H)), np.empty((T, B, H))
+    for t in range(T):
+        hw, squares, carried = _recurrent(h, Vh, w_hh, Whh2)
+        A_rz = inp_rz.xw[t] + hw[:, rz]
+        VA_rz = (_summed(A_rz, inp_rz.squares[t] + squares[:, rz], D + H + 2) + inp_rz.carried[t]
+                 + carried[:, rz])
+        s = _sigmoid(A_rz)
+        ds = s * (1.0 - s)
+        Vs = ds * ds * VA_rz + _library(s)
+        r, z, Vr, Vz = s[:, :H], s[:, H:], Vs[:, :H], Vs[:, H:]
+        A_in, VA_in = inp_n.xw[t], _summed(inp_n.xw[t], inp_n.squares[t], D + 1) + inp_n.carried[t]
+        A_hn = hw[:, nn] + b_hn
+        VA_hn = _summed(A_hn, squares[:, nn] + b_hn * b_hn, H + 1) + carried[:, nn]
+        P = r * A_hn
+        A_n = A_in + P
+        VA_n = _uncorrelated((np.ones_like(P), VA_in), (r, VA_hn), (A_hn, Vr)) + P * P + A_n * A_n
+        nv = np.tanh(A_n)
+        Vn = (1.0 - nv * nv) ** 2 * VA_n + _library(nv)
+        keep, take = z * h, (1.0 - z) * nv
+        h_new = take + keep
+        Vh = (_uncorrelated((1.0 - z, Vn), (h - nv, Vz), (z, Vh))
+              + (nv * (1.0 - z)) ** 2 + take * take + keep * keep + h_new * h_new)
+        h = h_new
+        ys[t], Vys[t] = h, Vh
+    return _guarded(Trajectory(ys, (h,), Vys, (Vh,)), x, h0, w_ih, w_hh, b_ih, b_hh)
+
+
+@_overflow_is_infinite
+def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+        b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str, scale_: float,
+        Vx: np.ndarray | None = None, Vh0: np.ndarray | None = None) -> Trajectory:
+    """rnn.layer: a = x w_ihᵀ + h w_hhᵀ + b (n = D + H + 2), h' = φ(a) for tanh, σ, the identity
+    or ReLU. ReLU's kink is not differentiable: where a > −scale_·√V_a (the computed a may lie
+    above 0) its error passes whole, |ReLU(a + e) − ReLU(a)| ≤ |e|; elsewhere ReLU returns 0
+    exactly."""
+    T, B, D = x.shape
+    H = w_hh.shape[1]
+    inp = _inputs(x, Vx, w_ih, (b_ih, b_hh))
+    Whh2 = (w_hh * w_hh).T
+    h = np.asarray(h0, dtype=np.float64)
+    Vh = np.zeros_like(h) if Vh0 is None else Vh0
+    ys, Vys = np.empty((T, B, H)), np.empty((T, B, H))
+    for t in range(T):
+        hw, squares, carried = _recurrent(h, Vh, w_hh, Whh2)
+        a = inp.xw[t] + hw
+        Va = _summed(a, inp.squares[t] + squares, D + H + 2) + inp.carried[t] + carried
+        if nonlinearity == "tanh":
+            h = np.tanh(a)
+            Vh = (1.0 - h * h) ** 2 * Va + _library(h)
+        elif nonlinearity == "sigmoid":
+            h = _sigmoid(a)
+            Vh = (h * (1.0 - h)) ** 2 * Va + _library(h)
+        elif nonlinearity == "linear":
+            h, Vh = a, Va
+        elif nonlinearity == "relu":
+            h, Vh = np.maximum(a, 0.0), Va * (a > -scale_ * np.sqrt(Va))
+        else:
+            raise ValueError(f"nonlinearity must be tanh, relu, sigmoid or linear, got {nonlinearity!r}")
+        ys[t], Vys[t] = h, Vh
+    return _guarded(Trajectory(ys, (h,), Vys, (Vh,)), x, h0, w_ih, w_hh, b_ih, b_hh)
+
+
+# ---- the bound: the smaller of the worst case and the probabilistic one -------------------------
+
+def bounds(V: Sequence[np.ndarray], dtype: np.dtype, linear: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """λ·(u + u₆₄)·√V per output, λ for all their elements together; infinite where ``linear``
+    (broadcast over the trailing axes) is False."""
+    s = scale(dtype, sum(v.size for v in V))
+    return [np.where(ok.reshape(ok.shape + (1,) * (v.ndim - ok.ndim)), s * np.sqrt(v), np.inf)
+            for v, ok in zip(V, linear, strict=True)]
+
+
+def layer_linearisable(traj: Trajectory, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(per step and batch row, for y; per batch row, for the final states) where the first-order
+    model holds: every output's bound up to that step within LINEARISATION_LIMIT."""
+    ok = _linearisable(traj.Vy, scale(dtype, traj.Vy.size + sum(v.size for v in traj.Vstate)),
+                       traj.y)
+    return ok, ok[-1]
+
+
+def dominates(prob_y: np.ndarray) -> Callable[[int, tuple[np.ndarray, ...]], bool]:
+    """A stop rule for the worst-case run (checks/bounds/engine.py, ``run``): stop after step t
+    once its worst-case bound on h_t is at least the probabilistic one everywhere. Its later
+    bounds only grow from there (barring saturated gates), so the minimum of the two is the
+    probabilistic bound: running on would cost time and change no verdict's validity."""
+    def stop(t: int, errors: tuple[np.ndarray, ...]) -> bool:
+        return bool(np.all(errors[0] >= prob_y[t]))
+    return stop
+
+
+#: run_worst(stop) → per step run, the worst-case errors of the step's states (h first).
+WorstRun = Callable[[Callable[[int, tuple[np.ndarray, ...]], bool]], list[tuple[np.ndarray, ...]]]
+
+
+def layer_bounds(traj: Trajectory, dtype: np.dtype, run_worst: WorstRun, what: str,
+                 names: Sequence[str]) -> tuple[tol.Bound, ...]:
+    """Bounds on a layer's (y, final states…): the probabilistic bound of ``traj``, and the
+    running worst-case bound where it is tighter (infinite after the worst-case run stops)."""
+    ok_y, ok_T = layer_linearisable(traj, dtype)
+    prob = bounds([traj.Vy, *traj.Vstate], dtype, [ok_y, *(ok_T for _ in traj.Vstate)])
+    worst = run_worst(dominates(prob[0]))
+    worst_y = np.full(traj.y.shape, np.inf)
+    for t, errors in enumerate(worst):
+        worst_y[t] = errors[0]
+    finished = len(worst) == traj.y.shape[0]
+    worst_state = [worst[-1][k] if finished else np.full(v.shape, np.inf)
+                   for k, v in enumerate(traj.Vstate)]
+    return tuple(tighter(w, p, dtype, f"{what} {name}")
+                 for w, p, name in zip([worst_y, *worst_state], prob, names, strict=True))
+
+
+def tighter(worst: np.ndarray, probabilistic: np.ndarray, dtype: np.dtype, what: str) -> tol.Bound:
+    """The elementwise minimum of the running worst-case bound and the probabilistic one: both
+    hold (the second with probability ≥ 1 − CALL_ALPHA), so their minimum does."""
+    u = tol.unit_roundoff(dtype)
+    return tol.Bound(np.minimum(worst, probabilistic),
+                     f"{what}: min(running worst-case bound, first-order probabilistic bound "
+                     f"λ·(u + u₆₄)·√V, false alarm ≤ {CALL_ALPHA:g} per call), "
+                     f"u={u:.3g} ({np.dtype(dtype)})", u)
