@@ -1,13 +1,19 @@
 """Reference (float64 NumPy) against torch on the CPU (float64), cells and sequences.
 
 Each case runs both implementations in one session, so the ratio in the report is measured in one
-run. Sizes span T, batch and hidden; the issue's target case is T = 100, batch 32, hidden 128.
+run. Sizes span T, batch and hidden; the issue's target case is T = 100, batch 32, hidden 128,
+where :func:`test_layer_forward_interleaved` times the reference's layer and nn.RNN/GRU/LSTM's
+forward in alternating rounds (issue 11: the reference within 1.3× of torch there).
 """
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
+import torch
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
@@ -46,3 +52,70 @@ def test_cell_forward(benchmark, implementations, rng, impl_name, kind, B, H):
     benchmark.group = f"{kind}_cell B={B} H={H}"
     benchmark.extra_info.update(kind=kind, B=B, H=H, impl=impl_name, what="cell")
     benchmark(fn, x, *states, *_params(rng, kind, H, H))
+
+
+#: The issue's target size (T, batch, hidden); input size = hidden.
+TARGET = (100, 32, 128)
+#: Rounds of the interleaved comparison, each one call of either side.
+ROUNDS = 21
+MODULES = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
+
+
+def _blas_threads() -> int:
+    """The threads NumPy's OpenBLAS runs on: the first of OPENBLAS_NUM_THREADS,
+    GOTO_NUM_THREADS, OMP_NUM_THREADS that is set, else the CPUs this process may use."""
+    for name in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(name, "").isdigit() and int(os.environ[name]) > 0:
+            return int(os.environ[name])
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_layer_forward_interleaved(benchmark, implementations, rng, kind):
+    """The reference's ``{kind}_layer`` against nn.RNN/GRU/LSTM's forward under torch.no_grad with
+    the same float64 weights, built once (no conversions timed): each round calls both, the
+    first one alternating, and the ratio is the median over rounds of reference / torch, so
+    load on the machine falls on both sides alike. torch runs on as many threads as OpenBLAS."""
+    T, B, H = TARGET
+    x = rng.standard_normal((T, B, H))
+    states = [np.zeros((B, H))] * (2 if kind == "lstm" else 1)
+    weights = _params(rng, kind, H, H)
+    module = MODULES[kind](H, H, dtype=torch.float64)
+    with torch.no_grad():
+        for p, w in zip(module.parameters(), weights, strict=True):
+            p.copy_(torch.from_numpy(w))
+    xt = torch.from_numpy(x)
+    st = [torch.from_numpy(s)[None] for s in states]
+    st_arg = (st[0], st[1]) if kind == "lstm" else st[0]
+    ref_layer = getattr(implementations["reference"].module, f"{kind}_layer")
+
+    def reference() -> None:
+        ref_layer(x, *states, *weights)
+
+    def nn_forward() -> None:
+        with torch.no_grad():
+            module(xt, st_arg)
+
+    def interleaved() -> dict[str, np.ndarray]:
+        times: dict[str, list[float]] = {"reference": [], "torch": []}
+        pair = [("reference", reference), ("torch", nn_forward)]
+        for r in range(ROUNDS + 1):
+            for name, fn in (pair if r % 2 == 0 else pair[::-1]):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+        return {name: np.array(t[1:]) for name, t in times.items()}  # round 0 warms up
+
+    threads, blas_threads = torch.get_num_threads(), _blas_threads()
+    benchmark.group = (f"{kind}_layer T={T} B={B} H={H}, interleaved with "
+                       f"nn.{MODULES[kind].__name__}, {blas_threads} thread(s)")
+    torch.set_num_threads(blas_threads)
+    try:
+        times = benchmark.pedantic(interleaved, rounds=1, iterations=1)
+    finally:
+        torch.set_num_threads(threads)
+    benchmark.extra_info.update(
+        kind=kind, T=T, B=B, H=H, what="interleaved", rounds=ROUNDS, threads=blas_threads,
+        reference_median_s=float(np.median(times["reference"])),
+        torch_median_s=float(np.median(times["torch"])),
+        ratio=float(np.median(times["reference"] / times["torch"])))

@@ -391,17 +391,13 @@ def test_lstm_layer_equals_lstm_cell_applied_step_by_step(impl, problem):
 
 @pytest.mark.spec("lstm.layer")
 @given(problem=lstm_layer_problems())
-def test_reference_lstm_layer_is_the_cell_repeated_bit_for_bit(problem):
-    x, h, c, *params = problem
-    y, h_T, c_T = ref.lstm_layer(*problem)
-    for t, x_t in enumerate(x):
-        h, c = ref.lstm_cell(x_t, h, c, *params)
-        if not np.array_equal(y[t], h):
-            fail("lstm.layer", "reference", f"y[{t}] = {y[t]!r} differs from lstm_cell applied "
-                                            f"{t + 1} times: {h!r}",
-                 call=f"lstm_layer{describe_args(problem)}")
-    if not (np.array_equal(h_T, h) and np.array_equal(c_T, c)):
-        fail("lstm.layer", "reference", "(h_T, c_T) differ from the last step's (h', c')",
+def test_reference_lstm_layer_returns_its_last_state_as_h_t(problem):
+    # The layer computes every step's input products in one GEMM, so it equals the cell
+    # repeated only up to rounding (test_lstm_layer_equals_lstm_cell_applied_step_by_step, which
+    # runs on the reference too); h_T is y[T − 1] itself.
+    y, h_T, _ = ref.lstm_layer(*problem)
+    if not np.array_equal(h_T, y[-1]):
+        fail("lstm.layer", "reference", f"h_T = {h_T!r} differs from y[T − 1] = {y[-1]!r}",
              call=f"lstm_layer{describe_args(problem)}")
 
 

@@ -368,16 +368,22 @@ def test_rnn_layer_equals_rnn_cell_applied_step_by_step(impl, problem):
 
 @pytest.mark.spec("rnn.layer")
 @given(problem=layer_problems())
-def test_reference_layer_is_the_cell_repeated_bit_for_bit(problem):
+def test_reference_layer_is_the_cell_repeated_within_rounding(problem):
+    # The layer computes every step's input products in one GEMM, so it is the cell repeated
+    # up to the blocking of those sums: within the layer's own float64 bound, twice (both sides
+    # round), and h_T is y[T − 1] itself.
     p = problem
     y, hT = ref.rnn_layer(*p.args, p.nonlinearity)
-    h_t = p.h
-    for t, x_t in enumerate(p.x):
+    bound, _ = rnn_bounds.rnn_layer(*p.args, p.nonlinearity, dtype=np.float64)
+    h_t, cell = p.h, []
+    for x_t in p.x:
         h_t = ref.rnn_cell(x_t, h_t, *p.args[2:], p.nonlinearity)
-        assert_close(y[t], h_t, tol.exact(h_t), spec_id="rnn.layer", impl="reference",
-                     what=f"y[{t}] against rnn_cell repeated", call=f"rnn_layer{describe_args(p.args)}")
-    assert_close(hT, h_t, tol.exact(h_t), spec_id="rnn.layer", impl="reference", what="h_T",
-                 call=f"rnn_layer{describe_args(p.args)}")
+        cell.append(h_t)
+    call = f"rnn_layer{describe_args(p.args)}"
+    assert_close(y, np.stack(cell), bound.scaled(2.0, "both sides round"), spec_id="rnn.layer",
+                 impl="reference", what="y against rnn_cell repeated", call=call)
+    assert_close(hT, y[-1], tol.exact(hT), spec_id="rnn.layer", impl="reference",
+                 what="h_T against y[T − 1]", call=call)
 
 
 @pytest.mark.spec("rnn.layer")

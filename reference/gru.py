@@ -165,6 +165,33 @@ def layer(cell: Cell, X: Any, H0: Any, p: Params) -> tuple[Any, Any]:
     return np.stack(Y), H
 
 
+def layer_pytorch(X: Any, H0: Any, p: Params) -> tuple[Any, Any]:
+    """gru.layer — :func:`layer` of :func:`cell_pytorch`, computed as nn.GRU computes it.
+
+    The input's share of every step's pre-activations, X_t [W_xr W_xz W_xh], is one matrix
+    product over all T·n rows before the loop; each step then forms only H_{t−1} [W_hr W_hz W_hh]
+    and applies cell_pytorch's equations to column blocks of the two, with its sums in its order:
+    [R Z] = σ(XA_rz + HA_rz + [b_r b_z]), H̃ = tanh(XA_h + b_h + R ⊙ (HA_h + b_hh)),
+    H_t = Z ⊙ H_{t−1} + (1 − Z) ⊙ H̃. Only the matrix products' blocking differs from
+    layer(cell_pytorch, …), so the two agree to rounding. Shapes as :func:`layer`.
+    """
+    T, n, d = np.shape(X)
+    h = np.shape(H0)[-1]
+    W_x = np.concatenate([p.W_xr, p.W_xz, p.W_xh], axis=1)
+    W_h = np.concatenate([p.W_hr, p.W_hz, p.W_hh], axis=1)
+    b_rz = np.concatenate([p.b_r, p.b_z])
+    XA = np.reshape(np.reshape(X, (T * n, d)) @ W_x, (T, n, 3 * h))
+    H, Y = H0, []
+    for XA_t in XA:
+        HA = H @ W_h
+        RZ = sigmoid(XA_t[:, :2 * h] + HA[:, :2 * h] + b_rz)
+        R, Z = RZ[:, :h], RZ[:, h:]
+        H_tilde = tanh(XA_t[:, 2 * h:] + p.b_h + R * (HA[:, 2 * h:] + p.b_hh))
+        H = Z * H + (1 - Z) * H_tilde
+        Y.append(H)
+    return np.stack(Y), H
+
+
 def layer_vjp(cell: Cell, cell_vjp: Cell, G_Y: Any, G_HT: Any, X: Any, H0: Any,
               p: Params) -> tuple[Any, Any, Params]:
     """Backpropagation through time for :func:`layer`: cotangents G_Y of Y and G_HT of H_T →
@@ -307,7 +334,7 @@ def gru_layer(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     (y: (T, B, H), h_T: (B, H)).
     """
     _check_args(x, h0, w_ih, w_hh, b_ih, b_hh, sequence=True)
-    return layer(cell_pytorch, x, h0, params_from_torch(w_ih, w_hh, b_ih, b_hh))
+    return layer_pytorch(x, h0, params_from_torch(w_ih, w_hh, b_ih, b_hh))
 
 
 def gru_layer_vjp(g: tuple[np.ndarray, np.ndarray], x: np.ndarray, h0: np.ndarray,

@@ -196,8 +196,29 @@ def layer(X: np.ndarray, H0: np.ndarray, C0: np.ndarray,
     H_T).
 
     X: (T, n, d), H0, C0: (n, h) → (Y: (T, n, h), H_T, C_T: (n, h)).
+
+    Computed as nn.LSTM computes it: the input's share of every step's pre-activations,
+    X_t [W_xi W_xf W_xo W_xc], is one matrix product over all T·n rows before the loop; each step
+    then forms only H_{t−1} [W_hi W_hf W_ho W_hc] and applies :func:`cell`'s equations to column
+    blocks of A = XA_t + HA + [b_i b_f b_o b_c] (:func:`pre_activations`' sums in its order):
+    [I F O] = σ(A_ifo), C̃ = tanh(A_c). Only the matrix products' blocking differs from the cell
+    repeated, so the two agree to rounding.
     """
-    return _run(lambda X_t, H, C: cell(X_t, H, C, p), X, H0, C0)
+    T, n, d = np.shape(X)
+    h = np.shape(C0)[-1]
+    W_x = np.concatenate([p.W_xi, p.W_xf, p.W_xo, p.W_xc], axis=1)
+    W_h = np.concatenate([p.W_hi, p.W_hf, p.W_ho, p.W_hc], axis=1)
+    b = np.concatenate([p.b_i, p.b_f, p.b_o, p.b_c])
+    XA = np.reshape(np.reshape(X, (T * n, d)) @ W_x, (T, n, 4 * h))
+    H, C, Y = H0, C0, []
+    for XA_t in XA:
+        A = XA_t + H @ W_h + b
+        IFO = sigmoid(A[:, :3 * h])
+        I, F, O = IFO[:, :h], IFO[:, h:2 * h], IFO[:, 2 * h:]
+        C = F * C + I * np.tanh(A[:, 3 * h:])
+        H = O * np.tanh(C)
+        Y.append(H)
+    return np.stack(Y), H, C
 
 
 def layer_vjp(G_Y: np.ndarray, G_HT: np.ndarray, G_CT: np.ndarray, X: np.ndarray, H0: np.ndarray,

@@ -107,10 +107,19 @@ def layer(x: np.ndarray, h_0: np.ndarray, W: np.ndarray, U: np.ndarray, b_h: np.
     every step (weight sharing, seed 001 §6.1.1); the output is y_t = h_t (nn.RNN, §6.1.7).
 
     x: (T, B, D) with T ≥ 1, h_0: (B, H) → (y, h_T): (T, B, H), (B, H).
+
+    Computed as nn.RNN computes it: the input's share U x_t of every step is one matrix product
+    over all T·B rows before the loop, and each step forms only W h_{t−1}, then σ(W h_{t−1} +
+    U x_t + b_h) with :func:`pre_activation`'s sums in its order; only the matrix products'
+    blocking differs from :func:`cell` repeated, so the two agree to rounding.
     """
+    sigma, _ = _activation(activation)
+    T, B, D = np.shape(x)
+    xU = np.reshape(np.reshape(x, (T * B, D)) @ U.T, (T, B, -1))
     h_t, y = h_0, []
-    for x_t in x:
-        h_t = cell(x_t, h_t, W, U, b_h, activation)
+    for xU_t in xU:
+        a_t = h_t @ W.T + xU_t
+        h_t = sigma(a_t if b_h is None else a_t + b_h)
         y.append(h_t)
     return np.stack(y), h_t
 
