@@ -25,7 +25,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,9 @@ MODES = (("float64", "float64", False, "float64"),
          ("float32, TF32 off", "float32", False, "float32"),
          ("float32, TF32 on (cuDNN default)", "float32", True, "float32"))
 
-LAYERS = {"lstm": (4, lstm_ref.lstm_layer, lstm_bounds.lstm_layer),
-          "gru": (3, gru_ref.gru_layer, gru_bounds.gru_layer)}
+LAYERS: dict[str, tuple[int, Callable[..., Any], Callable[..., Any]]] = {
+    "lstm": (4, lstm_ref.lstm_layer, lstm_bounds.lstm_layer),
+    "gru": (3, gru_ref.gru_layer, gru_bounds.gru_layer)}
 
 
 def _problem(kind: str, size: sizes.Size, dtype: type, seed: int = 0) -> tuple[np.ndarray, ...]:

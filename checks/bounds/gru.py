@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nnspec.checks.bounds import backpropagation as BP
 from nnspec.checks.bounds import engine as E
 from nnspec.checks.bounds import propagation as P
 from nnspec.checks.bounds import rules as tol
@@ -219,11 +220,22 @@ def vjp_gru_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: 
                   w_hh: np.ndarray, b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None,
                   *, dtype: np.dtype | type) -> tuple[tol.Bound | None, ...]:
     """Bounds on vjp_gru_layer's (∂x, ∂h0, ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh) for cotangents
-    g = (gy, ghT) (gru.layer, backpropagation through time)."""
+    g = (gy, ghT) (gru.layer, backpropagation through time): the smaller of the running
+    worst-case bound and the first-order probabilistic one (spec/tolerances.md, "Bounds at
+    production scale")."""
     dtype = np.dtype(dtype)
-    steps = _layer(x, h0, w_ih, w_hh, b_ih, b_hh, dtype)
-    dx, (dh0,), grads = E.run_backward(
-        lambda g_t, s: step_backward(g_t, s, w_ih, w_hh, dtype), exact(g[0]), (exact(g[1]),),
-        steps, dtype)
-    return E.gradient_bounds("vjp_gru_layer", dtype, (("dx", dx), ("dh0", dh0)), grads, WEIGHTS,
-                             b_ih, b_hh)
+    x, h0 = np.asarray(x, dtype=np.float64), np.asarray(h0, dtype=np.float64)
+    gy, ghT = (np.asarray(a, dtype=np.float64) for a in g)
+    tape: list[P.GRUTape] = []
+    traj = P.gru(x, h0, w_ih, w_hh, b_ih, b_hh, tape=tape)
+    adj = BP.gru(traj, tape, x, None, h0, None, w_ih, w_hh, gy, None, ghT)
+    steps = _layer(x, h0, w_ih, w_hh, b_ih, b_hh, dtype, BP.worst_case_stop(traj, dtype))
+    worst = None
+    if len(steps) == x.shape[0]:
+        dx, (dh0,), grads = E.run_backward(
+            lambda g_t, s: step_backward(g_t, s, w_ih, w_hh, dtype), exact(gy), (exact(ghT),),
+            steps, dtype)
+        worst = E.gradient_bounds("vjp_gru_layer", dtype, (("dx", dx), ("dh0", dh0)), grads,
+                                  WEIGHTS, b_ih, b_hh)
+    return BP.gradient_bounds("vjp_gru_layer", dtype, LAYER_GRADIENTS, adj, WEIGHTS, b_ih, b_hh,
+                              BP.rows_ok(traj, dtype, *g), worst)

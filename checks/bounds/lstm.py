@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from nnspec.checks.bounds import backpropagation as BP
 from nnspec.checks.bounds import engine as E
 from nnspec.checks.bounds import propagation as P
 from nnspec.checks.bounds import rules as tol
@@ -140,16 +141,28 @@ def vjp_lstm_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, c0: n
                    b_hh: np.ndarray | None = None, *, dtype: np.dtype | type,
                    w_hr: np.ndarray | None = None) -> tuple[tol.Bound | None, ...]:
     """Bounds on vjp_lstm_layer's (∂x, ∂h0, ∂c0, ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh) for cotangents
-    g = (gy, ghT, gcT); with ``w_hr``, (∂x, ∂h0, ∂c0, ∂w_ih, ∂w_hh, ∂w_hr, ∂b_ih, ∂b_hh)."""
+    g = (gy, ghT, gcT); with ``w_hr``, (∂x, ∂h0, ∂c0, ∂w_ih, ∂w_hh, ∂w_hr, ∂b_ih, ∂b_hh): the
+    smaller of the running worst-case bound and the first-order probabilistic one
+    (spec/tolerances.md, "Bounds at production scale")."""
     dtype = np.dtype(dtype)
-    steps = _layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, dtype, w_hr)
-    gy, ghT, gcT = (exact(a) for a in g)
-    dx, (dh0, dc0), grads = E.run_backward(
-        lambda g_t, s: step_backward(g_t, s, w_ih, w_hh, dtype, w_hr), gy, (ghT, gcT), steps,
-        dtype)
+    x, h0, c0 = (np.asarray(a, dtype=np.float64) for a in (x, h0, c0))
+    gy, ghT, gcT = (np.asarray(a, dtype=np.float64) for a in g)
+    tape: list[P.LSTMTape] = []
+    traj = P.lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, tape=tape)
+    adj = BP.lstm(traj, tape, x, None, h0, None, w_ih, w_hh, w_hr, gy, None, ghT, gcT)
     weights = ("weight_ih", "weight_hh", *(() if w_hr is None else ("weight_hr",)))
-    return E.gradient_bounds("vjp_lstm_layer", dtype, (("dx", dx), ("dh0", dh0), ("dc0", dc0)),
-                             grads, weights, b_ih, b_hh)
+    steps = _layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, dtype, w_hr, BP.worst_case_stop(traj, dtype))
+    worst = None
+    if len(steps) == x.shape[0]:
+        dx, (dh0, dc0), grads = E.run_backward(
+            lambda g_t, s: step_backward(g_t, s, w_ih, w_hh, dtype, w_hr), exact(gy),
+            (exact(ghT), exact(gcT)), steps, dtype)
+        worst = E.gradient_bounds("vjp_lstm_layer", dtype, (("dx", dx), ("dh0", dh0), ("dc0", dc0)),
+                                  grads, weights, b_ih, b_hh)
+    names = ("dx", "dh0", "dc0", *("d" + w.replace("weight_", "w_") for w in weights), "db_ih",
+             "db_hh")
+    return BP.gradient_bounds("vjp_lstm_layer", dtype, names, adj, weights, b_ih, b_hh,
+                              BP.rows_ok(traj, dtype, *g), worst)
 
 
 def lstm_cell_projection(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,

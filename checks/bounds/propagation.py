@@ -33,7 +33,7 @@ of elements compared (Bonferroni) and :data:`CALL_ALPHA`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -162,16 +162,42 @@ def _guarded(traj: Trajectory, *arrays: np.ndarray | None) -> Trajectory:
     return traj
 
 
+class LSTMTape(NamedTuple):
+    """What an LSTM step saves for its VJP, with V: c_{t−1}, the gates [i f g o] (g in block 2),
+    tanh c_t, and m (None without a projection)."""
+
+    c: np.ndarray
+    Vc: np.ndarray
+    s: np.ndarray
+    Vs: np.ndarray
+    tc: np.ndarray
+    Vtc: np.ndarray
+    m: np.ndarray | None
+    Vm: np.ndarray | None
+
+
+class GRUTape(NamedTuple):
+    """What a GRU step saves for its VJP, with V: [r z], A_hn = h W_hnᵀ + b_hn, and n."""
+
+    s: np.ndarray
+    Vs: np.ndarray
+    A_hn: np.ndarray
+    VA_hn: np.ndarray
+    n: np.ndarray
+    Vn: np.ndarray
+
+
 # ---- the families ---------------------------------------------------------------------------
 
 @_overflow_is_infinite
 def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
          b_ih: np.ndarray | None, b_hh: np.ndarray | None, w_hr: np.ndarray | None = None,
          Vx: np.ndarray | None = None, Vh0: np.ndarray | None = None,
-         Vc0: np.ndarray | None = None) -> Trajectory:
+         Vc0: np.ndarray | None = None, tape: list[Any] | None = None) -> Trajectory:
     """lstm.layer (lstm.cell.projection with ``w_hr``): A = x w_ihᵀ + h w_hhᵀ + b (n = D + H + 2),
     i, f, o = σ, g = tanh of its blocks, c' = f c + i g, m = o tanh c', h' = m (or m w_hrᵀ,
-    n = H). Vx: the input's V (a layer below), Vh0, Vc0 the initial state's (None: exact)."""
+    n = H). Vx: the input's V (a layer below), Vh0, Vc0 the initial state's (None: exact).
+    ``tape``, a list, receives every step's :class:`LSTMTape` (the gradients' bound needs them)."""
     T, B, D = x.shape
     H = w_hh.shape[1] if w_hr is None else w_ih.shape[0] // 4
     n = D + w_hh.shape[1] + 2
@@ -195,6 +221,7 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
         Vg = (1.0 - g * g) ** 2 * VA[:, 2 * H:3 * H] + _library(g)
         fc, ig = f * c, i * g
         c_new = fc + ig
+        c_prev, Vc_prev = c, Vc
         Vc = _uncorrelated((f, Vc), (c, Vf), (g, Vi), (i, Vg)) + fc * fc + ig * ig + c_new * c_new
         tc = np.tanh(c_new)
         Vtc = (1.0 - tc * tc) ** 2 * Vc + _library(tc)
@@ -209,6 +236,10 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
             Vh = _summed(h, both[:B], H) + both[B:]
         c = c_new
         ys[t], Vys[t] = h, Vh
+        if tape is not None:
+            s[:, 2 * H:3 * H], Vs[:, 2 * H:3 * H] = g, Vg  # block 2's σ is not used: keep g there
+            tape.append(LSTMTape(c_prev, Vc_prev, s, Vs, tc, Vtc,
+                                 *((None, None) if w_hr is None else (m, Vm))))
     return _guarded(Trajectory(ys, (h, c), Vys, (Vh, Vc)), x, h0, c0, w_ih, w_hh, b_ih, b_hh,
                     w_hr)
 
@@ -216,10 +247,10 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
 @_overflow_is_infinite
 def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         b_ih: np.ndarray | None, b_hh: np.ndarray | None, Vx: np.ndarray | None = None,
-        Vh0: np.ndarray | None = None) -> Trajectory:
+        Vh0: np.ndarray | None = None, tape: list[Any] | None = None) -> Trajectory:
     """gru.layer (PyTorch's cell): r, z = σ(x W_{r,z}ᵀ + h W_{r,z}ᵀ + b) (n = D + H + 2),
     A_in = x W_inᵀ + b_in (n = D + 1), A_hn = h W_hnᵀ + b_hn (n = H + 1), n = tanh(A_in + r A_hn),
-    h' = (1 − z) n + z h."""
+    h' = (1 − z) n + z h. ``tape``, a list, receives every step's :class:`GRUTape`."""
     T, B, D = x.shape
     H = w_hh.shape[1]
 
@@ -257,17 +288,20 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
               + (nv * (1.0 - z)) ** 2 + take * take + keep * keep + h_new * h_new)
         h = h_new
         ys[t], Vys[t] = h, Vh
+        if tape is not None:
+            tape.append(GRUTape(s, Vs, A_hn, VA_hn, nv, Vn))
     return _guarded(Trajectory(ys, (h,), Vys, (Vh,)), x, h0, w_ih, w_hh, b_ih, b_hh)
 
 
 @_overflow_is_infinite
 def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str, scale_: float,
-        Vx: np.ndarray | None = None, Vh0: np.ndarray | None = None) -> Trajectory:
+        Vx: np.ndarray | None = None, Vh0: np.ndarray | None = None,
+        tape: list[Any] | None = None) -> Trajectory:
     """rnn.layer: a = x w_ihᵀ + h w_hhᵀ + b (n = D + H + 2), h' = φ(a) for tanh, σ, the identity
     or ReLU. ReLU's kink is not differentiable: where a > −scale_·√V_a (the computed a may lie
     above 0) its error passes whole, |ReLU(a + e) − ReLU(a)| ≤ |e|; elsewhere ReLU returns 0
-    exactly."""
+    exactly. ``tape``, a list, receives every step's (a, V_a)."""
     T, B, D = x.shape
     H = w_hh.shape[1]
     inp = _inputs(x, Vx, w_ih, (b_ih, b_hh))
@@ -292,6 +326,8 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         else:
             raise ValueError(f"nonlinearity must be tanh, relu, sigmoid or linear, got {nonlinearity!r}")
         ys[t], Vys[t] = h, Vh
+        if tape is not None:
+            tape.append((a, Va))
     return _guarded(Trajectory(ys, (h,), Vys, (Vh,)), x, h0, w_ih, w_hh, b_ih, b_hh)
 
 
@@ -344,7 +380,7 @@ def layer_bounds(traj: Trajectory, dtype: np.dtype, run_worst: WorstRun, what: s
                  for w, p, name in zip([worst_y, *worst_state], prob, names, strict=True))
 
 
-def tighter(worst: np.ndarray, probabilistic: np.ndarray, dtype: np.dtype, what: str) -> tol.Bound:
+def tighter(worst: np.ndarray | float, probabilistic: np.ndarray, dtype: np.dtype, what: str) -> tol.Bound:
     """The elementwise minimum of the running worst-case bound and the probabilistic one: both
     hold (the second with probability ≥ 1 − CALL_ALPHA), so their minimum does."""
     u = tol.unit_roundoff(dtype)

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nnspec.checks.bounds import backpropagation as BP
 from nnspec.checks.bounds import engine as E
 from nnspec.checks.bounds import losses
 from nnspec.checks.bounds import propagation as P
@@ -146,14 +147,30 @@ def vjp_rnn_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: 
                   nonlinearity: str = "tanh", *,
                   dtype: np.dtype | type) -> tuple[tol.Bound | None, ...]:
     """Bounds on vjp_rnn_layer's (∂x, ∂h0, ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh) for cotangents
-    g = (gy, ghT) (rnn.layer, backpropagation through time)."""
+    g = (gy, ghT) (rnn.layer, backpropagation through time): the smaller of the running
+    worst-case bound and the first-order probabilistic one (spec/tolerances.md, "Bounds at
+    production scale")."""
     dtype = np.dtype(dtype)
-    steps = _layer(exact(x), exact(h0), w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype)
-    dx, (dh0,), grads = E.run_backward(
-        lambda g_t, s: step_backward(g_t, s, w_ih, w_hh, nonlinearity, dtype),
-        exact(g[0]), (exact(g[1]),), steps, dtype)
-    return E.gradient_bounds("vjp_rnn_layer", dtype, (("dx", dx), ("dh0", dh0)), grads, WEIGHTS,
-                             b_ih, b_hh)
+    x, h0 = np.asarray(x, dtype=np.float64), np.asarray(h0, dtype=np.float64)
+    gy, ghT = (np.asarray(a, dtype=np.float64) for a in g)
+    scale = P.scale(dtype, x.shape[0] * h0.size + h0.size)
+    tape: list[tuple[np.ndarray, np.ndarray]] = []
+    traj = P.rnn(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, scale, tape=tape)
+    adj = BP.rnn(traj, tape, x, None, h0, None, w_ih, w_hh, nonlinearity, gy, None, ghT)
+    ok = BP.rows_ok(traj, dtype, *g)
+    if nonlinearity == "relu":
+        ok &= BP.sure(tape, scale)
+    steps = _layer(exact(x), exact(h0), w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype,
+                   BP.worst_case_stop(traj, dtype))
+    worst = None
+    if len(steps) == x.shape[0]:
+        dx, (dh0,), grads = E.run_backward(
+            lambda g_t, s: step_backward(g_t, s, w_ih, w_hh, nonlinearity, dtype), exact(gy),
+            (exact(ghT),), steps, dtype)
+        worst = E.gradient_bounds("vjp_rnn_layer", dtype, (("dx", dx), ("dh0", dh0)), grads,
+                                  WEIGHTS, b_ih, b_hh)
+    return BP.gradient_bounds("vjp_rnn_layer", dtype, LAYER_GRADIENTS, adj, WEIGHTS, b_ih, b_hh,
+                              ok, worst)
 
 
 # ---- the seed's output layer and loss on the states (rnn.output, rnn.output_loss) ---------------

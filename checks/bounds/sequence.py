@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from nnspec.checks.bounds import backpropagation as BP
 from nnspec.checks.bounds import engine as E
 from nnspec.checks.bounds import gru, lstm, rnn
 from nnspec.checks.bounds import propagation as P
 from nnspec.checks.bounds import rules as tol
-from nnspec.checks.bounds.engine import Computed, as_bound, exact, flip, total
+from nnspec.checks.bounds.engine import Computed, exact, flip, total
 from nnspec.reference.sequence import GATES, time_major
 
 
@@ -64,17 +65,34 @@ class Direction:
                 tuple(Computed(v, np.full(v.shape, np.inf)) for v in until.state), steps)
 
     def probabilistic(self, x: np.ndarray, Vx: np.ndarray, state0: tuple[np.ndarray, ...],
-                      scale: float) -> P.Trajectory:
+                      scale: float, tape: list[Any]) -> P.Trajectory:
         """The first-order probabilistic trajectory (checks/bounds/propagation.py) of this
-        direction on inputs x whose errors have variance proxies Vx; the initial state exact."""
+        direction on inputs x whose errors have variance proxies Vx; the initial state exact;
+        ``tape`` receives what each step saves for the gradients."""
         p = self.p
         w_ih, w_hh, b_ih, b_hh = p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh")
         if self.mode == "lstm":
             return P.lstm(x, state0[0], state0[1], w_ih, w_hh, b_ih, b_hh, p.get("weight_hr"),
-                          Vx=Vx)
+                          Vx=Vx, tape=tape)
         if self.mode == "gru":
-            return P.gru(x, state0[0], w_ih, w_hh, b_ih, b_hh, Vx=Vx)
-        return P.rnn(x, state0[0], w_ih, w_hh, b_ih, b_hh, self.nonlinearity, scale, Vx=Vx)
+            return P.gru(x, state0[0], w_ih, w_hh, b_ih, b_hh, Vx=Vx, tape=tape)
+        return P.rnn(x, state0[0], w_ih, w_hh, b_ih, b_hh, self.nonlinearity, scale, Vx=Vx,
+                     tape=tape)
+
+    def adjoint(self, traj: P.Trajectory, tape: list[Any], x: np.ndarray, Vx: np.ndarray,
+                h0: np.ndarray, gy: np.ndarray, Vgy: np.ndarray,
+                g_state: tuple[np.ndarray, ...]) -> BP.Adjoint:
+        """The first-order probabilistic backward (checks/bounds/backpropagation.py) of this
+        direction's :meth:`probabilistic` run: cotangents gy with V, exact state cotangents."""
+        p = self.p
+        w_ih, w_hh = p["weight_ih"], p["weight_hh"]
+        if self.mode == "lstm":
+            return BP.lstm(traj, tape, x, Vx, h0, None, w_ih, w_hh, p.get("weight_hr"), gy, Vgy,
+                           *g_state)
+        if self.mode == "gru":
+            return BP.gru(traj, tape, x, Vx, h0, None, w_ih, w_hh, gy, Vgy, *g_state)
+        return BP.rnn(traj, tape, x, Vx, h0, None, w_ih, w_hh, self.nonlinearity, gy, Vgy,
+                      *g_state)
 
     def backward(self, gy: Computed, g_state: tuple[Computed, ...],
                  steps: list[Any]) -> tuple[Computed, tuple[Computed, ...], E.Gradients]:
@@ -138,17 +156,23 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
     value, V = xs, np.zeros_like(xs)
     V_finals = [np.zeros((num_layers * D, B, w)) for w in widths]
     linear = np.ones(B, dtype=bool)
-    trajectories: dict[tuple[int, int, int], P.Trajectory] = {}
+    sure = np.ones(B, dtype=bool)  # no ReLU derivative that may flip (backpropagation.sure)
+    trajectories: dict[tuple[int, int, int], tuple[P.Trajectory, list[Any]]] = {}
+    layer_inputs = []
     for layer in range(num_layers):
+        layer_inputs.append((value, V))
         y_p, V_p = np.zeros((T, B, D * widths[0])), np.zeros((T, B, D * widths[0]))
         for d in range(D):
             k, cols = layer * D + d, slice(d * widths[0], (d + 1) * widths[0])
             for L, idx in groups:
                 seq, V_seq = value[:L, idx], V[:L, idx]
+                tape: list[Any] = []
                 traj = direction(layer, d).probabilistic(
                     seq[::-1] if d else seq, V_seq[::-1] if d else V_seq,
-                    tuple(np.asarray(s[k, idx], dtype=np.float64) for s in given), scale)
-                trajectories[layer, d, int(L)] = traj
+                    tuple(np.asarray(s[k, idx], dtype=np.float64) for s in given), scale, tape)
+                trajectories[layer, d, int(L)] = traj, tape
+                if nonlinearity == "relu" and mode not in ("lstm", "gru"):
+                    sure[idx] &= BP.sure(tape, scale)
                 y_p[:L, idx, cols] = traj.y[::-1] if d else traj.y
                 V_p[:L, idx, cols] = traj.Vy[::-1] if d else traj.Vy
                 for V_final, v in zip(V_finals, traj.Vstate, strict=True):
@@ -160,6 +184,7 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
                      *(np.where(linear[None, :, None], scale * np.sqrt(v), np.inf) for v in V_finals)]
 
     inp, finals, traces = exact(xs), [_zeros((num_layers * D, B, w)) for w in widths], []
+    finished = True  # whether every worst-case run went to the end (the gradients' needs it)
     for layer in range(num_layers):
         out = _zeros((T, B, D * widths[0]))
         for d in range(D):
@@ -168,7 +193,8 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
                 part = inp[:L, idx]
                 y, final, saved = direction(layer, d).run(
                     flip(part) if d else part, tuple(exact(s[k, idx]) for s in given),
-                    None if cotangents is not None else trajectories[layer, d, int(L)], scale)
+                    trajectories[layer, d, int(L)][0], scale)
+                finished &= len(saved) == L
                 _place(out, flip(y) if d else y, (slice(0, L), idx, cols))
                 for target, f in zip(finals, final, strict=True):
                     _place(target, f, (k, idx))
@@ -183,34 +209,89 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
         return ModuleBounds(bounds, None, None, None)
 
     gy, *g_states = (np.asarray(c, dtype=np.float64) for c in cotangents)
-    g = exact(time_major(gy, batch_first))
-    d_states = [_zeros((num_layers * D, B, w)) for w in widths]
-    d_params: dict[str, Computed] = {}
-    for layer in reversed(range(num_layers)):
-        width_in = xs.shape[2] if layer == 0 else D * widths[0]
-        shares = [_zeros((T, B, width_in)) for _ in range(D)]
-        for d in range(D):
-            k, cols = layer * D + d, slice(d * widths[0], (d + 1) * widths[0])
-            grads: E.Gradients | None = None
-            for t_layer, t_d, L, idx, saved in traces:
-                if (t_layer, t_d) != (layer, d):
-                    continue
-                g_seq = g[:L, idx, cols]
-                dx, d_state0, g_open = direction(layer, d).backward(
-                    flip(g_seq) if d else g_seq, tuple(exact(gs[k, idx]) for gs in g_states),
-                    saved)
-                _place(shares[d], flip(dx) if d else dx, (slice(0, L), idx))
-                for target, ds in zip(d_states, d_state0, strict=True):
-                    _place(target, ds, (k, idx))
-                grads = g_open if grads is None else grads + g_open
-            assert grads is not None, "every direction ran on at least one group of sequences"
-            suffix = f"_l{layer}{'_reverse' if d else ''}"
-            d_params.update({f"{n}{suffix}": c for n, c in grads.close(dtype, bias).items()})
-        g = total(*(Computed(s["value"], s["error"]) for s in shares), dtype=dtype)
-    dx = Computed(time_major(g.value, batch_first), time_major(g.error, batch_first))
-    return ModuleBounds(
-        bounds, as_bound(dx, "vjp_rnn_module dx", dtype),
-        tuple(as_bound(Computed(s["value"], s["error"]), f"vjp_rnn_module d{name}", dtype)
-              for s, name in zip(d_states, ("h0", "c0"), strict=False)),
-        {n: as_bound(c, f"vjp_rnn_module d{n}", dtype) for n, c in d_params.items()})
 
+    def worst_case() -> tuple[Computed, list[Computed], dict[str, Computed]]:
+        """The running worst-case bounds of the gradients: (∂x, ∂state0…, ∂params)."""
+        g = exact(time_major(gy, batch_first))
+        d_states = [_zeros((num_layers * D, B, w)) for w in widths]
+        d_params: dict[str, Computed] = {}
+        for layer in reversed(range(num_layers)):
+            width_in = xs.shape[2] if layer == 0 else D * widths[0]
+            shares = [_zeros((T, B, width_in)) for _ in range(D)]
+            for d in range(D):
+                k, cols = layer * D + d, slice(d * widths[0], (d + 1) * widths[0])
+                grads: E.Gradients | None = None
+                for t_layer, t_d, L, idx, saved in traces:
+                    if (t_layer, t_d) != (layer, d):
+                        continue
+                    g_seq = g[:L, idx, cols]
+                    dx, d_state0, g_open = direction(layer, d).backward(
+                        flip(g_seq) if d else g_seq, tuple(exact(gs[k, idx]) for gs in g_states),
+                        saved)
+                    _place(shares[d], flip(dx) if d else dx, (slice(0, L), idx))
+                    for target, ds in zip(d_states, d_state0, strict=True):
+                        _place(target, ds, (k, idx))
+                    grads = g_open if grads is None else grads + g_open
+                assert grads is not None, "every direction ran on at least one group of sequences"
+                suffix = f"_l{layer}{'_reverse' if d else ''}"
+                d_params.update({f"{n}{suffix}": c for n, c in grads.close(dtype, bias).items()})
+            g = total(*(Computed(s["value"], s["error"]) for s in shares), dtype=dtype)
+        dx = Computed(time_major(g.value, batch_first), time_major(g.error, batch_first))
+        return dx, [Computed(s["value"], s["error"]) for s in d_states], d_params
+
+    def probabilistic_() -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
+        """V of the gradients (checks/bounds/backpropagation.py), (∂x, ∂state0…, ∂params): each
+        direction's adjoint on its trajectory; ∂(layer input) with its V is the cotangent of the
+        layer below, the two directions' shares added (one rounding)."""
+        g = time_major(gy, batch_first)
+        Vg = np.zeros_like(g)
+        V_states = [np.zeros((num_layers * D, B, w)) for w in widths]
+        V_params: dict[str, np.ndarray] = {}
+        for layer in reversed(range(num_layers)):
+            x_l, Vx_l = layer_inputs[layer]
+            shares = [(np.zeros(x_l.shape), np.zeros(x_l.shape)) for _ in range(D)]
+            for d in range(D):
+                k, cols = layer * D + d, slice(d * widths[0], (d + 1) * widths[0])
+                opened: dict[str, BP.Open] = {}
+                for L, idx in groups:
+                    traj, tape = trajectories[layer, d, int(L)]
+                    order = slice(None, None, -1 if d else 1)
+                    adj = direction(layer, d).adjoint(
+                        traj, tape, x_l[:L, idx][order], Vx_l[:L, idx][order],
+                        np.asarray(given[0][k, idx], dtype=np.float64), g[:L, idx, cols][order],
+                        Vg[:L, idx, cols][order], tuple(gs[k, idx] for gs in g_states))
+                    shares[d][0][:L, idx], shares[d][1][:L, idx] = adj.dx[order], adj.Vdx[order]
+                    for V_state, v in zip(V_states, adj.Vdstate, strict=True):
+                        V_state[k, idx] = v
+                    opened = {n: opened[n] + o if n in opened else o for n, o in adj.grads.items()}
+                suffix = f"_l{layer}{'_reverse' if d else ''}"
+                V_params.update({f"{n}{suffix}": o.close() for n, o in opened.items()
+                                 if bias or not n.startswith("bias")})
+            g = shares[0][0] if D == 1 else shares[0][0] + shares[1][0]
+            Vg = shares[0][1] if D == 1 else shares[0][1] + shares[1][1] + g * g
+        return time_major(Vg, batch_first), V_states, V_params
+
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowed V is infinite: no bound
+        V_dx, V_states, V_params = probabilistic_()
+    ok = linear & sure & BP.squarable(*cotangents)
+    s = P.scale(dtype, V_dx.size + sum(v.size for v in V_states) + sum(v.size for v in V_params.values()))
+
+    def prob(V: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.where(rows & ~np.isnan(V), s * np.sqrt(V), np.inf)
+
+    w_dx: Computed | None = None
+    w_states: list[Computed | None] = [None] * len(widths)
+    w_params: dict[str, Computed] = {}
+    if finished:
+        w_dx, states_, w_params = worst_case()
+        w_states = list(states_)
+
+    def combine(w: Computed | None, p: np.ndarray, name: str) -> tol.Bound:
+        return P.tighter(np.inf if w is None else w.error, p, dtype, f"vjp_rnn_module {name}")
+
+    rows_dx = time_major(np.broadcast_to(ok[None, :, None], (T, B, 1)), batch_first)
+    return ModuleBounds(
+        bounds, combine(w_dx, prob(V_dx, rows_dx), "dx"),
+        tuple(combine(w, prob(v, ok[None, :, None]), f"d{name}")
+              for w, v, name in zip(w_states, V_states, ("h0", "c0"), strict=False)),
+        {n: combine(w_params.get(n), prob(v, np.asarray(ok.all())), f"d{n}") for n, v in V_params.items()})

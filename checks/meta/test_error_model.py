@@ -10,6 +10,7 @@ approximate activations are named as such, while correct ones get no such line.
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 import numpy as np
@@ -18,11 +19,14 @@ from scipy.special import expit
 
 from nnspec import selftest
 from nnspec.checks.bounds import activations as bounds
+from nnspec.checks.bounds import engine as E
+from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.oracle import catalogue, diagnosis
 from nnspec.oracle import check
 from nnspec.reference import activations as ref
+from nnspec.reference import gru as ref_gru
 from nnspec.reference import lstm as ref_lstm
 
 X = np.concatenate([np.linspace(-60.0, 60.0, 24001), [-745.0, -100.0, 0.0, 1e-9, -1e-9, 100.0]])
@@ -252,3 +256,80 @@ def test_reduced_precision_matmul_operands_exceed_the_float32_bound(name):
     err = np.abs(_float32_lstm(problem, _tf32 if name == "tf32" else bf16)
                  - ref_lstm.lstm_layer(*problem)[0])
     assert np.mean(err > bound) > 0.5, f"{name}: only {np.mean(err > bound):.1%} of elements exceed"
+
+
+# ---- the gradients' bound at production scale (same section, "Gradients") ----------------------
+
+GRADIENTS = {"lstm": (4, ref_lstm.lstm_layer_vjp, lstm_bounds.vjp_lstm_layer),
+             "gru": (3, ref_gru.gru_layer_vjp, gru_bounds.vjp_gru_layer)}
+
+
+def _vjp_problem(kind: str, T: int, B: int, H: int, seed: int = 0) -> tuple[tuple, tuple]:
+    """(g, args) of vjp_{kind}_layer: x ~ N(0, 1), states U(−1, 1), weights U(±1/√H),
+    cotangents N(0, 1), all exactly float32."""
+    rng = np.random.default_rng(seed)
+    gates, s = GRADIENTS[kind][0], 1 / np.sqrt(H)
+
+    def f32(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32).astype(np.float64)
+
+    states = tuple(f32(rng.uniform(-1, 1, (B, H))) for _ in range(2 if kind == "lstm" else 1))
+    args = (f32(rng.standard_normal((T, B, H))), *states,
+            *(f32(rng.uniform(-s, s, (gates * H, n))) for n in (H, H)),
+            *(f32(rng.uniform(-s, s, gates * H)) for _ in range(2)))
+    return (f32(rng.standard_normal((T, B, H))), *(f32(rng.standard_normal((B, H))) for _ in states)), args
+
+
+def _torch_float32_vjp(kind: str, g: tuple, args: tuple) -> list[np.ndarray]:
+    """The shipped torch float32 implementation's autograd gradients (nn.LSTM / nn.GRU)."""
+    pytest.importorskip("torch")
+    impl = importlib.import_module("nnspec.implementations.torch_cpu_float32")
+    got = getattr(impl, f"vjp_{kind}_layer")(g, *args)
+    return [np.asarray(a, dtype=np.float64) for a in got]
+
+
+@pytest.mark.parametrize("kind", list(GRADIENTS))
+def test_the_gradient_bound_holds_for_torch_float32_autograd(kind):
+    # T = 150 at H = 64: the running worst case alone is vacuous or 10³× looser.
+    g, args = _vjp_problem(kind, 150, 2, 64)
+    _, reference, bound_fn = GRADIENTS[kind]
+    bounds_ = [b.atol for b in bound_fn(g, *args, dtype=np.float32)]
+    errors = [np.abs(a - w) for a, w in zip(_torch_float32_vjp(kind, g, args), reference(g, *args),
+                                            strict=True)]
+    assert all(np.all(np.isfinite(b)) for b in bounds_)
+    worst = max(float(np.max(e / b)) for e, b in zip(errors, bounds_, strict=True))
+    assert worst <= 1, f"{kind}: {worst:.3g}× the bound"
+    flat = [np.concatenate([a.ravel() for a in v]) for v in (bounds_, errors)]
+    assert np.median(flat[0]) < 1e3 * np.median(flat[1]), "no tighter than the worst case"
+
+
+def test_the_gradient_bound_is_finite_where_the_worst_case_is_not():
+    g, args = _vjp_problem("lstm", 150, 2, 96)
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh = args
+    f32 = np.dtype(np.float32)
+    steps = lstm_bounds._layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, f32, None)
+    worst = E.run_backward(lambda g_t, s: lstm_bounds.step_backward(g_t, s, w_ih, w_hh, f32),
+                           E.exact(g[0]), (E.exact(g[1]), E.exact(g[2])), steps, f32)
+    assert not np.all(np.isfinite(worst[0].error)), "the example no longer shows the problem"
+    assert all(np.all(np.isfinite(b.atol)) for b in lstm_bounds.vjp_lstm_layer(g, *args, dtype=f32))
+
+
+@pytest.mark.parametrize("kind", list(GRADIENTS))
+@pytest.mark.parametrize("mutant", ["dw_hh scaled by 1 + 1e-3", "step 1's share of dw_ih dropped"])
+def test_a_wrong_gradient_exceeds_the_bound(kind, mutant):
+    g, args = _vjp_problem(kind, 150, 2, 64)
+    _, reference, bound_fn = GRADIENTS[kind]
+    got = _torch_float32_vjp(kind, g, args)
+    want = reference(g, *args)
+    n = len(g)  # dx, the states' gradients, then dw_ih, dw_hh
+    if mutant.startswith("dw_hh"):
+        k, wrong = n + 1, got[n + 1] * (1 + 1e-3)
+    else:
+        # The cotangents of h_1 … depend only on later steps, so the VJP of the sequence from
+        # step 2 on, started at the reference's state after step 1, is the sum without step 1's.
+        run = ref_lstm.lstm_layer if kind == "lstm" else ref_gru.gru_layer
+        state1 = run(args[0][:1], *args[1:])[1:]
+        k, wrong = n, reference(tuple(g_[1:] if i == 0 else g_ for i, g_ in enumerate(g)),
+                               args[0][1:], *state1, *args[n:])[n]
+    bound = bound_fn(g, *args, dtype=np.float32)[k].atol
+    assert np.mean(np.abs(wrong - want[k]) > bound) > 0.5, mutant

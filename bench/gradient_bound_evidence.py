@@ -1,0 +1,151 @@
+"""Evidence for the recurrent gradients' bound (spec/tolerances.md, "Bounds at production scale"):
+torch's autograd gradients of nn.LSTM and nn.GRU, in float32 and float64, against the reference's
+VJP under vjp_lstm_layer's and vjp_gru_layer's bounds, and a float32 gradient whose matrix
+products take TF32-rounded operands (forward and backward), which the float32 bound must reject.
+
+    .venv/bin/python -m nnspec.bench.gradient_bound_evidence [T,B,H ...]
+
+(default: 100,4,128 and 300,4,256). x ~ N(0, 1), h0, c0 ~ U(−1, 1), weights U(±1/√H) as
+nn.LSTM's, cotangents N(0, 1); all exactly float32; torch single-threaded.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from nnspec.checks.bounds import gru as gru_bounds
+from nnspec.checks.bounds import lstm as lstm_bounds
+from nnspec.reference import gru as gru_ref
+from nnspec.reference import lstm as lstm_ref
+
+GATES = {"lstm": 4, "gru": 3}
+
+
+def problem(kind: str, T: int, B: int, H: int, seed: int = 0) -> tuple[tuple, tuple]:
+    """(g, args) of vjp_{kind}_layer, every array exactly float32."""
+    rng = np.random.default_rng(seed)
+    s, k = 1 / np.sqrt(H), GATES[kind]
+
+    def f32(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32).astype(np.float64)
+
+    states = tuple(f32(rng.uniform(-1, 1, (B, H))) for _ in range(2 if kind == "lstm" else 1))
+    args = (f32(rng.standard_normal((T, B, H))), *states,
+            *(f32(rng.uniform(-s, s, shape)) for shape in ((k * H, H), (k * H, H), (k * H,), (k * H,))))
+    g = (f32(rng.standard_normal((T, B, H))), *(f32(rng.standard_normal((B, H))) for _ in states))
+    return g, args
+
+
+def tf32(a: torch.Tensor) -> torch.Tensor:
+    """float32 rounded to nearest even at TF32's 10-bit significand."""
+    b = a.contiguous().view(torch.int32)
+    return ((b + 0x0FFF + ((b >> 13) & 1)) & -0x2000).view(torch.float32)
+
+
+class TF32Product(torch.autograd.Function):
+    """a @ b with both operands rounded to TF32, and so in the backward's two products."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(a, b)
+        return tf32(a) @ tf32(b)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        a, b = ctx.saved_tensors
+        return tf32(g) @ tf32(b).T, tf32(a).T @ tf32(g)
+
+
+def _manual(kind: str, x: torch.Tensor, states: list, w: list, mm: Callable) -> tuple:
+    """The layer from its equations (PyTorch's cells), every matrix product through ``mm``."""
+    w_ih, w_hh, b_ih, b_hh = w
+    H = w_hh.shape[1]
+    h, c, ys = states[0], states[-1], []
+    for x_t in x:
+        A_x, A_h = mm(x_t, w_ih.T) + b_ih, mm(h, w_hh.T) + b_hh
+        if kind == "lstm":
+            A = A_x + A_h
+            i, f, o = (torch.sigmoid(A[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
+            c = f * c + i * torch.tanh(A[:, 2 * H:3 * H])
+            h = o * torch.tanh(c)
+        else:
+            rz = torch.sigmoid(A_x[:, :2 * H] + A_h[:, :2 * H])
+            r, z = rz[:, :H], rz[:, H:]
+            n = torch.tanh(A_x[:, 2 * H:] + r * A_h[:, 2 * H:])
+            h = (1 - z) * n + z * h
+        ys.append(h)
+    return (torch.stack(ys), h, c) if kind == "lstm" else (torch.stack(ys), h)
+
+
+def torch_vjp(kind: str, g: tuple, args: tuple, dtype: torch.dtype, tf32_operands: bool = False) -> list:
+    """autograd's gradients in the contract's order (∂x, ∂h0[, ∂c0], ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh):
+    nn.LSTM / nn.GRU, or with ``tf32_operands`` the layer from its equations on TF32 products."""
+    t = [torch.tensor(a, dtype=dtype, requires_grad=True) for a in args]
+    x, *states = t[:len(g)]
+    w = t[len(g):]
+    if tf32_operands:
+        out = _manual(kind, x, states, w, TF32Product.apply)
+    else:
+        H = args[1].shape[1]
+        layer = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(H, H).to(dtype)
+        params = [getattr(layer, n) for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")]
+        with torch.no_grad():
+            for p, v in zip(params, w, strict=True):
+                p.copy_(v)
+        st = tuple(s[None] for s in states)
+        y, final = layer(x, st if kind == "lstm" else st[0])
+        out = (y, *(f[0] for f in (final if kind == "lstm" else (final,))))
+        t = [*t[:len(g)], *params]
+    loss = sum((o * torch.tensor(c, dtype=dtype)).sum() for o, c in zip(out, g, strict=True))
+    loss.backward()  # type: ignore[union-attr]
+    assert all(v.grad is not None for v in t)
+    return [v.grad.double().numpy() for v in t]  # type: ignore[union-attr]
+
+
+def measure(kind: str, T: int, B: int, H: int) -> dict[str, str]:
+    g, args = problem(kind, T, B, H)
+    reference = lstm_ref.lstm_layer_vjp if kind == "lstm" else gru_ref.gru_layer_vjp
+    bound_fn = lstm_bounds.vjp_lstm_layer if kind == "lstm" else gru_bounds.vjp_gru_layer
+    start = time.perf_counter()
+    want = reference(g, *args)
+    t_ref = time.perf_counter() - start
+    start = time.perf_counter()
+    b32 = [b.atol for b in bound_fn(g, *args, dtype=np.float32) if b is not None]
+    t_bound = time.perf_counter() - start
+    b64 = [b.atol for b in bound_fn(g, *args, dtype=np.float64) if b is not None]
+
+    def errors(got: list) -> np.ndarray:
+        return np.concatenate([np.abs(a - w).ravel() for a, w in zip(got, want, strict=True)])
+
+    bound32, bound64 = np.concatenate([b.ravel() for b in b32]), np.concatenate([b.ravel() for b in b64])
+    e32 = errors(torch_vjp(kind, g, args, torch.float32))
+    e64 = errors(torch_vjp(kind, g, args, torch.float64))
+    e_tf = errors(torch_vjp(kind, g, args, torch.float32, tf32_operands=True))
+    over = e_tf > bound32
+    return {"layer, T, B, H": f"{kind.upper()} {T}, {B}, {H}",
+            "finite": "yes" if np.all(np.isfinite(bound32)) and np.all(np.isfinite(bound64)) else "NO",
+            "max err/bound f32": f"{np.max(e32 / bound32):.3f}",
+            "median bound / median err f32": f"{np.median(bound32) / np.median(e32):.0f}",
+            "max err/bound f64": f"{np.max(e64 / bound64):.3f}",
+            "median bound / median err f64": f"{np.median(bound64) / np.median(e64):.0f}",
+            "TF32 over bound": f"{np.mean(over):.1%} (median {np.median(e_tf / bound32):.1f}×)",
+            "bound s / reference VJP s": f"{t_bound:.2f} / {t_ref:.2f}"}
+
+
+def main(argv: list[str]) -> None:
+    torch.set_num_threads(1)
+    sizes = [tuple(int(v) for v in a.split(",")) for a in argv] or [(100, 4, 128), (300, 4, 256)]
+    rows = [measure(kind, *size) for size in sizes for kind in GATES]
+    print("| " + " | ".join(rows[0]) + " |")
+    print("|" + "---|" * len(rows[0]))
+    for r in rows:
+        print("| " + " | ".join(r.values()) + " |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

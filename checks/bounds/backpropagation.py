@@ -1,0 +1,331 @@
+"""rnn.layer, gru.layer, lstm.layer, lstm.cell.projection, sequence.module — the first-order
+probabilistic error bound of a recurrent layer's gradients, backpropagation through time
+(spec/tolerances.md, "Bounds at production scale", "Gradients").
+
+The adjoint pass g_{t−1} = J_tᵀ g_t + gy_{t−1} of an implementation errs, to first order, by
+
+    e_{t−1} = J_tᵀ e_t + (a) its own roundings + (b) ∂(J_tᵀ g_t)/∂(saved forward values) · their
+              forward errors,
+
+and the weight gradients Σ_t g_tᵀ x_t are (c) sums over all T·B rows. It is the model of
+checks/bounds/propagation.py run backwards: every rounding an independent, mean-zero ε·(its
+result), |ε| ≤ u; V (units of u²) carried per element, a sum through W∘W (one extra GEMM per
+step), a product through its other factors squared; the saved values' V are the forward pass's
+(propagation.LSTMTape, GRUTape). Dropped, as in the forward: the covariances between components
+and between steps — among them that of a forward error with itself where it enters at several
+steps (b); the measured errors stay ≤ 0.1 of the bound (spec/tolerances.md).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from nnspec.checks.bounds import rules as tol
+from nnspec.checks.bounds.propagation import (
+    SQUARABLE,
+    GRUTape,
+    LSTMTape,
+    Trajectory,
+    _overflow_is_infinite,
+    _summed,
+    bounds,
+    dominates,
+    layer_linearisable,
+    scale,
+    tighter,
+)
+
+
+class Open(NamedTuple):
+    """An open weight gradient Σ_rows Lᵀ R: value, Σ terms², the carried errors' V, and its
+    number of rows; closed (rounded) once all rows are in, as one ``rows``-term sum."""
+
+    value: np.ndarray
+    squares: np.ndarray
+    carried: np.ndarray
+    rows: int
+
+    def __add__(self, other: object) -> Open:
+        assert isinstance(other, Open)
+        return Open(self.value + other.value, self.squares + other.squares,
+                    self.carried + other.carried, self.rows + other.rows)
+
+    def close(self) -> np.ndarray:
+        """V of the gradient: its own rounding as one sum of all its rows, plus the carried."""
+        return _summed(self.value, self.squares, self.rows) + self.carried
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1, a.shape[-1])
+
+
+def outer(L: np.ndarray, VL: np.ndarray, R: np.ndarray | None, VR: np.ndarray | None) -> Open:
+    """Σ_rows Lᵀ R over all leading axes (R None: a bias, Σ_rows L); the errors of L and R
+    (VL, VR) carried as (VL)ᵀR² + (L²)ᵀVR."""
+    L, VL = _flat(L), _flat(VL)
+    if R is None:
+        return Open(L.sum(0), (L * L).sum(0), VL.sum(0), L.shape[0])
+    R = _flat(R)
+    L2, R2 = L * L, R * R
+    carried = VL.T @ R2 if VR is None else VL.T @ R2 + L2.T @ _flat(VR)
+    return Open(L.T @ R, L2.T @ R2, carried, L.shape[0])
+
+
+def through(G: np.ndarray, VG: np.ndarray, W: np.ndarray,
+            W2: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """G W, an n-term sum per element (n = W's rows), and its V: the sums' own roundings and
+    VG (W∘W) — G² and VG through W∘W in one GEMM."""
+    W2 = W * W if W2 is None else W2
+    shape = (*G.shape[:-1], W.shape[1])
+    G, VG = _flat(G), _flat(VG)
+    both = np.concatenate([G * G, VG]) @ W2
+    value = G @ W
+    rows = G.shape[0]
+    V = _summed(value, both[:rows], W.shape[0]) + both[rows:]
+    return value.reshape(shape), V.reshape(shape)
+
+
+def _product(*factors: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Π f_k of factors (f_k, V_k): each error through the other factors, squared, plus the
+    m − 1 roundings, each of which is a relative error of the result: (m − 1)·result²."""
+    value = factors[0][0]
+    for f, _ in factors[1:]:
+        value = value * f
+    V = (len(factors) - 1) * value * value
+    for k, (_, Vk) in enumerate(factors):
+        others = [f for j, (f, _) in enumerate(factors) if j != k]
+        rest = functools.reduce(np.multiply, others) if others else np.ones_like(value)
+        V = V + rest * rest * Vk
+    return value, V
+
+
+def _slope_sigmoid(s: np.ndarray, Vs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """σ' = s(1 − s) from the saved s: its error through 1 − 2s (exact first order), plus the
+    two roundings (of 1 − s and of the product)."""
+    d = s * (1.0 - s)
+    return d, (1.0 - 2.0 * s) ** 2 * Vs + 2.0 * d * d
+
+
+def _slope_tanh(t: np.ndarray, Vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """tanh' = 1 − t² from the saved t: its error through 2t, plus the roundings of t² and of
+    1 − t²."""
+    t2 = t * t
+    q = 1.0 - t2
+    return q, 4.0 * t2 * Vt + t2 * t2 + q * q
+
+
+def _add(a: tuple[np.ndarray, np.ndarray],
+         b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """a + b, one rounding."""
+    s = a[0] + b[0]
+    return s, a[1] + b[1] + s * s
+
+
+class Adjoint(NamedTuple):
+    """A layer's gradients and their V: ∂x (T, B, D), ∂state0 (h first), and the open weight
+    gradients by PyTorch's parameter names without the layer suffix."""
+
+    dx: np.ndarray
+    Vdx: np.ndarray
+    dstate: tuple[np.ndarray, ...]
+    Vdstate: tuple[np.ndarray, ...]
+    grads: dict[str, Open]
+
+
+def _previous(traj: Trajectory, h0: np.ndarray, Vh0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """h_{t−1} for every step, with V: h0, then y_1 … y_{T−1}."""
+    V0 = np.zeros_like(h0) if Vh0 is None else Vh0
+    return (np.concatenate([h0[None], traj.y[:-1]]), np.concatenate([V0[None], traj.Vy[:-1]]))
+
+
+def _weights(dA_ih: np.ndarray, VdA_ih: np.ndarray, x: np.ndarray, Vx: np.ndarray | None,
+             dA_hh: np.ndarray, VdA_hh: np.ndarray, h: np.ndarray,
+             Vh: np.ndarray) -> dict[str, Open]:
+    return {"weight_ih": outer(dA_ih, VdA_ih, x, Vx), "weight_hh": outer(dA_hh, VdA_hh, h, Vh),
+            "bias_ih": outer(dA_ih, VdA_ih, None, None),
+            "bias_hh": outer(dA_hh, VdA_hh, None, None)}
+
+
+def _cotangent(gy: np.ndarray, Vgy: np.ndarray | None, t: int, g: np.ndarray,
+               V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cotangent of h_t: gy_t + what step t + 1 returns, one rounding."""
+    return _add((gy[t], np.zeros_like(g) if Vgy is None else Vgy[t]), (g, V))
+
+
+@_overflow_is_infinite
+def lstm(traj: Trajectory, tape: Sequence[LSTMTape], x: np.ndarray, Vx: np.ndarray | None,
+         h0: np.ndarray, Vh0: np.ndarray | None, w_ih: np.ndarray, w_hh: np.ndarray,
+         w_hr: np.ndarray | None, gy: np.ndarray, Vgy: np.ndarray | None, ghT: np.ndarray,
+         gcT: np.ndarray) -> Adjoint:
+    """lstm.layer's VJP (lstm.cell.projection's with ``w_hr``) as autograd evaluates it from the
+    saved values (spec/lstm.md, step 5): [with a projection, g_m = g_h w_hr, ∂w_hr += g_hᵀ m]
+    dc = g_c + g_h o (1 − tanh²c), dA = [dc g σ'_i, dc c σ'_f, dc i (1 − g²), g_h tanh c σ'_o],
+    ∂h = dA w_hh, ∂c = dc f; ∂x = dA w_ih; ∂w_ih = Σ dAᵀ x, ∂w_hh = Σ dAᵀ h, ∂b = Σ dA."""
+    T, B, _ = x.shape
+    H = w_ih.shape[0] // 4
+    W2 = w_hh * w_hh
+    Whr2 = None if w_hr is None else w_hr * w_hr
+    dA, VdA = np.empty((T, B, 4 * H)), np.empty((T, B, 4 * H))
+    GH = VGH = None
+    if w_hr is not None:
+        GH, VGH = np.empty((T, B, w_hr.shape[0])), np.empty((T, B, w_hr.shape[0]))
+    gh, Vgh = _cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT))
+    gc, Vgc = gcT, np.zeros_like(gcT)
+    for t in reversed(range(T)):
+        e = tape[t]
+        if w_hr is not None:
+            assert GH is not None and VGH is not None
+            GH[t], VGH[t] = gh, Vgh
+            gh, Vgh = through(gh, Vgh, w_hr, Whr2)
+        s, Vs = e.s, e.Vs
+        ds, Vds = _slope_sigmoid(s, Vs)
+        q, Vq = _slope_tanh(e.tc, e.Vtc)
+        o, Vo = s[:, 3 * H:], Vs[:, 3 * H:]
+        dc, Vdc = _add((gc, Vgc), _product((gh, Vgh), (o, Vo), (q, Vq)))
+        qg, Vqg = _slope_tanh(s[:, 2 * H:3 * H], Vs[:, 2 * H:3 * H])
+        # The four blocks at once: left · middle · right, each a three-factor product.
+        cat = np.concatenate
+        left = (cat([dc, dc, dc, gh], 1), cat([Vdc, Vdc, Vdc, Vgh], 1))
+        middle = (cat([s[:, 2 * H:3 * H], e.c, s[:, :H], e.tc], 1),
+                  cat([Vs[:, 2 * H:3 * H], e.Vc, Vs[:, :H], e.Vtc], 1))
+        right = (cat([ds[:, :2 * H], qg, ds[:, 3 * H:]], 1),
+                 cat([Vds[:, :2 * H], Vqg, Vds[:, 3 * H:]], 1))
+        dA[t], VdA[t] = _product(left, middle, right)
+        dh, Vdh = through(dA[t], VdA[t], w_hh, W2)
+        gc, Vgc = _product((dc, Vdc), (s[:, H:2 * H], Vs[:, H:2 * H]))
+        gh, Vgh = _cotangent(gy, Vgy, t - 1, dh, Vdh) if t > 0 else (dh, Vdh)
+    dx, Vdx = through(dA, VdA, w_ih)
+    hp, Vhp = _previous(traj, h0, Vh0)
+    grads = _weights(dA, VdA, x, Vx, dA, VdA, hp, Vhp)
+    if w_hr is not None:
+        assert GH is not None and VGH is not None
+        m = [(e.m, e.Vm) for e in tape if e.m is not None and e.Vm is not None]
+        grads["weight_hr"] = outer(GH, VGH, np.stack([v for v, _ in m]), np.stack([V for _, V in m]))
+    return Adjoint(dx, Vdx, (gh, gc), (Vgh, Vgc), grads)
+
+
+@_overflow_is_infinite
+def gru(traj: Trajectory, tape: Sequence[GRUTape], x: np.ndarray, Vx: np.ndarray | None,
+        h0: np.ndarray, Vh0: np.ndarray | None, w_ih: np.ndarray, w_hh: np.ndarray,
+        gy: np.ndarray, Vgy: np.ndarray | None, ghT: np.ndarray) -> Adjoint:
+    """gru.layer's VJP (PyTorch's cell, spec/gru.md): dA_n = g (1 − z)(1 − n²),
+    dA_z = g (h − n) σ'_z, dA_hn = dA_n r, dA_r = dA_n A_hn σ'_r; ∂h = g z + [dA_r dA_z dA_hn] w_hh,
+    ∂x = [dA_r dA_z dA_n] w_ih; ∂w_ih, ∂b_ih from [dA_r dA_z dA_n], ∂w_hh, ∂b_hh from
+    [dA_r dA_z dA_hn]."""
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    W2 = w_hh * w_hh
+    hp, Vhp = _previous(traj, h0, Vh0)
+    d_ih, Vd_ih = np.empty((T, B, 3 * H)), np.empty((T, B, 3 * H))
+    d_hh, Vd_hh = np.empty((T, B, 3 * H)), np.empty((T, B, 3 * H))
+    gh, Vgh = _cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT))
+    for t in reversed(range(T)):
+        e = tape[t]
+        r, Vr, z, Vz = e.s[:, :H], e.Vs[:, :H], e.s[:, H:], e.Vs[:, H:]
+        omz = (1.0 - z, Vz + (1.0 - z) ** 2)
+        dA_n = _product((gh, Vgh), omz, _slope_tanh(e.n, e.Vn))
+        h_minus_n = hp[t] - e.n
+        dA_z = _product((gh, Vgh), (h_minus_n, Vhp[t] + e.Vn + h_minus_n ** 2),
+                        _slope_sigmoid(z, Vz))
+        dA_hn = _product(dA_n, (r, Vr))
+        dA_r = _product(dA_n, (e.A_hn, e.VA_hn), _slope_sigmoid(r, Vr))
+        d_ih[t] = np.concatenate([dA_r[0], dA_z[0], dA_n[0]], 1)
+        Vd_ih[t] = np.concatenate([dA_r[1], dA_z[1], dA_n[1]], 1)
+        d_hh[t] = np.concatenate([dA_r[0], dA_z[0], dA_hn[0]], 1)
+        Vd_hh[t] = np.concatenate([dA_r[1], dA_z[1], dA_hn[1]], 1)
+        dh = _add(_product((gh, Vgh), (z, Vz)), through(d_hh[t], Vd_hh[t], w_hh, W2))
+        gh, Vgh = _cotangent(gy, Vgy, t - 1, *dh) if t > 0 else dh
+    dx, Vdx = through(d_ih, Vd_ih, w_ih)
+    return Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(d_ih, Vd_ih, x, Vx, d_hh, Vd_hh, hp, Vhp))
+
+
+@_overflow_is_infinite
+def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray,
+        Vx: np.ndarray | None, h0: np.ndarray, Vh0: np.ndarray | None, w_ih: np.ndarray,
+        w_hh: np.ndarray, nonlinearity: str, gy: np.ndarray, Vgy: np.ndarray | None,
+        ghT: np.ndarray) -> Adjoint:
+    """rnn.layer's VJP: g_a = g_h φ'(a) with φ' = 1 − h² (tanh), h(1 − h) (σ), 1 (identity), the
+    indicator of a > 0 (ReLU, exact where the computed a keeps its sign: :func:`sure`);
+    ∂h = g_a w_hh, ∂x = g_a w_ih, ∂w_ih = Σ g_aᵀ x, ∂w_hh = Σ g_aᵀ h, ∂b = Σ g_a."""
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    W2 = w_hh * w_hh
+    hp, Vhp = _previous(traj, h0, Vh0)
+    ga, Vga = np.empty((T, B, H)), np.empty((T, B, H))
+    gh, Vgh = _cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT))
+    for t in reversed(range(T)):
+        h, Vh = traj.y[t], traj.Vy[t]
+        if nonlinearity == "tanh":
+            ga[t], Vga[t] = _product((gh, Vgh), _slope_tanh(h, Vh))
+        elif nonlinearity == "sigmoid":
+            ga[t], Vga[t] = _product((gh, Vgh), _slope_sigmoid(h, Vh))
+        elif nonlinearity == "linear":
+            ga[t], Vga[t] = gh, Vgh
+        else:
+            on = tape[t][0] > 0
+            ga[t], Vga[t] = gh * on, Vgh * on
+        dh = through(ga[t], Vga[t], w_hh, W2)
+        gh, Vgh = _cotangent(gy, Vgy, t - 1, *dh) if t > 0 else dh
+    dx, Vdx = through(ga, Vga, w_ih)
+    return Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(ga, Vga, x, Vx, ga, Vga, hp, Vhp))
+
+
+def sure(tape: Sequence[tuple[np.ndarray, np.ndarray]], scale_: float) -> np.ndarray:
+    """Per batch row, True where no ReLU pre-activation lies within its bound (scale_·√V_a) of
+    the kink at any step: there the implementation's derivative indicator is the reference's.
+    Elsewhere it may flip, an error of the whole |g_h| that no rounding model covers: the row is
+    left to the worst case."""
+    near = np.stack([np.abs(a) <= scale_ * np.sqrt(Va) for a, Va in tape])
+    return np.asarray(~near.any(axis=(0, 2)))
+
+
+def squarable(*arrays: Any) -> bool:
+    """Every nonzero element's square a normal float64 number (propagation.SQUARABLE)."""
+    for a in arrays:
+        m = np.abs(np.asarray(a, dtype=np.float64))
+        if np.any((m != 0) & ((m < SQUARABLE) | (m > 1 / SQUARABLE))):
+            return False
+    return True
+
+
+
+def gradient_bounds(what: str, dtype: np.dtype, names: Sequence[str], adj: Adjoint,
+                    weights: Sequence[str], b_ih: np.ndarray | None, b_hh: np.ndarray | None,
+                    ok: np.ndarray,
+                    worst: Sequence[tol.Bound | None] | None) -> tuple[tol.Bound | None, ...]:
+    """A VJP's bounds in the contract's order — (∂x, ∂state0…, ∂weights…, ∂b_ih, ∂b_hh), None
+    for an absent bias — each the elementwise minimum of the running worst case (``worst``, in
+    the same order; None: not run, infinite) and λ·(u + u₆₄)·√V, λ for all the call's gradient
+    elements together. ``ok``: per batch row, whether the first-order model holds along the
+    whole trajectory; the weight gradients, sums over every row, need it for all."""
+    biases = (("bias_ih", b_ih), ("bias_hh", b_hh))
+    V = [adj.Vdx, *adj.Vdstate, *(adj.grads[w].close() for w in weights),
+         *(None if b is None else adj.grads[n].close() for n, b in biases)]
+    inputs = [ok[None, :, None], *(ok[:, None] for _ in adj.Vdstate)]
+    masks = inputs + [np.asarray(ok.all())] * (len(V) - len(inputs))
+    s = scale(dtype, sum(v.size for v in V if v is not None))
+    return tuple(
+        None if v is None else tighter(np.inf if w is None else w.atol,
+                                       np.where(m & ~np.isnan(v), s * np.sqrt(v), np.inf), dtype,
+                                       f"{what} {name}")
+        for name, v, m, w in zip(names, V, masks, worst or [None] * len(V), strict=True))
+
+
+def worst_case_stop(traj: Trajectory, dtype: np.dtype) -> Any:
+    """The forward worst-case run's stop rule (propagation.dominates on the layer's
+    probabilistic bound on y): once it stops, the worst case on the gradients, which reads every
+    step's forward bounds, is infinite and is not run."""
+    ok_y, ok_T = layer_linearisable(traj, dtype)
+    prob = bounds([traj.Vy, *traj.Vstate], dtype, [ok_y, *(ok_T for _ in traj.Vstate)])
+    return dominates(prob[0])
+
+
+def rows_ok(traj: Trajectory, dtype: np.dtype, *cotangents: Any) -> np.ndarray:
+    """Per batch row, whether the first-order model holds for the gradients: the forward's
+    (propagation.layer_linearisable, at every step) and cotangents whose squares are normal."""
+    ok = layer_linearisable(traj, dtype)[1]
+    return ok & squarable(*cotangents)
