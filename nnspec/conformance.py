@@ -21,7 +21,11 @@ missing. Per spec id and implementation the verdict is then *fail* if any counte
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import os
+import shlex
+import sys
 import time
 from collections.abc import Sequence
 from contextlib import redirect_stdout
@@ -67,6 +71,8 @@ class Conformance:
     totals: dict[str, int]
     seconds: float
     exit_code: int
+    #: The pytest-xdist workers the checks ran in (1: in the calling process).
+    jobs: int = 1
 
 
 @dataclass(frozen=True)
@@ -86,26 +92,34 @@ class _Record:
 
 
 class _Collector:
+    """Records every check's outcome from its reports alone, as they reach the process that runs
+    the session: the checks' own process, or pytest-xdist's controller, which has no items and
+    receives the reports in the order its workers finish them. So what a check is (its spec ids,
+    its implementation) comes from the report's ``user_properties`` (nnspec/pytest_plugin.py), and
+    the records are put back in the order of collection before the verdicts are made."""
+
     def __init__(self) -> None:
-        self.meta: dict[str, tuple[list[str], str | None]] = {}
         self.records: list[_Record] = []
         self.totals = {"passed": 0, "failed": 0, "skipped": 0}
         self.functions = {sid: frozenset(entry.functions) for sid, entry in speclib.load().items()}
+        #: Node id → its place in the collection (every worker collects the same checks).
+        self.order: dict[str, int] = {}
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            ids = [sid for m in item.iter_markers("spec") for sid in m.args]
-            callspec = getattr(item, "callspec", None)
-            impl = callspec.params.get("impl") if callspec else None
-            self.meta[item.nodeid] = (ids, impl)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.order = {item.nodeid: i for i, item in enumerate(session.items)}
+
+    @pytest.hookimpl(optionalhook=True)  # pytest-xdist's, on its controller
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        self.order = self.order or {nodeid: i for i, nodeid in enumerate(ids)}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.skipped or report.failed):
             return
         outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
         self.totals[outcome] += 1
-        ids, impl = self.meta.get(report.nodeid, ([], None))
         props = dict(report.user_properties)
+        ids = cast(list[str], props.get("nnspec_spec_ids", []))
+        impl = cast("str | None", props.get("nnspec_impl"))
         called = props.get("nnspec_called")
         self.records.append(_Record(
             report.nodeid, tuple(ids), impl, outcome,
@@ -148,7 +162,10 @@ class _Collector:
         dedicated = {(r.impl, next(iter(c))) for r in self.records if r.outcome == "failed"
                      and len(c := self.candidates(r)) == 1}
         cells: dict[tuple[str, str], Cell] = {}
-        for record in self.records:
+        # In the order of collection, whichever worker ran what when: the first failure and the
+        # first messages of a cell are the same in a parallel run as in a serial one.
+        last = len(self.order)
+        for record in sorted(self.records, key=lambda r: self.order.get(r.nodeid, last)):
             for sid in record.ids:
                 if not self.counts(sid, record, dedicated):
                     continue
@@ -186,17 +203,40 @@ def _failure(report: pytest.TestReport, impl: str | None) -> Failure:
     return Failure(implementation=impl, message=first)
 
 
+def parallel_available() -> bool:
+    """Whether pytest-xdist is installed, which :func:`run` needs for ``jobs`` > 1."""
+    return importlib.util.find_spec("xdist") is not None
+
+
+def parallel_args(jobs: int) -> list[str]:
+    """The pytest arguments that run the checks in ``jobs`` pytest-xdist workers (none for one).
+
+    A worker starts with the ``sys.path`` pytest-xdist saw when it was first imported; this
+    process's own, which may have gained the directory of the implementation under test since
+    (nnspec check imports from the current directory), goes to the workers as pytest's
+    ``pythonpath``, ahead of theirs.
+    """
+    if jobs <= 1:
+        return []
+    here = [os.path.abspath(p or os.curdir) for p in sys.path if os.path.isdir(p or os.curdir)]
+    return ["-n", str(jobs), "-o", "pythonpath=" + " ".join(shlex.quote(p) for p in here)]
+
+
 def run(implementations: list[str], *, extra_args: list[str] | None = None,
-        quiet: bool = False, plugins: Sequence[object] = ()) -> Conformance:
+        quiet: bool = False, plugins: Sequence[object] = (), jobs: int = 1) -> Conformance:
     """Run every check against ``implementations`` and return the matrix; ``plugins`` are more
-    pytest plugin objects for the run (e.g. a progress display)."""
+    pytest plugin objects for the run (e.g. a progress display). With ``jobs`` > 1 the checks
+    run in that many pytest-xdist workers (serially when it is not installed); the matrix is
+    the one a serial run gives (the collector reads only what the workers' reports carry)."""
     checks_dir = Path(next(iter(nnspec.checks.__path__)))
     collector = _Collector()
+    jobs = max(1, jobs) if parallel_available() else 1
     # checks/meta tests the tool itself; a conformance run is the checks alone.
     args = [str(checks_dir), "--ignore", str(checks_dir / "meta"), "--rootdir", str(checks_dir.parent),
             "--import-mode=importlib",
             "-p", "no:cacheprovider", "--benchmark-disable", "-q", "-m", "not slow",
-            "--impl", ",".join(implementations), *(extra_args or [])]
+            "--impl", ",".join(implementations),
+            *parallel_args(jobs), *(extra_args or [])]
     start = time.perf_counter()
     if quiet:
         with redirect_stdout(io.StringIO()):
@@ -205,4 +245,4 @@ def run(implementations: list[str], *, extra_args: list[str] | None = None,
         code = pytest.main(args, plugins=[collector, *plugins])
     return Conformance(implementations=implementations, cells=collector.cells(),
                        totals=collector.totals, seconds=time.perf_counter() - start,
-                       exit_code=int(code))
+                       exit_code=int(code), jobs=jobs)

@@ -52,6 +52,10 @@ class Progress:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.total = len(session.items)
 
+    @pytest.hookimpl(optionalhook=True)  # pytest-xdist's controller collects nothing itself
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        self.total = len(ids)
+
     def pytest_runtest_logfinish(self) -> None:
         self.done += 1
         now = time.perf_counter() - self._start

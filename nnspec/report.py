@@ -79,7 +79,8 @@ def conformance_section(result: Conformance) -> list[str]:
         "",
         f"{result.totals['passed']} checks passed, {result.totals['failed']} failed, "
         f"{result.totals['skipped']} skipped, in {result.seconds:.0f} s "
-        f"(pytest exit code {result.exit_code}).",
+        + (f"({result.jobs} pytest-xdist workers, " if result.jobs > 1 else "(")
+        + f"pytest exit code {result.exit_code}).",
         "",
         "One row per spec id (spec/*.md), one column per implementation under test. A cell is "
         "*fail* if any check of that id failed, *pass* if at least one passed and none failed, "
@@ -204,8 +205,9 @@ def _dump(path: Path, data: Any, command: str) -> None:
 
 def main(implementations: list[str], out_dir: Path, extra_args: list[str], *,
          size: str = "default", bench: bool = True, decay: bool = True,
-         oracle: bool = True, progress: Progress | None = None) -> int:
+         oracle: bool = True, progress: Progress | None = None, jobs: int = 1) -> int:
     """Run the stages and write ``out_dir``; ``extra_args`` go to the conformance run's pytest,
+    which runs in ``jobs`` pytest-xdist workers (its matrix is a serial run's), and
     ``progress`` shows how far it has got (default: on stderr when it is a terminal). A Ctrl-C
     during the conformance checks raises KeyboardInterrupt, as it does in the other stages."""
     command = "nnspec report" + ("".join(f" {a}" for a in sys.argv[2:]) if len(sys.argv) > 2
@@ -218,7 +220,7 @@ def main(implementations: list[str], out_dir: Path, extra_args: list[str], *,
 
     print(f"nnspec report [1/4]: conformance checks for {', '.join(implementations)}", flush=True)
     progress = progress or Progress()
-    result = run(implementations, extra_args=extra_args, plugins=[progress])
+    result = run(implementations, extra_args=extra_args, plugins=[progress], jobs=jobs)
     if progress.interrupted:  # pytest caught it and returned; stop here, not at the next stage
         raise KeyboardInterrupt
     sections.append(conformance_section(result))

@@ -5,7 +5,10 @@ hypothesis test of "the implementation samples the distribution the spec states"
 rejects a correct implementation with probability at most :data:`ALPHA` (its false-alarm rate).
 The suite runs at most :data:`MAX_STATISTICAL_TESTS` of them per implementation, so the
 family-wise false-alarm rate per implementation is at most their product (Bonferroni), 1e-4 with
-the values below; the session fails if the budget is exceeded (checks/conftest.py). Seeds are
+the values below; the session fails if the budget is exceeded (checks/conftest.py). The budget
+holds for a whole run, however many processes share it: each check's report carries the
+statistical tests it ran (:func:`new_counts`), and the process that receives every report (the
+checks' own, or pytest-xdist's controller) checks their sum (:func:`over_budget`). Seeds are
 fixed in CI, so a run is also reproducible; ALPHA bounds what happens for any other seed
 (``--nnspec-seed``).
 """
@@ -13,6 +16,7 @@ fixed in CI, so a run is also reproducible; ALPHA bounds what happens for any ot
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
 import numpy as np
 from scipy import stats
@@ -29,8 +33,25 @@ MAX_STATISTICAL_TESTS = 100
 
 FAMILY_WISE_ALPHA = ALPHA * MAX_STATISTICAL_TESTS
 
-#: Statistical tests run so far in this process, per implementation (checked at session end).
+#: Statistical tests run so far in this process, per implementation.
 RUN_COUNTS: Counter[str] = Counter()
+
+#: The part of RUN_COUNTS that :func:`new_counts` has handed out.
+_HANDED_OUT: Counter[str] = Counter()
+
+
+def new_counts() -> dict[str, int]:
+    """The statistical tests run in this process since the last call, per implementation (the
+    checks' conftest puts them on the report of the check that ran them)."""
+    new = RUN_COUNTS - _HANDED_OUT
+    _HANDED_OUT.update(new)
+    return dict(new)
+
+
+def over_budget(counts: Mapping[str, int]) -> dict[str, int]:
+    """The implementations whose statistical tests in one run, ``counts``, exceed
+    MAX_STATISTICAL_TESTS: for them the stated family-wise false-alarm rate does not hold."""
+    return {name: n for name, n in counts.items() if n > MAX_STATISTICAL_TESTS}
 
 
 def require(pvalue: float, *, spec_id: str, impl: Implementation | str, claim: str,

@@ -27,7 +27,8 @@ import pytest
 import torch
 from torch import nn
 
-from nnspec import adapters, cli, oracle, progress, pytest_plugin
+from nnspec import adapters, cli, conformance, oracle, progress, pytest_plugin
+from nnspec.cli import options
 from nnspec.reference import gru as ref_gru
 from nnspec.reference import lstm as ref_lstm
 from nnspec.reference import rnn as ref_rnn
@@ -236,6 +237,89 @@ def test_json_holds_the_verdicts_failures_and_reproduce_commands_and_nothing_els
     assert shlex.join(command[1:]) in table  # the same command (the interpreter's path aside)
 
 
+#: One wrong function and one right one, each writing a digest of the inputs it was given to
+#: the file named by LOG, so that two runs can be compared input for input.
+LOGGING = """
+    import hashlib
+
+    import numpy as np
+    from nnspec.implementations import reference
+
+    DTYPE = np.float64
+    LOG = "{log}"
+
+    def seen(*arrays):
+        data = b"".join(np.ascontiguousarray(a).tobytes() for a in arrays if a is not None)
+        with open(LOG, "a", encoding="utf-8") as log:
+            log.write(hashlib.sha256(data).hexdigest() + "\\n")
+
+    def linear(x, w, b=None):
+        seen(x, w, b)
+        return reference.linear(x, w, b) + 1e-3
+
+    def sigmoid(x, alpha=1.0):
+        seen(x)
+        return reference.sigmoid(x, alpha)
+"""
+
+
+@pytest.mark.skipif(not conformance.parallel_available(), reason="pytest-xdist is not installed")
+def test_a_parallel_check_gives_the_verdicts_and_the_inputs_of_a_serial_one(tmp_path, monkeypatch):
+    log = tmp_path / "inputs.log"
+    name = write_module(tmp_path, monkeypatch, LOGGING.format(log=log.as_posix()))
+
+    def check(jobs: str) -> tuple[dict[str, Any], list[str]]:
+        log.unlink(missing_ok=True)
+        # A process of its own, as a user runs it; --seed 3 seeds Hypothesis' search as well.
+        done = subprocess.run([sys.executable, "-m", "nnspec", "check", name, "--json", "--only",
+                               "linear.affine", "activations.sigmoid", "--examples", "4",
+                               "--seed", "3", "--jobs", jobs],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        data = json.loads(done.stdout)
+        assert data["exit_status"] == done.returncode == 1, done.stderr[-3000:]
+        assert data.pop("jobs") == int(jobs)
+        del data["seconds"]
+        return data, sorted(log.read_text(encoding="utf-8").split())
+
+    serial, serial_inputs = check("1")
+    parallel, parallel_inputs = check("2")
+    rows = {row["spec_id"]: row["verdict"] for row in serial["spec_ids"]}
+    assert (rows["linear.affine"], rows["activations.sigmoid"]) == ("fail", "pass")
+    assert parallel == serial  # every verdict, count, failure, diagnosis and reproduce command
+    assert len(serial_inputs) > 20 and parallel_inputs == serial_inputs
+
+
+def test_jobs_must_be_a_positive_number_or_auto(capsys):
+    for value in ("0", "-2", "many"):
+        with pytest.raises(SystemExit) as exit:
+            cli.main(["check", "reference", "--jobs", value])
+        assert exit.value.code == 2
+        assert "neither a positive number of processes nor 'auto'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("cores", "ids", "jobs"), [(8, 47, 4), (3, 47, 3), (2, 47, 1), (8, 3, 1)])
+def test_jobs_auto_runs_in_parallel_only_where_the_workers_start_is_repaid(monkeypatch, cores, ids,
+                                                                          jobs):
+    monkeypatch.setattr(options.os, "sched_getaffinity", lambda pid: set(range(cores)),
+                        raising=False)
+    monkeypatch.setattr(conformance, "parallel_available", lambda: True)
+    assert options.workers(SimpleNamespace(jobs="auto"), ids, "check") == jobs
+    assert options.workers(SimpleNamespace(jobs=2), ids, "check") == 2  # as asked
+
+
+def test_jobs_without_xdist_runs_serially_and_says_so(monkeypatch, capsys):
+    monkeypatch.setattr(conformance, "parallel_available", lambda: False)
+    code = cli.main(["check", "reference", "--only", "activations.tanh", "--examples", "1",
+                     "--no-isolation", "--json", "--jobs", "2"])
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["jobs"] == 1
+    assert "--jobs 2 needs pytest-xdist, which is not installed" in captured.err
+    # --jobs auto asks nothing that is missing: no note.
+    assert cli.main(["check", "reference", "--only", "activations.tanh", "--examples", "1",
+                     "--no-isolation", "--json"]) == 0
+    assert "pytest-xdist" not in capsys.readouterr().err
+
+
 def test_json_of_an_unusable_module_is_an_error_with_exit_2(capsys):
     code = cli.main(["check", "no_such_package_xyz.my_lstm", "--json"])
     captured = capsys.readouterr()
@@ -304,6 +388,13 @@ def test_progress_is_quiet_for_short_runs_then_at_most_every_two_seconds(monkeyp
         assert stream.getvalue() == "".join("\r" + line for line in lines) + "\r" + " " * width + "\r"
     else:
         assert stream.getvalue().splitlines() == lines
+
+
+def test_progress_counts_the_checks_a_parallel_runs_workers_collected():
+    # pytest-xdist's controller collects nothing; each worker tells it the node ids it collected.
+    shown = progress.Progress(io.StringIO(), show=True)
+    shown.pytest_xdist_node_collection_finished(node=None, ids=["a.py::x", "a.py::y"])
+    assert shown.total == 2
 
 
 def test_progress_is_off_when_not_asked_and_not_a_terminal(monkeypatch):
@@ -615,3 +706,22 @@ def test_checks_run_with_pyargs_from_any_directory(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+def test_the_example_database_goes_where_it_is_asked_and_only_for_a_random_search(
+        tmp_path, monkeypatch):
+    name = write_module(tmp_path, monkeypatch, LOGGING.format(log=(tmp_path / "log").as_posix()))
+    database = tmp_path / "shared" / "examples"
+
+    def pytest_run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "--pyargs", "nnspec.checks.test_linear", "--impl", name,
+             "--only", "linear.affine", "--nnspec-examples", "3", "-q", "-p", "no:cacheprovider",
+             "--nnspec-database", str(database), *extra],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    refused = pytest_run()  # the ci profile's search is derandomized: nothing to keep
+    assert refused.returncode == 4 and "--nnspec-database needs a random search" in refused.stderr
+    done = pytest_run("--hypothesis-profile=thorough")
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert any(path.is_file() for path in database.rglob("*"))  # the failing examples, kept

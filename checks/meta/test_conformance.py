@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 import textwrap
 import uuid
 from types import ModuleType, SimpleNamespace
@@ -110,6 +113,54 @@ def test_an_exception_that_is_not_a_checks_own_keeps_its_type_and_first_line(tmp
     cell = collector.cells()[("linear.affine", "(implementation-independent)")]
     assert cell.failed == 1
     assert cell.failures[0] == Failure(message="ValueError: not a check's own")
+
+
+# ---- parallel runs (pytest-xdist) -------------------------------------------------------------
+
+#: A pytest plugin for the run below. Each worker writes the statistical tests it ran, as its own
+#: process counted them (not as its reports say); the controller, before nnspec's plugin checks
+#: the budget, lowers it to one less than their sum: the whole run exceeds it, no worker alone.
+BUDGET_PROBE = """
+    import json
+    import os
+    from pathlib import Path
+
+    import pytest
+    from nnspec.checks.harness import stats
+
+    SHARES = Path("{shares}")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(session):
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker:
+            (SHARES / f"{{worker}}.json").write_text(json.dumps(stats.RUN_COUNTS["reference"]))
+        else:
+            total = sum(json.loads(path.read_text()) for path in SHARES.glob("*.json"))
+            stats.MAX_STATISTICAL_TESTS = total - 1
+"""
+
+
+@pytest.mark.skipif(not conformance.parallel_available(), reason="pytest-xdist is not installed")
+def test_the_statistical_budget_holds_for_a_parallel_run_as_a_whole(tmp_path):
+    shares = tmp_path / "shares"
+    shares.mkdir()
+    (tmp_path / "budget_probe.py").write_text(textwrap.dedent(BUDGET_PROBE.format(
+        shares=shares.as_posix())), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "budget_probe", "--pyargs", "nnspec.checks",
+         "--impl", "reference", "--nnspec-isolation", "none", "--nnspec-impl-only",
+         "--only", "dropout.", "--only", "initialisation.", "-n", "2", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)}, capture_output=True,
+        text=True, timeout=300)
+    counts = [json.loads(path.read_text()) for path in shares.glob("*.json")]
+    total = sum(counts)
+    # Each worker stayed within the budget: checked worker by worker, the run would pass.
+    assert len(counts) == 2 and max(counts) <= total - 1, counts
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert (f"statistical tests per implementation in this run {{'reference': {total}}} exceed "
+            f"MAX_STATISTICAL_TESTS = {total - 1}") in done.stdout
+    assert " failed" not in done.stdout.splitlines()[-1]  # every check passed: it is the budget
 
 
 # ---- the Failure record itself ----------------------------------------------------------------

@@ -34,6 +34,8 @@ from nnspec.cli import options
 if TYPE_CHECKING:
     import pytest
 
+    from nnspec.checks.harness.implementation import Implementation
+
 #: The only tolerance policy; see :func:`_policy`.
 STRICT = "strict"
 
@@ -126,16 +128,28 @@ class _Header:
     """A pytest plugin that loads the implementation once the checks are collected, and prints
     the header (DTYPE, the contract functions provided) or ends the run with why it cannot go on:
     ``usage`` (the module cannot be used: exit 2) or ``nothing`` (it provides no contract
-    function: exit 1)."""
+    function: exit 1). A parallel run loads it before pytest starts (:meth:`load`): its
+    controller collects nothing, and stopping workers that are still collecting takes seconds."""
 
     def __init__(self, args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> None:
         self.args, self.out, self.data = args, out, data
         self.usage: str | None = None
         self.nothing: str | None = None
+        self.loaded = False
+        self.impl: Implementation | None = None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         import pytest
 
+        if not self.loaded:
+            self.load()
+        if self.usage:
+            pytest.exit(self.usage, returncode=2)
+        if self.nothing:
+            pytest.exit(self.nothing, returncode=1)
+
+    def load(self) -> None:
+        """Load the implementation and print the header, or set ``usage`` or ``nothing``."""
         from nnspec import verdicts
         from nnspec.checks.harness import contract
         from nnspec.checks.harness.implementation import (
@@ -153,8 +167,10 @@ class _Header:
             self.usage = f"implementation {name!r} cannot run here: {exc}"
         except SystemExit as exc:
             self.usage = f"importing implementation {name!r} called sys.exit({exc.code!r})"
+        self.loaded = True
         if self.usage:
-            pytest.exit(self.usage, returncode=2)
+            return
+        self.impl = impl
         provided = [fn for fn in contract.ALL if impl.provides(fn)]
         self.data.update(dtype=str(impl.dtype), provides=provided)
         listed = ", ".join(provided) if len(provided) <= 8 else f"{len(provided)} of them"
@@ -163,7 +179,6 @@ class _Header:
         if not provided:
             impl.close()
             self.nothing = verdicts.provides_nothing(impl.module, name, contract.ALL)
-            pytest.exit(self.nothing, returncode=1)
 
 
 def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
@@ -171,6 +186,7 @@ def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
     ``--json``; return the exit status (raise :class:`_Usage` for 2)."""
     from nnspec import oracle, speclib, verdicts
     from nnspec.checks.harness.implementation import prestart
+    from nnspec.conformance import parallel_args
 
     if not args.module:
         hint = (" (--only takes several ids, so it swallowed the module name: put MODULE first, "
@@ -193,21 +209,31 @@ def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
         sys.path.insert(0, os.getcwd())
     # The module is imported where it will run (a worker process, unless --no-isolation): one
     # that ends its process on import cannot end this one. The worker starts importing now and
-    # the header is printed once pytest has collected the checks: its seconds overlap pytest's.
+    # the header is printed once pytest has collected the checks (serially; before pytest starts
+    # in parallel): its seconds overlap pytest's, or at least this process's imports.
     prestart(args.module, **options.load_options(args))
     header = _Header(args, out, data)
     run_args = options.pytest_args(args)
+    chosen = [sid for sid in order if not args.only or any(
+        sid == w or (w.endswith(".") and sid.startswith(w)) for w in args.only)]
+    jobs = options.workers(args, len(chosen), "check")
     data.update(only=list(args.only), seed=args.seed, examples=args.examples,
                 tolerance_policy=args.tolerance_policy,
-                isolation="none" if args.no_isolation else "process", timeout=args.timeout)
+                isolation="none" if args.no_isolation else "process", timeout=args.timeout,
+                jobs=jobs)
 
-    pytest_output = io.StringIO()
-    progress = options.progress(args)
-    with redirect_stdout(pytest_output):
-        result = oracle.check(args.module, only=args.only, examples=args.examples,
-                              seed=args.seed, quiet=False, implementation_only=True,
-                              extra_args=run_args, plugins=[progress, header])
-    totals, code = result.conformance.totals, result.conformance.exit_code
+    if jobs > 1:
+        header.load()
+        if header.impl is not None:  # the workers start their own
+            header.impl.close()
+    if not (header.usage or header.nothing):
+        pytest_output = io.StringIO()
+        progress = options.progress(args)
+        with redirect_stdout(pytest_output):
+            result = oracle.check(args.module, only=args.only, examples=args.examples,
+                                  seed=args.seed, quiet=False, implementation_only=True,
+                                  extra_args=[*run_args, *parallel_args(jobs)],
+                                  plugins=[progress, header])
     # Before the interruption: pytest.exit, with which the header ends a run, reads as one.
     if header.usage:
         raise _Usage(header.usage)
@@ -215,6 +241,7 @@ def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
         data.update(spec_ids=[], conclusion=header.nothing)
         print(header.nothing, file=out)
         return 1
+    totals, code = result.conformance.totals, result.conformance.exit_code
     if progress.interrupted:
         raise KeyboardInterrupt
     if code not in (0, 1, 5):

@@ -1,14 +1,33 @@
 """The options ``nnspec check`` and ``nnspec report`` share: how the implementation runs
 (``--timeout``, ``--no-isolation``, given to pytest as ``--nnspec-timeout`` and
-``--nnspec-isolation``) and whether progress is shown on stderr (``--quiet``, ``--progress``)."""
+``--nnspec-isolation``), in how many processes the checks run (``--jobs``, pytest-xdist's
+``-n``) and whether progress is shown on stderr (``--quiet``, ``--progress``)."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 from typing import Any
 
 from nnspec.progress import Progress
+
+#: ``--jobs auto`` uses at most this many workers: each one collects every check and starts its
+#: own worker process for the implementation (seconds each), which more cores repay only on
+#: runs far longer than nnspec check's.
+AUTO_JOBS = 4
+
+#: ``--jobs auto`` runs in parallel only on at least this many cores. A second worker costs about
+#: 11 s of CPU time (it imports pytest, Hypothesis and SciPy and collects every check; the
+#: controller does too; each starts the implementation's own worker process) against the 20 s of
+#: a serial `nnspec check torch`: on two cores the run takes as long either way, and longer as
+#: soon as another process wants a core (bench/test_isolation.py; README.md, Parallel runs).
+AUTO_MIN_CORES = 3
+
+#: ``--jobs auto`` runs in parallel only when at least this many spec ids are selected: a run of
+#: a few ids does not win back the workers' start.
+AUTO_MIN_IDS = 12
 
 
 def _seconds(value: str) -> float:
@@ -32,8 +51,27 @@ def seed(value: str) -> int:
     return number
 
 
+def jobs(value: str) -> int | str:
+    """``--jobs``: a positive number of worker processes, or ``auto``."""
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a positive number of processes nor 'auto'")
+    return number
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    """Add ``--timeout``, ``--no-isolation``, ``--quiet`` and ``--progress`` to ``p``."""
+    """Add ``--timeout``, ``--no-isolation``, ``--jobs``, ``--quiet`` and ``--progress`` to ``p``."""
+    p.add_argument("-j", "--jobs", type=jobs, default="auto", metavar="N",
+                   help="run the checks in N processes (pytest-xdist's -n; the verdicts are those "
+                        "of a serial run); 'auto' (the default): one per core, at most "
+                        f"{AUTO_JOBS}, on {AUTO_MIN_CORES} cores or more and for {AUTO_MIN_IDS} "
+                        "spec ids or more, else 1 (the workers' start would eat the gain). "
+                        "Without pytest-xdist installed the run is serial")
     p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
                    help="time one call of the implementation may take before it is stopped and "
                         "fails, naming the function (default: DEFAULT_TIMEOUT of "
@@ -74,3 +112,21 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
 def progress(args: argparse.Namespace) -> Progress:
     """The progress display the options ask for."""
     return Progress(show=False if args.quiet else True if args.progress else None)
+
+
+def workers(args: argparse.Namespace, selected_ids: int, command: str) -> int:
+    """How many pytest-xdist workers a run of ``selected_ids`` spec ids (per implementation)
+    gets under ``--jobs`` (1: serial). Asked for more than one without pytest-xdist installed,
+    it says so on stderr and runs serially."""
+    from nnspec.conformance import parallel_available
+
+    if args.jobs == "auto":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if cores < AUTO_MIN_CORES or selected_ids < AUTO_MIN_IDS or not parallel_available():
+            return 1
+        return min(cores, AUTO_JOBS)
+    if args.jobs > 1 and not parallel_available():
+        print(f"nnspec {command}: --jobs {args.jobs} needs pytest-xdist, which is not installed "
+              f"(pip install pytest-xdist); running serially", file=sys.stderr)
+        return 1
+    return int(args.jobs)

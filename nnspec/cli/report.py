@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nnspec import report
+    from nnspec import report, speclib
     from nnspec.checks.harness.implementation import (
         DEFAULT,
         ImplementationLoadError,
@@ -51,12 +51,16 @@ def run(args: argparse.Namespace) -> int:
     impls = [i.strip() for i in (args.impl or ",".join(DEFAULT)).split(",") if i.strip()]
     if os.getcwd() not in sys.path:  # import --impl modules as `python -m` would, from here
         sys.path.insert(0, os.getcwd())
+    jobs = options.workers(args, len(speclib.load()), "report")
     try:
         for name in impls:
             try:
                 # In a worker when isolated, as the run will: a module that ends its process on
-                # import ends the worker, not the report. The run reuses the loaded worker.
-                load(name, **options.load_options(args))
+                # import ends the worker, not the report. A serial run reuses the loaded worker;
+                # a parallel one's workers start their own, so this one stops.
+                loaded = load(name, **options.load_options(args))
+                if jobs > 1:
+                    loaded.close()
             except ImplementationUnavailable:  # CUDA without a GPU: its column says unavailable
                 pass
             except ImplementationLoadError as exc:
@@ -70,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         return report.main(impls, Path(args.out),
                            [*seed, *options.pytest_args(args), *args.pytest_args],
                            size=args.size, bench=not args.no_bench, decay=not args.no_decay,
-                           oracle=not args.no_oracle, progress=options.progress(args))
+                           oracle=not args.no_oracle, progress=options.progress(args),
+                           jobs=jobs)
     except KeyboardInterrupt:
         print("nnspec report: interrupted", file=sys.stderr)
         return 130
