@@ -2,9 +2,9 @@
 
 It holds the checks' command-line options (``--impl``, ``--only``, ``--nnspec-examples``,
 ``--nnspec-seed``, ``--nnspec-impl-only``, ``--nnspec-isolation``, ``--nnspec-timeout``,
-``--nnspec-database``). pytest parses the command line before it collects anything, and at that
-point it only knows the options of plugins and of the ``conftest.py`` files under the *paths*
-given on the command line.
+``--nnspec-database``, ``--nnspec-size``). pytest parses the command line before it collects
+anything, and at that point it only knows the options of plugins and of the ``conftest.py`` files
+under the *paths* given on the command line.
 ``pytest --pyargs nnspec.checks --impl my_module`` names a package, not a path
 (pytest-dev/pytest#1596), and ``pytest --impl torch`` inside the repository takes ``torch`` for a
 path: options defined in ``checks/conftest.py`` would be unknown
@@ -82,6 +82,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--nnspec-timeout", type=float, default=None, metavar="SECONDS",
         help="with process isolation, the time one call of the implementation may take before "
              "it is stopped and fails (default: DEFAULT_TIMEOUT of checks/harness/isolation.py)",
+    )
+    group.addoption(
+        "--nnspec-size", default=None, metavar="SIZE",
+        help="sequence size of the long-sequence layer checks: a profile (default: T=128,B=2,"
+             "H=8; medium; production: T=1000,B=8,H=512) or T=…,B=…,H=…[,D=…] "
+             "(checks/harness/sizes.py; the environment variable NNSPEC_SIZE where not given)",
     )
     group.addoption(
         "--nnspec-database", default=None, metavar="DIR",

@@ -4,7 +4,8 @@ sizes people train with).
 The Hypothesis draws of the layer checks keep T, B, H ≤ 8 so that shrinking gives readable
 counterexamples; a layer can be right for 8 steps and wrong after 64 (a state restarted at a
 chunk boundary, a counter that wraps). The long-sequence checks run each layer once more at the
-run's size: ``--nnspec-size`` (pytest) / ``--size`` (``nnspec check``), a profile name of
+run's size: ``--nnspec-size`` (pytest) / ``--size`` (``nnspec check``; ``--sequence-size`` for
+``nnspec report``, whose ``--size`` is the benchmarks'), a profile name of
 :data:`PROFILES` or ``T=…,B=…,H=…[,D=…]``; the environment variable ``NNSPEC_SIZE`` sets it
 where no option does. The default profile is long enough (T = 128) to cross two 64-step
 boundaries, and small enough in B and H to keep the default run fast.

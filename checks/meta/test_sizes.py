@@ -75,3 +75,18 @@ def test_an_infinite_bound_fails_as_nnspecs_defect_instead_of_passing(rng):
     with pytest.raises(NonConformance, match="setup: the bound of y is infinite at 1 of 3"):
         check_outputs(impl, "pair", "activations.tanh", ("y",), (x,), off_where_vacuous, vacuous,
                       finite=True)
+
+
+def test_the_size_option_reaches_the_long_checks():
+    """The chunked-reset LSTM layer (state restarted every 64 steps) passes below 65 steps and
+    fails at the default T = 128: what the option sets is what the long checks run."""
+    from nnspec.checks.oracle import catalogue
+    from nnspec.oracle import check
+
+    entry = next(e for e in catalogue.ENTRIES if e.name == "lstm_layer_chunked_state_reset")
+    short = check(entry.module(), only=["lstm.layer"], implementation_only=True,
+                  extra_args=["--nnspec-size", "T=64", "-k", "long_sequence"])
+    assert short.verdicts.get("lstm.layer") == "pass", short.failures
+    default = check(entry.module(), only=["lstm.layer"], implementation_only=True,
+                    extra_args=["-k", "long_sequence"])
+    assert default.verdicts.get("lstm.layer") == "fail", default.verdicts

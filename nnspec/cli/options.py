@@ -64,8 +64,19 @@ def jobs(value: str) -> int | str:
     return number
 
 
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    """Add ``--timeout``, ``--no-isolation``, ``--jobs``, ``--quiet`` and ``--progress`` to ``p``."""
+def _sequence_size(value: str) -> str:
+    """A size checks/harness/sizes.py accepts, or argparse's one-line error."""
+    from nnspec.checks.harness import sizes
+
+    try:
+        return str(sizes.parse(value))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_run_options(p: argparse.ArgumentParser, size_flag: str = "--size") -> None:
+    """Add ``--timeout``, ``--no-isolation``, ``--jobs``, the sequence size (``size_flag``),
+    ``--quiet`` and ``--progress`` to ``p``."""
     p.add_argument("-j", "--jobs", type=jobs, default="auto", metavar="N",
                    help="run the checks in N processes (pytest-xdist's -n; the verdicts are those "
                         "of a serial run); 'auto' (the default): one per core, at most "
@@ -76,6 +87,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="time one call of the implementation may take before it is stopped and "
                         "fails, naming the function (default: DEFAULT_TIMEOUT of "
                         "checks/harness/isolation.py); pytest's --nnspec-timeout")
+    p.add_argument(size_flag, dest="sequence_size", type=_sequence_size, metavar="SIZE",
+                   help="sequence size of the long-sequence layer checks: default (T=128,B=2,H=8), "
+                        "medium (T=300,B=4,H=256), production (T=1000,B=8,H=512) or "
+                        "T=…,B=…,H=…[,D=…]; pytest's --nnspec-size")
     p.add_argument("--no-isolation", action="store_true",
                    help="call the implementation in the checks' own process, not in a worker "
                         "process of its own: faster, but a hang, a crash or an exit inside it is "
@@ -106,6 +121,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         out += ["--nnspec-timeout", repr(args.timeout)]
     if args.no_isolation:
         out += ["--nnspec-isolation", "none"]
+    if args.sequence_size is not None:
+        out += ["--nnspec-size", args.sequence_size]
     return out
 
 

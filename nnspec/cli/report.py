@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-decay", action="store_true", help="skip the decay sweeps")
     p.add_argument("--no-oracle", action="store_true",
                    help="skip the oracle self-test catalogue")
-    options.add_run_options(p)
+    options.add_run_options(p, size_flag="--sequence-size")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     p.set_defaults(run=run)
 
