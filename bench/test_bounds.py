@@ -1,12 +1,22 @@
-"""The cost of a recurrent layer's bound against the reference's own forward (issue 11, item 4:
-≤ 2×), both timed in one session at T = 500, B = 8, H = 256, so their ratio is one run's.
+"""The cost of a recurrent layer's bound against the reference's own evaluation (issue 11, item 4:
+≤ 2×) at T = 500, B = 8, H = 256: the forward bound (``{kind}_layer`` of checks/bounds) against
+the reference's ``{kind}_layer``, and the gradient bound (``vjp_{kind}_layer``) against the
+reference's ``{kind}_layer_vjp``.
 
 The bound is the smaller of the running worst case and the first-order probabilistic one
-(checks/bounds/propagation.py); the worst-case run stops once it is the looser, so at this size
-nearly all the time is the probabilistic pass.
+(checks/bounds/propagation.py, backpropagation.py); the worst-case run stops once it is the
+looser, so at this size nearly all the time is the probabilistic pass.
+
+The machine these run on may be shared, so the two sides are interleaved: each round calls
+both, the first one alternating, each timed by the wall clock, and the figure is the median over
+rounds of bound / reference (``extra_info["ratio"]``, printed with ``-s``), so load falls on
+both sides alike. Both sides run on NumPy's BLAS threads as configured (OPENBLAS_NUM_THREADS).
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -17,23 +27,52 @@ from nnspec.reference import gru as gru_ref
 from nnspec.reference import lstm as lstm_ref
 
 T, B, H = 500, 8, 256
+#: Rounds of the interleaved comparison, each one call of either side (and one to warm up).
+ROUNDS = 5
 
-LAYERS = {"lstm": (4, lstm_ref.lstm_layer, lstm_bounds.lstm_layer),
-          "gru": (3, gru_ref.gru_layer, gru_bounds.gru_layer)}
+#: kind → (gates, reference forward, its bound, reference VJP, its bound).
+LAYERS = {"lstm": (4, lstm_ref.lstm_layer, lstm_bounds.lstm_layer, lstm_ref.lstm_layer_vjp,
+                   lstm_bounds.vjp_lstm_layer),
+          "gru": (3, gru_ref.gru_layer, gru_bounds.gru_layer, gru_ref.gru_layer_vjp,
+                  gru_bounds.vjp_gru_layer)}
 
 
-@pytest.mark.parametrize("what", ["reference forward", "bound float32"])
+def _interleaved(sides: dict[str, Callable[[], object]]) -> dict[str, np.ndarray]:
+    """Seconds per call of each side, ROUNDS rounds, the first side alternating; round 0 warms
+    up and is dropped."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    pair = list(sides.items())
+    for r in range(ROUNDS + 1):
+        for name, fn in (pair if r % 2 == 0 else pair[::-1]):
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: np.array(t[1:]) for name, t in times.items()}
+
+
+@pytest.mark.parametrize("what", ["forward", "vjp"])
 @pytest.mark.parametrize("kind", list(LAYERS))
 def test_layer_bound_cost(benchmark, rng, kind, what):
-    gates, forward, bound = LAYERS[kind]
+    gates, forward, bound, vjp, vjp_bound = LAYERS[kind]
     s = 1.0 / np.sqrt(H)
     x = rng.standard_normal((T, B, H)).astype(np.float32).astype(np.float64)
     params = [rng.uniform(-s, s, shape).astype(np.float32).astype(np.float64)
               for shape in ((gates * H, H), (gates * H, H), (gates * H,), (gates * H,))]
     states = [np.zeros((B, H))] * (2 if kind == "lstm" else 1)
-    benchmark.group = f"{kind}_layer bound cost T={T} B={B} H={H}"
-    benchmark.extra_info.update(kind=kind, T=T, B=B, H=H, what=what)
-    if what == "reference forward":
-        benchmark.pedantic(forward, args=(x, *states, *params), rounds=3)
+    g = (rng.standard_normal((T, B, H)), *(rng.standard_normal((B, H)) for _ in states))
+    if what == "forward":
+        sides = {"reference": lambda: forward(x, *states, *params),
+                 "bound": lambda: bound(x, *states, *params, dtype=np.float32)}
     else:
-        benchmark.pedantic(bound, args=(x, *states, *params), kwargs={"dtype": np.float32}, rounds=3)
+        sides = {"reference": lambda: vjp(g, x, *states, *params),
+                 "bound": lambda: vjp_bound(g, x, *states, *params, dtype=np.float32)}
+    benchmark.group = f"{kind}_layer bound cost ({what}) T={T} B={B} H={H}, interleaved"
+    times = benchmark.pedantic(_interleaved, args=(sides,), rounds=1, iterations=1)
+    ratios = times["bound"] / times["reference"]
+    benchmark.extra_info.update(
+        kind=kind, T=T, B=B, H=H, what=what, rounds=ROUNDS,
+        reference_median_s=float(np.median(times["reference"])),
+        bound_median_s=float(np.median(times["bound"])), ratio=float(np.median(ratios)))
+    print(f"\n{kind} {what}: bound / reference = {np.median(ratios):.2f} (median of {ROUNDS} "
+          f"interleaved rounds; reference {np.median(times['reference']):.3f} s, bound "
+          f"{np.median(times['bound']):.3f} s)")

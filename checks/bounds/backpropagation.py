@@ -31,6 +31,7 @@ from nnspec.checks.bounds.propagation import (
     LSTMTape,
     Trajectory,
     _overflow_is_infinite,
+    _spread,
     _summed,
     bounds,
     dominates,
@@ -78,14 +79,14 @@ def outer(L: np.ndarray, VL: np.ndarray, R: np.ndarray | None, VR: np.ndarray | 
 def through(G: np.ndarray, VG: np.ndarray, W: np.ndarray,
             W2: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """G W, an n-term sum per element (n = W's rows), and its V: the sums' own roundings and
-    VG (W∘W) — G² and VG through W∘W in one GEMM."""
+    VG (W∘W), n·(G W)² + (n + 1)·G² (W∘W) + VG (W∘W) = n·(G W)² + ((n + 1)·G² + VG)(W∘W) —
+    one GEMM (propagation._spread)."""
     W2 = W * W if W2 is None else W2
+    n = W.shape[0]
     shape = (*G.shape[:-1], W.shape[1])
     G, VG = _flat(G), _flat(VG)
-    both = np.concatenate([G * G, VG]) @ W2
     value = G @ W
-    rows = G.shape[0]
-    V = _summed(value, both[:rows], W.shape[0]) + both[rows:]
+    V = n * value * value + _spread(G, VG, W2, n)
     return value.reshape(shape), V.reshape(shape)
 
 

@@ -97,32 +97,33 @@ class Trajectory(NamedTuple):
     Vstate: tuple[np.ndarray, ...]
 
 
+def _spread(v: np.ndarray, Vv: np.ndarray | float, W2: np.ndarray, n: int) -> np.ndarray:
+    """The share of the terms v_k w_jk of an n-term sum A_j = Σ_k v_k w_jk in its V, all but the
+    n·A² of :func:`_summed`: (n + 1)·Σ terms² plus the error V_v carried through W∘W,
+    (n + 1)·v² (W∘W)ᵀ + V_v (W∘W)ᵀ = ((n + 1)·v² + V_v)(W∘W)ᵀ — one GEMM (W2 = (W∘W)ᵀ)."""
+    return ((n + 1) * (v * v) + Vv) @ W2
+
+
 class _Inputs(NamedTuple):
-    """x w_ihᵀ + b_ih (+ b_hh), x² (w_ih∘w_ih)ᵀ and V_x (w_ih∘w_ih)ᵀ for every step at once: one
-    GEMM each over all T·B rows, as an implementation's input projection."""
+    """x w_ihᵀ + b_ih (+ b_hh) for every step, and the input terms' share in the V of the
+    step's n-term sums, :func:`_spread` plus (n + 1)·Σ b²: one GEMM each over all T·B rows, as
+    an implementation's input projection."""
 
     xw: np.ndarray
-    squares: np.ndarray
-    carried: np.ndarray
+    rest: np.ndarray
 
 
 def _inputs(x: np.ndarray, Vx: np.ndarray | None, w_ih: np.ndarray,
-            biases: Sequence[np.ndarray | None]) -> _Inputs:
-    W2 = (w_ih * w_ih).T
-    xw, squares = x @ w_ih.T, (x * x) @ W2
+            biases: Sequence[np.ndarray | None], n: int) -> _Inputs:
+    T, B, D = x.shape
+    flat = x.reshape(T * B, D)  # one 2-D GEMM: a 3-D matmul would be T GEMMs of B rows
+    xw = flat @ w_ih.T
+    rest = _spread(flat, 0.0 if Vx is None else Vx.reshape(T * B, D), (w_ih * w_ih).T, n)
     for b in biases:
         if b is not None:
-            xw, squares = xw + b, squares + b * b
-    carried = np.zeros_like(xw) if Vx is None else Vx @ W2
-    return _Inputs(xw, squares, carried)
-
-
-def _recurrent(h: np.ndarray, Vh: np.ndarray, w_hh: np.ndarray,
-               W2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """h w_hhᵀ, h² (w_hh∘w_hh)ᵀ and V_h (w_hh∘w_hh)ᵀ; the last two in one GEMM."""
-    B = h.shape[0]
-    both = np.concatenate([h * h, Vh]) @ W2
-    return h @ w_hh.T, both[:B], both[B:]
+            xw += b
+            rest += (n + 1) * (b * b)
+    return _Inputs(xw.reshape(T, B, -1), rest.reshape(T, B, -1))
 
 
 #: The model squares values (V is in units of u², from terms²): a nonzero value below this or
@@ -201,7 +202,7 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
     T, B, D = x.shape
     H = w_hh.shape[1] if w_hr is None else w_ih.shape[0] // 4
     n = D + w_hh.shape[1] + 2
-    inp = _inputs(x, Vx, w_ih, (b_ih, b_hh))
+    inp = _inputs(x, Vx, w_ih, (b_ih, b_hh), n)
     Whh2 = (w_hh * w_hh).T
     Whr2 = None if w_hr is None else (w_hr * w_hr).T
     h, c = np.asarray(h0, dtype=np.float64), np.asarray(c0, dtype=np.float64)
@@ -209,9 +210,8 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
     Vc = np.zeros_like(c) if Vc0 is None else Vc0
     ys, Vys = np.empty((T, B, h.shape[1])), np.empty((T, B, h.shape[1]))
     for t in range(T):
-        hw, squares, carried = _recurrent(h, Vh, w_hh, Whh2)
-        A = inp.xw[t] + hw
-        VA = _summed(A, inp.squares[t] + squares, n) + inp.carried[t] + carried
+        A = inp.xw[t] + h @ w_hh.T
+        VA = n * A * A + inp.rest[t] + _spread(h, Vh, Whh2, n)
         s = _sigmoid(A)
         ds = s * (1.0 - s)
         Vs = ds * ds * VA + _library(s)
@@ -232,8 +232,7 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
         else:
             assert Whr2 is not None
             h = m @ w_hr.T
-            both = np.concatenate([m * m, Vm]) @ Whr2
-            Vh = _summed(h, both[:B], H) + both[B:]
+            Vh = H * h * h + _spread(m, Vm, Whr2, H)
         c = c_new
         ys[t], Vys[t] = h, Vh
         if tape is not None:
@@ -258,25 +257,26 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         return None if b is None else b[k]
 
     rz, nn = slice(0, 2 * H), slice(2 * H, 3 * H)
-    inp_rz = _inputs(x, Vx, w_ih[rz], (rows(b_ih, rz), rows(b_hh, rz)))
-    inp_n = _inputs(x, Vx, w_ih[nn], (rows(b_ih, nn),))
-    Whh2 = (w_hh * w_hh).T
+    n_rz = D + H + 2
+    inp_rz = _inputs(x, Vx, w_ih[rz], (rows(b_ih, rz), rows(b_hh, rz)), n_rz)
+    inp_n = _inputs(x, Vx, w_ih[nn], (rows(b_ih, nn),), D + 1)
+    W2_rz, W2_hn = (w_hh[rz] * w_hh[rz]).T, (w_hh[nn] * w_hh[nn]).T
     b_hn = np.zeros(H) if b_hh is None else b_hh[nn]
     h = np.asarray(h0, dtype=np.float64)
     Vh = np.zeros_like(h) if Vh0 is None else Vh0
     ys, Vys = np.empty((T, B, H)), np.empty((T, B, H))
     for t in range(T):
-        hw, squares, carried = _recurrent(h, Vh, w_hh, Whh2)
+        hw = h @ w_hh.T
         A_rz = inp_rz.xw[t] + hw[:, rz]
-        VA_rz = (_summed(A_rz, inp_rz.squares[t] + squares[:, rz], D + H + 2) + inp_rz.carried[t]
-                 + carried[:, rz])
+        VA_rz = n_rz * A_rz * A_rz + inp_rz.rest[t] + _spread(h, Vh, W2_rz, n_rz)
         s = _sigmoid(A_rz)
         ds = s * (1.0 - s)
         Vs = ds * ds * VA_rz + _library(s)
         r, z, Vr, Vz = s[:, :H], s[:, H:], Vs[:, :H], Vs[:, H:]
-        A_in, VA_in = inp_n.xw[t], _summed(inp_n.xw[t], inp_n.squares[t], D + 1) + inp_n.carried[t]
+        A_in = inp_n.xw[t]
+        VA_in = (D + 1) * A_in * A_in + inp_n.rest[t]
         A_hn = hw[:, nn] + b_hn
-        VA_hn = _summed(A_hn, squares[:, nn] + b_hn * b_hn, H + 1) + carried[:, nn]
+        VA_hn = (H + 1) * A_hn * A_hn + _spread(h, Vh, W2_hn, H + 1) + (H + 2) * b_hn * b_hn
         P = r * A_hn
         A_n = A_in + P
         VA_n = _uncorrelated((np.ones_like(P), VA_in), (r, VA_hn), (A_hn, Vr)) + P * P + A_n * A_n
@@ -304,15 +304,15 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     exactly. ``tape``, a list, receives every step's (a, V_a)."""
     T, B, D = x.shape
     H = w_hh.shape[1]
-    inp = _inputs(x, Vx, w_ih, (b_ih, b_hh))
+    n = D + H + 2
+    inp = _inputs(x, Vx, w_ih, (b_ih, b_hh), n)
     Whh2 = (w_hh * w_hh).T
     h = np.asarray(h0, dtype=np.float64)
     Vh = np.zeros_like(h) if Vh0 is None else Vh0
     ys, Vys = np.empty((T, B, H)), np.empty((T, B, H))
     for t in range(T):
-        hw, squares, carried = _recurrent(h, Vh, w_hh, Whh2)
-        a = inp.xw[t] + hw
-        Va = _summed(a, inp.squares[t] + squares, D + H + 2) + inp.carried[t] + carried
+        a = inp.xw[t] + h @ w_hh.T
+        Va = n * a * a + inp.rest[t] + _spread(h, Vh, Whh2, n)
         if nonlinearity == "tanh":
             h = np.tanh(a)
             Vh = (1.0 - h * h) ** 2 * Va + _library(h)
