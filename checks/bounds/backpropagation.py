@@ -37,7 +37,7 @@ from nnspec.checks.bounds.propagation import (
     dominates,
     layer_linearisable,
     scale,
-    tighter,
+    where_vacuous,
 )
 
 
@@ -299,10 +299,11 @@ def gradient_bounds(what: str, dtype: np.dtype, names: Sequence[str], adj: Adjoi
                     ok: np.ndarray,
                     worst: Sequence[tol.Bound | None] | None) -> tuple[tol.Bound | None, ...]:
     """A VJP's bounds in the contract's order — (∂x, ∂state0…, ∂weights…, ∂b_ih, ∂b_hh), None
-    for an absent bias — each the elementwise minimum of the running worst case (``worst``, in
-    the same order; None: not run, infinite) and λ·(u + u₆₄)·√V, λ for all the call's gradient
-    elements together. ``ok``: per batch row, whether the first-order model holds along the
-    whole trajectory; the weight gradients, sums over every row, need it for all."""
+    for an absent bias — each the running worst case (``worst``, in the same order; None: not
+    run, infinite) and, where that is infinite, λ·(u + u₆₄)·√V (propagation.where_vacuous), λ for
+    all the call's gradient elements together. ``ok``: per batch row, whether the first-order
+    model holds along the whole trajectory; the weight gradients, sums over every row, need it
+    for all."""
     biases = (("bias_ih", b_ih), ("bias_hh", b_hh))
     V = [adj.Vdx, *adj.Vdstate, *(adj.grads[w].close() for w in weights),
          *(None if b is None else adj.grads[n].close() for n, b in biases)]
@@ -310,7 +311,7 @@ def gradient_bounds(what: str, dtype: np.dtype, names: Sequence[str], adj: Adjoi
     masks = inputs + [np.asarray(ok.all())] * (len(V) - len(inputs))
     s = scale(dtype, sum(v.size for v in V if v is not None))
     return tuple(
-        None if v is None else tighter(np.inf if w is None else w.atol,
+        None if v is None else where_vacuous(np.inf if w is None else w.atol,
                                        np.where(m & ~np.isnan(v), s * np.sqrt(v), np.inf), dtype,
                                        f"{what} {name}")
         for name, v, m, w in zip(names, V, masks, worst or [None] * len(V), strict=True))

@@ -388,3 +388,18 @@ def tighter(worst: np.ndarray | float, probabilistic: np.ndarray, dtype: np.dtyp
                      f"{what}: min(running worst-case bound, first-order probabilistic bound "
                      f"λ·(u + u₆₄)·√V, false alarm ≤ {CALL_ALPHA:g} per call), "
                      f"u={u:.3g} ({np.dtype(dtype)})", u)
+
+
+def where_vacuous(worst: np.ndarray | float, probabilistic: np.ndarray, dtype: np.dtype,
+                  what: str) -> tol.Bound:
+    """The running worst-case bound, and the probabilistic one only where the worst case is
+    infinite (a gradient through a long sequence). The gradients' model (backpropagation.py) is
+    not trusted where the rigorous bound still speaks: the 20-seed soak found it below the error
+    of torch's gradients where they are tiny against their terms (weight gradients of 1e-40
+    through saturated gates, T = 1)."""
+    u = tol.unit_roundoff(dtype)
+    worst_a = np.broadcast_to(np.asarray(worst, dtype=np.float64), np.shape(probabilistic))
+    return tol.Bound(np.where(np.isfinite(worst_a), worst_a, probabilistic),
+                     f"{what}: running worst-case bound, where infinite the first-order "
+                     f"probabilistic bound λ·(u + u₆₄)·√V (false alarm ≤ {CALL_ALPHA:g} per "
+                     f"call), u={u:.3g} ({np.dtype(dtype)})", u)

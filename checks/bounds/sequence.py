@@ -287,7 +287,8 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
         w_states = list(states_)
 
     def combine(w: Computed | None, p: np.ndarray, name: str) -> tol.Bound:
-        return P.tighter(np.inf if w is None else w.error, p, dtype, f"vjp_rnn_module {name}")
+        return P.where_vacuous(np.inf if w is None else w.error, p, dtype,
+                               f"vjp_rnn_module {name}")
 
     rows_dx = time_major(np.broadcast_to(ok[None, :, None], (T, B, 1)), batch_first)
     return ModuleBounds(
