@@ -14,7 +14,7 @@ is within :data:`ROUNDING_LEVEL` units of the implementation's own rounding, or
 :data:`SEPARATION` times closer than the spec — so a variant is still named when the
 implementation's rounding noise is far above float64's.
 
-Two findings need no catalogue entry. *Lower precision* (:func:`lower_precision`): a float64
+Two findings need no catalogue entry. *Lower precision* (:func:`lower_precision_behind`): a float64
 implementation whose error scales like float32 rounding — comparable to the change float32
 rounding of the same call's inputs and output causes, and far above the float64 bound — is said to
 compute in float32 (spec/tolerances.md, "Lower precision than declared"). *Approximation*
@@ -54,9 +54,6 @@ ROUNDING_LEVEL = 1e4
 #: activation (a fast exp with 1e-4 error) 100× above it.
 FLOAT32_SPREAD = 16.0
 
-#: … and to exceed the float64 bound this many times (float32's u is 2²⁹ times float64's): an
-#: error just over the float64 bound is a float64 matter, whatever the float32 bound says.
-FLOAT32_ABOVE_FLOAT64 = 2.0**10
 
 #: Float32 perturbations drawn by :func:`float32_error`; the largest change per element counts.
 FLOAT32_SAMPLES = 4
@@ -240,7 +237,7 @@ def _approximation(call: Call, spec_out: Any, d_spec: float, unit: float,
     if what is not None and err > APPROXIMATE:
         return []
     # Float32 rounding (behind a float64 claim) is not an approximation: the error must exceed
-    # FLOAT32_SPREAD times what float32 rounding of the call causes (see lower_precision).
+    # FLOAT32_SPREAD times what float32 rounding of the call causes (see lower_precision_behind).
     float32 = _float32_changes(call)
     if float32 is None:
         return []
@@ -313,32 +310,20 @@ def float32_error(calls: list[Call], fn: str | None, want: np.ndarray,
     return None
 
 
-def lower_precision(err: np.ndarray, float64_bound: np.ndarray, float32_bound: np.ndarray,
-                    calls: list[Call], fn: str | None, want: np.ndarray) -> str | None:
-    """The finding "computes in float32" for a float64 implementation, when its error scales like
-    float32 rounding: within the float32 bound everywhere, FLOAT32_ABOVE_FLOAT64 times above the
-    float64 bound somewhere, and within a factor FLOAT32_SPREAD of :func:`float32_error` either
-    way (at the largest of each). A tiny float64 error fits under the float32 bound too; it fails
-    the last two. An approximate activation's error is far above float32's; it fails the last.
-    (The case float64 of :func:`lower_precision_behind`; ``float32_bound`` is the float64 bound
-    restated at float32's u.)"""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = float32_bound / float64_bound
-    ratio = float(np.nanmax(ratios, initial=0.0)) if np.any(float64_bound > 0) else 0.0
-    unit = LOWER_PRECISIONS["float64"][0].unit / ratio if ratio > 0 else 0.0
-    return lower_precision_behind("float64", err, float64_bound, unit, calls, fn, want)
-
-
 def lower_precision_behind(declared: str, err: np.ndarray, bound: np.ndarray, unit: float,
                            calls: list[Call], fn: str | None, want: np.ndarray) -> str | None:
     """The finding "computes in a lower precision than declared" (:data:`LOWER_PRECISIONS`) for an
     implementation declaring ``declared`` (its DTYPE's name, or its PRECISION) that fails
     ``bound`` (built for unit roundoff ``unit``), when its error scales like that precision's
-    rounding — the three conditions of
-    :func:`lower_precision`, with the precision's unit for float32's and the threshold of the
-    second a third of the binary orders between the two units (2¹⁰ for float32 behind float64,
-    2⁵ for TF32 and 2⁶ for bfloat16 behind float32). Of several precisions that fit, the one whose
-    predicted error is closest to the observed one is named."""
+    rounding (spec/tolerances.md, "Lower precision than declared"): within the bound restated at
+    that precision's unit everywhere; above the declared bound somewhere by a third of the binary
+    orders between the two units (2¹⁰ for float32 behind float64, 2⁵ for TF32 and 2⁶ for bfloat16
+    behind float32), since an error just over the declared bound is a matter of that precision;
+    and within a factor FLOAT32_SPREAD, either way, of :func:`float32_error` at the precision's
+    unit (at the largest of each). A tiny error fits under the lower bound too and fails the
+    last two; an approximate activation's error is far above rounding and fails the last. Of
+    several precisions that fit, the one whose predicted error is closest to the observed one is
+    named."""
     if not unit or not np.all(np.isfinite(err)):
         return None
     found = []
