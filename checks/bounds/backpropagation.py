@@ -37,6 +37,7 @@ from nnspec.checks.bounds.propagation import (
     dominates,
     layer_linearisable,
     scale,
+    underflow,
     where_vacuous,
 )
 
@@ -296,24 +297,24 @@ def squarable(*arrays: Any) -> bool:
 
 def gradient_bounds(what: str, dtype: np.dtype, names: Sequence[str], adj: Adjoint,
                     weights: Sequence[str], b_ih: np.ndarray | None, b_hh: np.ndarray | None,
-                    ok: np.ndarray,
-                    worst: Sequence[tol.Bound | None] | None) -> tuple[tol.Bound | None, ...]:
+                    ok: np.ndarray, worst: Sequence[tol.Bound | None] | None,
+                    count: int) -> tuple[tol.Bound | None, ...]:
     """A VJP's bounds in the contract's order — (∂x, ∂state0…, ∂weights…, ∂b_ih, ∂b_hh), None
     for an absent bias — each the running worst case (``worst``, in the same order; None: not
     run, infinite) and, where that is infinite, λ·(u + u₆₄)·√V (propagation.where_vacuous), λ for
     all the call's gradient elements together. ``ok``: per batch row, whether the first-order
     model holds along the whole trajectory; the weight gradients, sums over every row, need it
-    for all."""
+    for all. ``count``: the call's roundings (propagation.roundings), for the underflow floor."""
     biases = (("bias_ih", b_ih), ("bias_hh", b_hh))
     V = [adj.Vdx, *adj.Vdstate, *(adj.grads[w].close() for w in weights),
          *(None if b is None else adj.grads[n].close() for n, b in biases)]
     inputs = [ok[None, :, None], *(ok[:, None] for _ in adj.Vdstate)]
     masks = inputs + [np.asarray(ok.all())] * (len(V) - len(inputs))
-    s = scale(dtype, sum(v.size for v in V if v is not None))
+    s, floor = scale(dtype, sum(v.size for v in V if v is not None)), underflow(dtype, count)
     return tuple(
         None if v is None else where_vacuous(np.inf if w is None else w.atol,
-                                       np.where(m & ~np.isnan(v), s * np.sqrt(v), np.inf), dtype,
-                                       f"{what} {name}")
+                                             np.where(m & ~np.isnan(v), s * np.sqrt(v) + floor,
+                                                      np.inf), dtype, f"{what} {name}")
         for name, v, m, w in zip(names, V, masks, worst or [None] * len(V), strict=True))
 
 
@@ -322,7 +323,9 @@ def worst_case_stop(traj: Trajectory, dtype: np.dtype) -> Any:
     probabilistic bound on y): once it stops, the worst case on the gradients, which reads every
     step's forward bounds, is infinite and is not run."""
     ok_y, ok_T = layer_linearisable(traj, dtype)
-    prob = bounds([traj.Vy, *traj.Vstate], dtype, [ok_y, *(ok_T for _ in traj.Vstate)])
+    # Without the underflow floor (count 0): a stop rule only decides how long the worst case
+    # runs, and a lower probabilistic bound lets it run longer.
+    prob = bounds([traj.Vy, *traj.Vstate], dtype, [ok_y, *(ok_T for _ in traj.Vstate)], 0)
     return dominates(prob[0])
 
 

@@ -212,7 +212,8 @@ def gru_layer(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     def worst(stop: E.Stop) -> list[tuple[np.ndarray, ...]]:
         return [(s.h_new.error,) for s in _layer(x, h0, w_ih, w_hh, b_ih, b_hh, dtype, stop)]
 
-    b = P.layer_bounds(traj, dtype, worst, "gru_layer", ("y", "h_T"))
+    b = P.layer_bounds(traj, dtype, worst, "gru_layer", ("y", "h_T"),
+                       P.roundings(traj.y.shape[0] * traj.y.shape[1], w_ih, w_hh))
     return b[0], b[1]
 
 
@@ -238,4 +239,5 @@ def vjp_gru_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: 
         worst = E.gradient_bounds("vjp_gru_layer", dtype, (("dx", dx), ("dh0", dh0)), grads,
                                   WEIGHTS, b_ih, b_hh)
     return BP.gradient_bounds("vjp_gru_layer", dtype, LAYER_GRADIENTS, adj, WEIGHTS, b_ih, b_hh,
-                              BP.rows_ok(traj, dtype, *g), worst)
+                              BP.rows_ok(traj, dtype, *g), worst,
+                              P.roundings(x.shape[0] * x.shape[1], w_ih, w_hh))

@@ -132,7 +132,8 @@ def lstm_layer(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, 
         return [(s.h_new.error, s.c_new.error)
                 for s in _layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, dtype, w_hr, stop)]
 
-    b = P.layer_bounds(traj, dtype, worst, "lstm_layer", ("y", "h_T", "c_T"))
+    b = P.layer_bounds(traj, dtype, worst, "lstm_layer", ("y", "h_T", "c_T"),
+                       P.roundings(traj.y.shape[0] * traj.y.shape[1], w_ih, w_hh, w_hr))
     return b[0], b[1], b[2]
 
 
@@ -162,7 +163,8 @@ def vjp_lstm_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, c0: n
     names = ("dx", "dh0", "dc0", *("d" + w.replace("weight_", "w_") for w in weights), "db_ih",
              "db_hh")
     return BP.gradient_bounds("vjp_lstm_layer", dtype, names, adj, weights, b_ih, b_hh,
-                              BP.rows_ok(traj, dtype, *g), worst)
+                              BP.rows_ok(traj, dtype, *g), worst,
+                              P.roundings(x.shape[0] * x.shape[1], w_ih, w_hh, w_hr))
 
 
 def lstm_cell_projection(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,

@@ -70,6 +70,25 @@ def scale(dtype: np.dtype, elements: int) -> float:
     return confidence(elements) * (tol.unit_roundoff(dtype) + tol.unit_roundoff(np.float64))
 
 
+def roundings(rows: int, *weights: np.ndarray | None) -> int:
+    """At most how many roundings one call over ``rows`` = T·B step rows makes, forward and
+    backward: each weight element enters a product and a sum per row forward and two of each
+    backward (its VJP's ∂input and ∂weight), and each weight row's gate arithmetic (σ or tanh,
+    the gate products, the state update, forward and back) counts as 16 more."""
+    return 3 * rows * sum(2 * w.size + 16 * w.shape[0] for w in weights if w is not None)
+
+
+def underflow(dtype: np.dtype, count: int) -> float:
+    """The underflow floor of a probabilistic bound: every rounding of ``count`` may lose up to
+    ``tiny`` absolutely, in the implementation's dtype and in the reference's float64 (rules.py,
+    "underflow"). The model's V is relative — u·|result| per rounding — so without it a result
+    that underflows, a float32 gradient of 1e-53 computed as 0, has a bound of 0. The loss is
+    carried to the output unamplified: a value reaches the underflow range by contracting
+    factors, and those that follow it are of the same kind (spec/tolerances.md, "Bounds at
+    production scale")."""
+    return count * (tol.underflow(dtype) + tol.underflow(np.float64))
+
+
 # ---- the pieces of the model: V in units of u² --------------------------------------------------
 
 def _summed(A: np.ndarray, squares: np.ndarray, n: int) -> np.ndarray:
@@ -333,11 +352,14 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
 
 # ---- the bound: the smaller of the worst case and the probabilistic one -------------------------
 
-def bounds(V: Sequence[np.ndarray], dtype: np.dtype, linear: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """λ·(u + u₆₄)·√V per output, λ for all their elements together; infinite where ``linear``
-    (broadcast over the trailing axes) is False."""
-    s = scale(dtype, sum(v.size for v in V))
-    return [np.where(ok.reshape(ok.shape + (1,) * (v.ndim - ok.ndim)), s * np.sqrt(v), np.inf)
+def bounds(V: Sequence[np.ndarray], dtype: np.dtype, linear: Sequence[np.ndarray],
+           count: int) -> list[np.ndarray]:
+    """λ·(u + u₆₄)·√V per output, λ for all their elements together, plus the :func:`underflow`
+    floor of ``count`` roundings; infinite where ``linear`` (broadcast over the trailing axes)
+    is False."""
+    s, floor = scale(dtype, sum(v.size for v in V)), underflow(dtype, count)
+    return [np.where(ok.reshape(ok.shape + (1,) * (v.ndim - ok.ndim)), s * np.sqrt(v) + floor,
+                     np.inf)
             for v, ok in zip(V, linear, strict=True)]
 
 
@@ -364,11 +386,12 @@ WorstRun = Callable[[Callable[[int, tuple[np.ndarray, ...]], bool]], list[tuple[
 
 
 def layer_bounds(traj: Trajectory, dtype: np.dtype, run_worst: WorstRun, what: str,
-                 names: Sequence[str]) -> tuple[tol.Bound, ...]:
-    """Bounds on a layer's (y, final states…): the probabilistic bound of ``traj``, and the
-    running worst-case bound where it is tighter (infinite after the worst-case run stops)."""
+                 names: Sequence[str], count: int) -> tuple[tol.Bound, ...]:
+    """Bounds on a layer's (y, final states…): the probabilistic bound of ``traj`` (``count``
+    roundings, :func:`roundings`), and the running worst-case bound where it is tighter
+    (infinite after the worst-case run stops)."""
     ok_y, ok_T = layer_linearisable(traj, dtype)
-    prob = bounds([traj.Vy, *traj.Vstate], dtype, [ok_y, *(ok_T for _ in traj.Vstate)])
+    prob = bounds([traj.Vy, *traj.Vstate], dtype, [ok_y, *(ok_T for _ in traj.Vstate)], count)
     worst = run_worst(dominates(prob[0]))
     worst_y = np.full(traj.y.shape, np.inf)
     for t, errors in enumerate(worst):

@@ -138,7 +138,8 @@ def rnn_layer(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         return [(s.h_new.error,) for s in _layer(exact(x), exact(h0), w_ih, w_hh, b_ih, b_hh,
                                                  nonlinearity, dtype, stop)]
 
-    b = P.layer_bounds(traj, dtype, worst, "rnn_layer", ("y", "h_T"))
+    b = P.layer_bounds(traj, dtype, worst, "rnn_layer", ("y", "h_T"),
+                       P.roundings(x.shape[0] * x.shape[1], w_ih, w_hh))
     return b[0], b[1]
 
 
@@ -170,7 +171,7 @@ def vjp_rnn_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: 
         worst = E.gradient_bounds("vjp_rnn_layer", dtype, (("dx", dx), ("dh0", dh0)), grads,
                                   WEIGHTS, b_ih, b_hh)
     return BP.gradient_bounds("vjp_rnn_layer", dtype, LAYER_GRADIENTS, adj, WEIGHTS, b_ih, b_hh,
-                              ok, worst)
+                              ok, worst, P.roundings(x.shape[0] * x.shape[1], w_ih, w_hh))
 
 
 # ---- the seed's output layer and loss on the states (rnn.output, rnn.output_loss) ---------------

@@ -153,6 +153,7 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
     # layer's outputs, with their variance proxies V, are the next layer's inputs.
     elements = T * B * D * widths[0] + sum(num_layers * D * B * w for w in widths)
     scale = P.scale(dtype, elements)
+    floor = P.underflow(dtype, P.roundings(T * B, *params.values()))
     value, V = xs, np.zeros_like(xs)
     V_finals = [np.zeros((num_layers * D, B, w)) for w in widths]
     linear = np.ones(B, dtype=bool)
@@ -179,9 +180,10 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
                     V_final[k, idx] = v
                 linear[idx] &= P.layer_linearisable(traj, dtype)[1]
         value, V = y_p, V_p
-    probabilistic = [time_major(np.where(linear[None, :, None], scale * np.sqrt(V), np.inf),
-                                batch_first),
-                     *(np.where(linear[None, :, None], scale * np.sqrt(v), np.inf) for v in V_finals)]
+    probabilistic = [time_major(np.where(linear[None, :, None], scale * np.sqrt(V) + floor,
+                                         np.inf), batch_first),
+                     *(np.where(linear[None, :, None], scale * np.sqrt(v) + floor, np.inf)
+                       for v in V_finals)]
 
     inp, finals, traces = exact(xs), [_zeros((num_layers * D, B, w)) for w in widths], []
     finished = True  # whether every worst-case run went to the end (the gradients' needs it)
@@ -277,7 +279,7 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
     s = P.scale(dtype, V_dx.size + sum(v.size for v in V_states) + sum(v.size for v in V_params.values()))
 
     def prob(V: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return np.where(rows & ~np.isnan(V), s * np.sqrt(V), np.inf)
+        return np.where(rows & ~np.isnan(V), s * np.sqrt(V) + floor, np.inf)
 
     w_dx: Computed | None = None
     w_states: list[Computed | None] = [None] * len(widths)
