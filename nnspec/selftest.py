@@ -28,6 +28,14 @@ class Outcome:
     diagnoses: list[str]
     failures: list[Failure]
     seconds: float
+    #: Per spec id, what the checks said beside their failures: a check that failed without a
+    #: NonConformance (an error, a Hypothesis health check) says it only here.
+    messages: dict[str, list[str]]
+
+    def why(self, spec_id: str) -> str:
+        """The first failure of ``spec_id``, else its first message: never empty for a fail."""
+        first = next((f.headline for f in self.failures if f.spec_id == spec_id), None)
+        return first or "; ".join(self.messages.get(spec_id, [])) or "failed without a message"
 
     @property
     def named(self) -> list[str]:
@@ -58,7 +66,8 @@ def run(entry: Entry, *, seed: int = 0, examples: int = EXAMPLES,
     return Outcome(entry=entry, verdicts=result.verdicts,
                    diagnoses=[line for sid in result.diagnoses for line in result.diagnoses[sid]],
                    failures=[f for sid in entry.only for f in result.failures.get(sid, [])],
-                   seconds=time.perf_counter() - start)
+                   seconds=time.perf_counter() - start,
+                   messages={sid: result.messages.get(sid, []) for sid in entry.only})
 
 
 def rates(outcomes: list[Outcome]) -> dict[str, dict[str, int]]:

@@ -53,8 +53,7 @@ def one_seed(seed: int, examples: int) -> dict[str, Any]:
             continue
         entries += 1
         failed = [sid for sid, verdict in outcome.verdicts.items() if verdict == "fail"]
-        red += [{"implementation": entry.name, "spec_id": sid,
-                 "failure": next((f.headline for f in outcome.failures if f.spec_id == sid), "")}
+        red += [{"implementation": entry.name, "spec_id": sid, "failure": outcome.why(sid)}
                 for sid in failed]
         red += [{"implementation": entry.name, "spec_id": sid, "failure": "never checked"}
                 for sid in entry.only if outcome.verdicts.get(sid) != "pass" and sid not in failed]
