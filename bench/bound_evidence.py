@@ -304,16 +304,16 @@ def tangent_variance(c: Case, K: int, rng: np.random.Generator) -> tuple[np.ndar
         squares = (x[t] ** 2) @ (w_ih ** 2).T + (h ** 2) @ (w_hh ** 2).T + b_ih ** 2 + b_hh ** 2
         eA = eh @ w_hh.T + signs(4 * H) * np.sqrt(n * A * A + (n + 1) * squares)
         s = sigmoid(A)
-        es = s * (1 - s) * eA + signs(4 * H) * np.sqrt(P._library(s))
+        es = s * (1 - s) * eA + signs(4 * H) * np.sqrt(P.library(s))
         i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
         g = np.tanh(A[:, 2 * H:3 * H])
-        eg = (1 - g * g) * eA[..., 2 * H:3 * H] + signs(H) * np.sqrt(P._library(g))
+        eg = (1 - g * g) * eA[..., 2 * H:3 * H] + signs(H) * np.sqrt(P.library(g))
         ei, ef, eo = es[..., :H], es[..., H:2 * H], es[..., 3 * H:]
         c_new = f * cell + i * g
         ec = (f * ec + cell * ef + g * ei + i * eg
               + signs(H) * np.sqrt((f * cell) ** 2 + (i * g) ** 2 + c_new ** 2))
         tc = np.tanh(c_new)
-        etc = (1 - tc * tc) * ec + signs(H) * np.sqrt(P._library(tc))
+        etc = (1 - tc * tc) * ec + signs(H) * np.sqrt(P.library(tc))
         m = o * tc
         eh = o * etc + tc * eo + signs(H) * np.abs(m)
         h, cell = m, c_new
@@ -336,7 +336,7 @@ def variance_model(sizes: Sequence[tuple[int, int, int, int]]) -> list[str]:
         exact, t_exact = tangent_variance(c, K, np.random.default_rng(1))
         diag, t_diag = _timed(_model_variance, c)
         # Candidate (a′) is propagation.lstm with Minkowski's rule where it combines errors.
-        with mock.patch.object(P, "_uncorrelated", _minkowski):
+        with mock.patch.object(P, "uncorrelated", _minkowski):
             mink, t_mink = _timed(_model_variance, c)
         for name, V, seconds in (("(a) diagonal (chosen)", diag, t_diag),
                                  ("(a′) Minkowski inside the cell", mink, t_mink),

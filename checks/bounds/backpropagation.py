@@ -30,13 +30,12 @@ from nnspec.checks.bounds.propagation import (
     GRUTape,
     LSTMTape,
     Trajectory,
-    _overflow_is_infinite,
-    _spread,
-    _summed,
     bounds,
     dominates,
     layer_linearisable,
     scale,
+    spread,
+    summed,
     underflow,
     where_vacuous,
 )
@@ -58,7 +57,7 @@ class Open(NamedTuple):
 
     def close(self) -> np.ndarray:
         """V of the gradient: its own rounding as one sum of all its rows, plus the carried."""
-        return _summed(self.value, self.squares, self.rows) + self.carried
+        return summed(self.value, self.squares, self.rows) + self.carried
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -81,13 +80,13 @@ def through(G: np.ndarray, VG: np.ndarray, W: np.ndarray,
             W2: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """G W, an n-term sum per element (n = W's rows), and its V: the sums' own roundings and
     VG (W∘W), n·(G W)² + (n + 1)·G² (W∘W) + VG (W∘W) = n·(G W)² + ((n + 1)·G² + VG)(W∘W) —
-    one GEMM (propagation._spread)."""
+    one GEMM (propagation.spread)."""
     W2 = W * W if W2 is None else W2
     n = W.shape[0]
     shape = (*G.shape[:-1], W.shape[1])
     G, VG = _flat(G), _flat(VG)
     value = G @ W
-    V = n * value * value + _spread(G, VG, W2, n)
+    V = n * value * value + spread(G, VG, W2, n)
     return value.reshape(shape), V.reshape(shape)
 
 
@@ -158,7 +157,7 @@ def _cotangent(gy: np.ndarray, Vgy: np.ndarray | None, t: int, g: np.ndarray,
     return _add((gy[t], np.zeros_like(g) if Vgy is None else Vgy[t]), (g, V))
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def lstm(traj: Trajectory, tape: Sequence[LSTMTape], x: np.ndarray, Vx: np.ndarray | None,
          h0: np.ndarray, Vh0: np.ndarray | None, w_ih: np.ndarray, w_hh: np.ndarray,
          w_hr: np.ndarray | None, gy: np.ndarray, Vgy: np.ndarray | None, ghT: np.ndarray,
@@ -210,7 +209,7 @@ def lstm(traj: Trajectory, tape: Sequence[LSTMTape], x: np.ndarray, Vx: np.ndarr
     return Adjoint(dx, Vdx, (gh, gc), (Vgh, Vgc), grads)
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def gru(traj: Trajectory, tape: Sequence[GRUTape], x: np.ndarray, Vx: np.ndarray | None,
         h0: np.ndarray, Vh0: np.ndarray | None, w_ih: np.ndarray, w_hh: np.ndarray,
         gy: np.ndarray, Vgy: np.ndarray | None, ghT: np.ndarray) -> Adjoint:
@@ -245,7 +244,7 @@ def gru(traj: Trajectory, tape: Sequence[GRUTape], x: np.ndarray, Vx: np.ndarray
     return Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(d_ih, Vd_ih, x, Vx, d_hh, Vd_hh, hp, Vhp))
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray,
         Vx: np.ndarray | None, h0: np.ndarray, Vh0: np.ndarray | None, w_ih: np.ndarray,
         w_hh: np.ndarray, nonlinearity: str, gy: np.ndarray, Vgy: np.ndarray | None,

@@ -29,10 +29,6 @@ import numpy as np
 from nnspec.checks.bounds import rules as tol
 from nnspec.reference.activations import sigmoid as _sigmoid
 
-#: Bounds of long or deep runs on large values may overflow float64: they become inf (no bound),
-#: never a warning or NaN.
-_overflow_is_infinite = np.errstate(over="ignore", invalid="ignore")
-
 
 @dataclass(frozen=True)
 class Computed:
@@ -66,7 +62,7 @@ def exact(value: Any) -> Computed:
     return Computed(value, np.zeros_like(value))
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def rounding(magnitude: np.ndarray, n: int, dtype: np.dtype) -> np.ndarray:
     """tol.accumulated's bound on an n-term sum whose terms have Σ|terms| = magnitude."""
     return tol.accumulated(magnitude, n, dtype).atol
@@ -83,7 +79,7 @@ def as_bound(c: Computed, what: str, dtype: np.dtype | type) -> tol.Bound:
 
 # ---- the rules -------------------------------------------------------------------------------
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def product(*factors: Computed, dtype: np.dtype) -> Computed:
     """Π v_k from factors with errors δ_k: the exact telescoped error
     Σ_k δ_k·Π_{l<k}(|v_l|+δ_l)·Π_{l>k}|v_l|, plus the m − 1 roundings of the product."""
@@ -99,7 +95,7 @@ def product(*factors: Computed, dtype: np.dtype) -> Computed:
     return Computed(value, error)
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def total(*terms: Computed, dtype: np.dtype) -> Computed:
     """Σ v_k from terms with errors δ_k: Σ δ_k plus the n − 1 roundings of the sum."""
     value = functools.reduce(np.add, (t.value for t in terms))
@@ -126,7 +122,7 @@ def _reach(a: Computed) -> np.ndarray:
     return np.maximum(np.abs(a.value) - a.error, 0.0)
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def sigmoid(a: Computed, dtype: np.dtype) -> Computed:
     """σ(a): the input error times max|σ'| on the reachable interval (≤ 1/4, σ'(t) =
     e^(−t)/(1 + e^(−t))² at t ≥ 0, no overflow), plus the library's tol.elementwise, which is
@@ -137,7 +133,7 @@ def sigmoid(a: Computed, dtype: np.dtype) -> Computed:
                     + tol.absolute_near_zero(value, dtype, function="sigmoid").atol)
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def tanh(a: Computed, dtype: np.dtype) -> Computed:
     """tanh(a): the input error times max|tanh'| on the reachable interval (≤ 1,
     tanh'(t) = 4e^(−2t)/(1 + e^(−2t))²), plus the library's tol.elementwise, absolute near 0 for
@@ -148,21 +144,21 @@ def tanh(a: Computed, dtype: np.dtype) -> Computed:
                     + tol.absolute_near_zero(value, dtype, function="tanh").atol)
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def relu(a: Computed) -> Computed:
     """max(a, 0), exact: the input error passes where the interval reaches above 0 (elsewhere
     the computed result is 0 too)."""
     return Computed(np.maximum(a.value, 0.0), a.error * (a.value + a.error > 0))
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def matmul(a: Computed, W: np.ndarray, dtype: np.dtype) -> Computed:
     """a W for an exact W: a's error carried by |W|, plus the n-term dot products' roundings."""
     return Computed(a.value @ W, a.error @ np.abs(W)
                     + rounding(a.magnitude @ np.abs(W), W.shape[0], dtype))
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def affine(terms: Sequence[tuple[Computed, np.ndarray]], biases: Sequence[np.ndarray | None],
            dtype: np.dtype) -> Computed:
     """Σ_k a_k W_kᵀ + Σ b, a pre-activation x w_ihᵀ + h w_hhᵀ + b_ih + b_hh: the inputs' errors
@@ -211,7 +207,7 @@ class Accumulation:
     rows: int
 
     @classmethod
-    @_overflow_is_infinite
+    @tol.overflow_is_infinite
     def of(cls, L: Computed, R: Computed | None = None) -> Accumulation:
         """Lᵀ R for L (n, m), R (n, k); R None means a column of ones (a bias: Σ_rows L)."""
         if R is None:
@@ -220,7 +216,7 @@ class Accumulation:
         return cls(L.value.T @ R.value, L.error.T @ R.magnitude + np.abs(L.value).T @ R.error,
                    L.magnitude.T @ R.magnitude, L.shape[0])
 
-    @_overflow_is_infinite
+    @tol.overflow_is_infinite
     def __add__(self, other: Accumulation) -> Accumulation:
         return Accumulation(self.value + other.value, self.carried + other.carried,
                             self.magnitude + other.magnitude, self.rows + other.rows)
@@ -233,7 +229,7 @@ class Accumulation:
                    np.concatenate([p.carried for p in parts]),
                    np.concatenate([p.magnitude for p in parts]), max(p.rows for p in parts))
 
-    @_overflow_is_infinite
+    @tol.overflow_is_infinite
     def close(self, dtype: np.dtype) -> Computed:
         return Computed(self.value, self.carried + rounding(self.magnitude, self.rows, dtype))
 

@@ -91,17 +91,17 @@ def underflow(dtype: np.dtype, count: int) -> float:
 
 # ---- the pieces of the model: V in units of u² --------------------------------------------------
 
-def _summed(A: np.ndarray, squares: np.ndarray, n: int) -> np.ndarray:
+def summed(A: np.ndarray, squares: np.ndarray, n: int) -> np.ndarray:
     """The own roundings of an n-term sum with value A and Σ terms² = squares."""
     return n * A * A + (n + 1) * squares
 
 
-def _library(f: np.ndarray) -> np.ndarray:
+def library(f: np.ndarray) -> np.ndarray:
     """One σ or tanh call: (LIBRARY_ULPS·(|f| + 1))²."""
     return (LIBRARY_ULPS * (np.abs(f) + 1.0)) ** 2
 
 
-def _uncorrelated(*terms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def uncorrelated(*terms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """V of Σ_k a_k e_k for uncorrelated errors e_k with V_k: Σ a_k² V_k."""
     return sum(a * a * v for a, v in terms)  # type: ignore[return-value]
 
@@ -116,16 +116,16 @@ class Trajectory(NamedTuple):
     Vstate: tuple[np.ndarray, ...]
 
 
-def _spread(v: np.ndarray, Vv: np.ndarray | float, W2: np.ndarray, n: int) -> np.ndarray:
+def spread(v: np.ndarray, Vv: np.ndarray | float, W2: np.ndarray, n: int) -> np.ndarray:
     """The share of the terms v_k w_jk of an n-term sum A_j = Σ_k v_k w_jk in its V, all but the
-    n·A² of :func:`_summed`: (n + 1)·Σ terms² plus the error V_v carried through W∘W,
+    n·A² of :func:`summed`: (n + 1)·Σ terms² plus the error V_v carried through W∘W,
     (n + 1)·v² (W∘W)ᵀ + V_v (W∘W)ᵀ = ((n + 1)·v² + V_v)(W∘W)ᵀ — one GEMM (W2 = (W∘W)ᵀ)."""
     return ((n + 1) * (v * v) + Vv) @ W2
 
 
 class _Inputs(NamedTuple):
     """x w_ihᵀ + b_ih (+ b_hh) for every step, and the input terms' share in the V of the
-    step's n-term sums, :func:`_spread` plus (n + 1)·Σ b²: one GEMM each over all T·B rows, as
+    step's n-term sums, :func:`spread` plus (n + 1)·Σ b²: one GEMM each over all T·B rows, as
     an implementation's input projection."""
 
     xw: np.ndarray
@@ -137,7 +137,7 @@ def _inputs(x: np.ndarray, Vx: np.ndarray | None, w_ih: np.ndarray,
     T, B, D = x.shape
     flat = x.reshape(T * B, D)  # one 2-D GEMM: a 3-D matmul would be T GEMMs of B rows
     xw = flat @ w_ih.T
-    rest = _spread(flat, 0.0 if Vx is None else Vx.reshape(T * B, D), (w_ih * w_ih).T, n)
+    rest = spread(flat, 0.0 if Vx is None else Vx.reshape(T * B, D), (w_ih * w_ih).T, n)
     for b in biases:
         if b is not None:
             xw += b
@@ -162,8 +162,6 @@ def _linearisable(V: np.ndarray, scale_: float, y: np.ndarray) -> np.ndarray:
     return ~np.logical_or.accumulate(over, axis=0)
 
 
-#: Long or large runs may overflow V: it becomes inf (no probabilistic bound), never a warning.
-_overflow_is_infinite = np.errstate(over="ignore", invalid="ignore")
 
 
 def _guarded(traj: Trajectory, *arrays: np.ndarray | None) -> Trajectory:
@@ -209,7 +207,7 @@ class GRUTape(NamedTuple):
 
 # ---- the families ---------------------------------------------------------------------------
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
          b_ih: np.ndarray | None, b_hh: np.ndarray | None, w_hr: np.ndarray | None = None,
          Vx: np.ndarray | None = None, Vh0: np.ndarray | None = None,
@@ -230,28 +228,28 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
     ys, Vys = np.empty((T, B, h.shape[1])), np.empty((T, B, h.shape[1]))
     for t in range(T):
         A = inp.xw[t] + h @ w_hh.T
-        VA = n * A * A + inp.rest[t] + _spread(h, Vh, Whh2, n)
+        VA = n * A * A + inp.rest[t] + spread(h, Vh, Whh2, n)
         s = _sigmoid(A)
         ds = s * (1.0 - s)
-        Vs = ds * ds * VA + _library(s)
+        Vs = ds * ds * VA + library(s)
         i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
         Vi, Vf, Vo = Vs[:, :H], Vs[:, H:2 * H], Vs[:, 3 * H:]
         g = np.tanh(A[:, 2 * H:3 * H])
-        Vg = (1.0 - g * g) ** 2 * VA[:, 2 * H:3 * H] + _library(g)
+        Vg = (1.0 - g * g) ** 2 * VA[:, 2 * H:3 * H] + library(g)
         fc, ig = f * c, i * g
         c_new = fc + ig
         c_prev, Vc_prev = c, Vc
-        Vc = _uncorrelated((f, Vc), (c, Vf), (g, Vi), (i, Vg)) + fc * fc + ig * ig + c_new * c_new
+        Vc = uncorrelated((f, Vc), (c, Vf), (g, Vi), (i, Vg)) + fc * fc + ig * ig + c_new * c_new
         tc = np.tanh(c_new)
-        Vtc = (1.0 - tc * tc) ** 2 * Vc + _library(tc)
+        Vtc = (1.0 - tc * tc) ** 2 * Vc + library(tc)
         m = o * tc
-        Vm = _uncorrelated((o, Vtc), (tc, Vo)) + m * m
+        Vm = uncorrelated((o, Vtc), (tc, Vo)) + m * m
         if w_hr is None:
             h, Vh = m, Vm
         else:
             assert Whr2 is not None
             h = m @ w_hr.T
-            Vh = H * h * h + _spread(m, Vm, Whr2, H)
+            Vh = H * h * h + spread(m, Vm, Whr2, H)
         c = c_new
         ys[t], Vys[t] = h, Vh
         if tape is not None:
@@ -262,7 +260,7 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
                     w_hr)
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         b_ih: np.ndarray | None, b_hh: np.ndarray | None, Vx: np.ndarray | None = None,
         Vh0: np.ndarray | None = None, tape: list[Any] | None = None) -> Trajectory:
@@ -287,23 +285,23 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     for t in range(T):
         hw = h @ w_hh.T
         A_rz = inp_rz.xw[t] + hw[:, rz]
-        VA_rz = n_rz * A_rz * A_rz + inp_rz.rest[t] + _spread(h, Vh, W2_rz, n_rz)
+        VA_rz = n_rz * A_rz * A_rz + inp_rz.rest[t] + spread(h, Vh, W2_rz, n_rz)
         s = _sigmoid(A_rz)
         ds = s * (1.0 - s)
-        Vs = ds * ds * VA_rz + _library(s)
+        Vs = ds * ds * VA_rz + library(s)
         r, z, Vr, Vz = s[:, :H], s[:, H:], Vs[:, :H], Vs[:, H:]
         A_in = inp_n.xw[t]
         VA_in = (D + 1) * A_in * A_in + inp_n.rest[t]
         A_hn = hw[:, nn] + b_hn
-        VA_hn = (H + 1) * A_hn * A_hn + _spread(h, Vh, W2_hn, H + 1) + (H + 2) * b_hn * b_hn
+        VA_hn = (H + 1) * A_hn * A_hn + spread(h, Vh, W2_hn, H + 1) + (H + 2) * b_hn * b_hn
         P = r * A_hn
         A_n = A_in + P
-        VA_n = _uncorrelated((np.ones_like(P), VA_in), (r, VA_hn), (A_hn, Vr)) + P * P + A_n * A_n
+        VA_n = uncorrelated((np.ones_like(P), VA_in), (r, VA_hn), (A_hn, Vr)) + P * P + A_n * A_n
         nv = np.tanh(A_n)
-        Vn = (1.0 - nv * nv) ** 2 * VA_n + _library(nv)
+        Vn = (1.0 - nv * nv) ** 2 * VA_n + library(nv)
         keep, take = z * h, (1.0 - z) * nv
         h_new = take + keep
-        Vh = (_uncorrelated((1.0 - z, Vn), (h - nv, Vz), (z, Vh))
+        Vh = (uncorrelated((1.0 - z, Vn), (h - nv, Vz), (z, Vh))
               + (nv * (1.0 - z)) ** 2 + take * take + keep * keep + h_new * h_new)
         h = h_new
         ys[t], Vys[t] = h, Vh
@@ -312,7 +310,7 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     return _guarded(Trajectory(ys, (h,), Vys, (Vh,)), x, h0, w_ih, w_hh, b_ih, b_hh)
 
 
-@_overflow_is_infinite
+@tol.overflow_is_infinite
 def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str, scale_: float,
         Vx: np.ndarray | None = None, Vh0: np.ndarray | None = None,
@@ -331,13 +329,13 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     ys, Vys = np.empty((T, B, H)), np.empty((T, B, H))
     for t in range(T):
         a = inp.xw[t] + h @ w_hh.T
-        Va = n * a * a + inp.rest[t] + _spread(h, Vh, Whh2, n)
+        Va = n * a * a + inp.rest[t] + spread(h, Vh, Whh2, n)
         if nonlinearity == "tanh":
             h = np.tanh(a)
-            Vh = (1.0 - h * h) ** 2 * Va + _library(h)
+            Vh = (1.0 - h * h) ** 2 * Va + library(h)
         elif nonlinearity == "sigmoid":
             h = _sigmoid(a)
-            Vh = (h * (1.0 - h)) ** 2 * Va + _library(h)
+            Vh = (h * (1.0 - h)) ** 2 * Va + library(h)
         elif nonlinearity == "linear":
             h, Vh = a, Va
         elif nonlinearity == "relu":

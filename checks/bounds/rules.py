@@ -54,6 +54,11 @@ def unit_roundoff(dtype: np.dtype | type) -> float:
     return float(np.finfo(dtype).eps) / 2.0
 
 
+#: Bounds of long or deep runs on large values may overflow float64: they become inf (no bound),
+#: never a warning or NaN. A decorator (and context manager) for the functions that compute them.
+overflow_is_infinite = np.errstate(over="ignore", invalid="ignore")
+
+
 def underflow(dtype: np.dtype | type) -> float:
     """The absolute error one rounding may add below the normal range: the smallest normal."""
     return float(np.finfo(dtype).tiny)
