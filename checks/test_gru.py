@@ -39,7 +39,9 @@ FORMULAS: dict[str, tuple[Callable, Callable]] = {
 }
 BUGS = {"gru.bug.gate_order_zrn": ref.gate_order_zrn,
         "gru.bug.reset_on_input": ref.reset_on_input,
-        "gru.bug.bias_hn_outside_reset": ref.bias_hn_outside_reset}
+        "gru.bug.bias_hn_outside_reset": ref.bias_hn_outside_reset,
+        "gru.bug.no_bias_hn": ref.no_bias_hn,
+        "gru.bug.hard_sigmoid_gates_keras3": ref.hard_sigmoid_gates_keras3}
 
 
 # ---- inputs ----------------------------------------------------------------------------------

@@ -170,6 +170,9 @@ WRONG_CELLS = {
     "lstm.bug.no_tanh_on_cell": ref.no_tanh_on_cell,
     "lstm.bug.ungated_hidden": ref.ungated_hidden,
     "lstm.bug.gate_order_ifog": ref.gate_order_ifog,
+    "lstm.bug.forget_bias_every_step": ref.forget_bias_every_step,
+    "lstm.bug.hard_sigmoid_gates_keras2": ref.hard_sigmoid_gates_keras2,
+    "lstm.bug.hard_sigmoid_gates_keras3": ref.hard_sigmoid_gates_keras3,
 }
 
 

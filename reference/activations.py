@@ -219,3 +219,39 @@ def tanh_derivative_from_input(g: np.ndarray, x: np.ndarray) -> tuple[np.ndarray
     The seed's identity f'(x) = 1 − f(x)² applied to the input x instead of the output f(x).
     """
     return (g * (1.0 - x**2),)
+
+
+# ---- hard sigmoids: piecewise-linear σ that frameworks ship as a recurrent activation ----------
+
+def _hard_sigmoid(z: np.ndarray, slope: float) -> np.ndarray:
+    """clip(slope·z + ½, 0, 1): the line through (0, ½) with the given slope, clipped to [0, 1]."""
+    return np.clip(slope * np.asarray(z) + 0.5, 0.0, 1.0)
+
+
+#: Keras 2's hard_sigmoid: slope 0.2, reaching 0 and 1 at z = ∓2.5.
+HARD_SIGMOID_SLOPE_KERAS2 = 0.2
+
+#: Keras 3's (TF ≥ 2.16) hard_sigmoid, relu6(z + 3)/6: slope 1/6, reaching 0 and 1 at z = ∓3.
+HARD_SIGMOID_SLOPE_KERAS3 = 1.0 / 6.0
+
+
+def hard_sigmoid_keras2(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """activations.bug.hard_sigmoid_keras2 — φ(x) = clip(0.2·αx + 0.5, 0, 1).
+
+    Keras 2's `hard_sigmoid` (its documented formula, and the one it computed through Keras 2.15),
+    the default `recurrent_activation` of Keras ≤ 2.2's LSTM and GRU; ONNX's HardSigmoid with its
+    default alpha = 0.2, beta = 0.5. It is within 0.08 of σ(αx), not σ itself.
+    """
+    _check_alpha(alpha)
+    return _hard_sigmoid(alpha * np.asarray(x), HARD_SIGMOID_SLOPE_KERAS2)
+
+
+def hard_sigmoid_keras3(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """activations.bug.hard_sigmoid_keras3 — φ(x) = relu6(αx + 3)/6 = clip(αx/6 + 0.5, 0, 1).
+
+    What Keras 3 (TensorFlow ≥ 2.16) computes for `hard_sigmoid` while its documentation still
+    states 0.2x + 0.5 clipped at ±2.5 (tensorflow/tensorflow#65381); torch.nn.Hardsigmoid's
+    formula. Within 0.07 of σ(αx).
+    """
+    _check_alpha(alpha)
+    return _hard_sigmoid(alpha * np.asarray(x), HARD_SIGMOID_SLOPE_KERAS3)

@@ -12,6 +12,10 @@ seeds' candidate H̃) and has two biases ``b_ih``, ``b_hh`` (3h,); :func:`params
 (:func:`gru_cell`, :func:`gru_layer`, … in PyTorch's layout) convert and call the seed-notation
 ones.
 
+The last section holds the variants frameworks ship (Flax NNX without b_hn, PaddlePaddle's
+flipped reset-before cell, Keras's hard-sigmoid gates; CoreML's is gru.bug.bias_hn_outside_reset),
+each in the contract's arguments so that the oracle can name it.
+
 Everything smooth here accepts complex arrays, so complex-step differentiation applies. The
 tolerance of an implementation (a running error bound, spec/gru.md "Tolerance") is derived in
 nnspec.checks.bounds.gru, not here: the reference is the math alone.
@@ -24,7 +28,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nnspec.reference.activations import sigmoid, sigmoid_vjp, tanh, tanh_vjp
+from nnspec.reference.activations import (
+    hard_sigmoid_keras2,
+    hard_sigmoid_keras3,
+    sigmoid,
+    sigmoid_vjp,
+    tanh,
+    tanh_vjp,
+)
 
 Cell = Callable[..., Any]
 
@@ -379,9 +390,76 @@ def bias_hn_outside_reset(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: 
                           b_hh: np.ndarray | None = None) -> np.ndarray:
     """gru.bug.bias_hn_outside_reset — PyTorch's reset placement, but b_hn added outside the
     reset, H̃ = tanh(X W_xh + b_h + b_hh + R ⊙ (H W_hh)): what merging b_ih and b_hh into one
-    bias vector does to the candidate."""
+    bias vector does to the candidate, and what CoreML's GRU computes (its one candidate bias
+    b_n = b_in + b_hn sits outside the reset: apple/coremltools#1124)."""
     _check_args(x, h, w_ih, w_hh, b_ih, b_hh, sequence=False)
     p = params_from_torch(w_ih, w_hh, b_ih, b_hh)
     R, Z = gates(x, h, p)
     H_tilde = tanh(x @ p.W_xh + p.b_h + p.b_hh + R * (h @ p.W_hh))
+    return Z * h + (1 - Z) * H_tilde
+
+
+# ---- variants that frameworks ship, named so that the oracle can tell which one it meets -------
+
+def no_bias_hn(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+               b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None) -> np.ndarray:
+    """gru.bug.no_bias_hn — PyTorch's cell without b_hn: H̃ = tanh(X W_xh + b_h + R ⊙ (H W_hh)),
+    R, Z and H_t as in :func:`gru_cell`.
+
+    Flax NNX's GRUCell fuses the three recurrent projections into one bias-free matmul, so its
+    candidate has no recurrent bias at all, while its docstring and flax.linen's GRUCell have
+    b_hn inside the reset (google/flax#5594); PyTorch weights mapped onto it lose b_hn.
+    """
+    _check_args(x, h, w_ih, w_hh, b_ih, b_hh, sequence=False)
+    p = params_from_torch(w_ih, w_hh, b_ih, b_hh)
+    R, Z = gates(x, h, p)
+    H_tilde = tanh(x @ p.W_xh + p.b_h + R * (h @ p.W_hh))
+    return Z * h + (1 - Z) * H_tilde
+
+
+def reset_before_update_flipped(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray,
+                                w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                                b_hh: np.ndarray | None = None) -> np.ndarray:
+    """gru.bug.reset_before_update_flipped — the textbook candidate with the flipped update:
+    H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h + b_hh), H_t = (1 − Z) ⊙ H + Z ⊙ H̃.
+
+    Chung et al. 2014's GRU, which PaddlePaddle's fluid gru_unit and dynamic_gru compute by
+    default (origin_mode=False). Shapes as :func:`gru_cell`.
+    """
+    _check_args(x, h, w_ih, w_hh, b_ih, b_hh, sequence=False)
+    p = params_from_torch(w_ih, w_hh, b_ih, b_hh)
+    R, Z = gates(x, h, p)
+    H_tilde = tanh(x @ p.W_xh + (R * h) @ p.W_hh + p.b_h + p.b_hh)
+    return (1 - Z) * h + Z * H_tilde
+
+
+def hard_sigmoid_gates_keras2(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray,
+                              w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                              b_hh: np.ndarray | None = None) -> np.ndarray:
+    """gru.bug.hard_sigmoid_gates_keras2 — Keras ≤ 2.2's default GRU: the textbook candidate
+    H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h + b_hh) (reset_after=False, one bias) with gates
+    R = hs(A_r), Z = hs(A_z), hs(a) = clip(0.2a + 0.5, 0, 1) (recurrent_activation=
+    'hard_sigmoid'); H_t = Z ⊙ H + (1 − Z) ⊙ H̃. Shapes as :func:`gru_cell`.
+    """
+    _check_args(x, h, w_ih, w_hh, b_ih, b_hh, sequence=False)
+    p = params_from_torch(w_ih, w_hh, b_ih, b_hh)
+    A_r, A_z = gate_pre_activations(x, h, p)
+    R, Z = hard_sigmoid_keras2(A_r), hard_sigmoid_keras2(A_z)
+    H_tilde = tanh(x @ p.W_xh + (R * h) @ p.W_hh + p.b_h + p.b_hh)
+    return Z * h + (1 - Z) * H_tilde
+
+
+def hard_sigmoid_gates_keras3(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray,
+                              w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                              b_hh: np.ndarray | None = None) -> np.ndarray:
+    """gru.bug.hard_sigmoid_gates_keras3 — PyTorch's cell (Keras 3's GRU, reset_after=True) with
+    recurrent_activation='hard_sigmoid' as Keras 3 computes it: R = hs(A_r), Z = hs(A_z),
+    hs(a) = relu6(a + 3)/6 = clip(a/6 + 0.5, 0, 1) (tensorflow/tensorflow#65381);
+    H̃ = tanh(X W_xh + b_h + R ⊙ (H W_hh + b_hh)), H_t = Z ⊙ H + (1 − Z) ⊙ H̃.
+    """
+    _check_args(x, h, w_ih, w_hh, b_ih, b_hh, sequence=False)
+    p = params_from_torch(w_ih, w_hh, b_ih, b_hh)
+    A_r, A_z = gate_pre_activations(x, h, p)
+    R, Z = hard_sigmoid_keras3(A_r), hard_sigmoid_keras3(A_z)
+    H_tilde = tanh(x @ p.W_xh + p.b_h + R * (h @ p.W_hh + p.b_hh))
     return Z * h + (1 - Z) * H_tilde

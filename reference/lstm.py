@@ -6,7 +6,10 @@ W_x· (d, h). PyTorch stacks the four gates' weights as rows of ``w_ih`` (4h, d)
 (4h, h) in the block order i, f, g, o (g is seed 000's candidate cell C̃) and adds two biases
 ``b_ih``, ``b_hh`` (4h,). :func:`params_from_torch` and :func:`params_to_torch` convert between
 the two; :func:`lstm_cell` is the contract-facing cell, which converts and calls :func:`cell`.
-Everything smooth here accepts complex arrays, so complex-step differentiation applies.
+The last section holds the variants frameworks ship (the gate orders of ONNX, TensorFlow 1 and
+OpenVINO, TF 1's forget bias added at every step, Keras's hard-sigmoid gates), each in the
+contract's arguments so that the oracle can name it. Everything smooth here accepts complex
+arrays, so complex-step differentiation applies.
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nnspec.reference.activations import sigmoid, sigmoid_vjp, tanh_vjp
+from nnspec.reference.activations import (
+    hard_sigmoid_keras2,
+    hard_sigmoid_keras3,
+    sigmoid,
+    sigmoid_vjp,
+    tanh_vjp,
+)
 
 
 class Params(NamedTuple):
@@ -541,11 +550,23 @@ def gate_order_ifog(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarra
                     w_hh: np.ndarray, b_ih: np.ndarray | None = None,
                     b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """lstm.bug.gate_order_ifog — PyTorch's blocks (i, f, g, o) read as (i, f, o, g): the third
-    block drives the output gate and the fourth the candidate cell."""
-    hidden = np.shape(w_hh)[1]
-    swap = np.r_[0:2 * hidden, 3 * hidden:4 * hidden, 2 * hidden:3 * hidden]
-    return lstm_cell(x, h, c, w_ih[swap], w_hh[swap],
-                     None if b_ih is None else b_ih[swap], None if b_hh is None else b_hh[swap])
+    block drives the output gate and the fourth the candidate cell (Caffe's order, IFOC in
+    OpenVINO's LSTMWeightsFormat)."""
+    return _blocks_read_as("ifog", x, h, c, w_ih, w_hh, b_ih, b_hh)
+
+
+def _blocks_read_as(order: str, x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                    w_hh: np.ndarray, b_ih: np.ndarray | None,
+                    b_hh: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lstm_cell` of a cell that reads PyTorch's blocks (i, f, g, o) in another framework's
+    block ``order`` (a permutation of "ifgo"): block k drives gate order[k]. Gate q of the cell
+    computed therefore takes block order.index(q) of the arguments."""
+    _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    hidden = np.shape(w_hh)[0] // 4
+    rows = np.concatenate([np.arange(k * hidden, (k + 1) * hidden)
+                           for k in (order.index(q) for q in "ifgo")])
+    return lstm_cell(x, h, c, w_ih[rows], w_hh[rows],
+                     None if b_ih is None else b_ih[rows], None if b_hh is None else b_hh[rows])
 
 
 def concat_order(x: np.ndarray, h: np.ndarray, c: np.ndarray,
@@ -565,3 +586,87 @@ def concat_order_torch_layout(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih:
     concatenated cell takes, so that the diagnosis can name it."""
     _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh)
     return concat_order(x, h, c, concat_params_from(params_from_torch(w_ih, w_hh, b_ih, b_hh)))
+
+
+# ---- variants that frameworks ship, named so that the oracle can tell which one it meets -------
+
+def gate_order_onnx(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                    w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                    b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.bug.gate_order_onnx — PyTorch's blocks (i, f, g, o) read in ONNX's order (i, o, f, c):
+    the cell of :func:`lstm_cell` with I from block 0, O from block 1, F from block 2 and C̃ from
+    block 3 (ONNX's LSTM operator stacks W, R and B as W[iofc])."""
+    return _blocks_read_as("iofg", x, h, c, w_ih, w_hh, b_ih, b_hh)
+
+
+def gate_order_tensorflow(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                          w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                          b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.bug.gate_order_tensorflow — PyTorch's blocks (i, f, g, o) read in TensorFlow 1's
+    order (i, c̃, f, o): C̃ from block 1 and F from block 2 (BasicLSTMCell splits its one matmul
+    into i, j, f, o; LSTMBlockCell's layout is ICFO)."""
+    return _blocks_read_as("igfo", x, h, c, w_ih, w_hh, b_ih, b_hh)
+
+
+def gate_order_openvino(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                        w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                        b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.bug.gate_order_openvino — PyTorch's blocks (i, f, g, o) read in OpenVINO's order
+    (f, i, c, o): F from block 0 and I from block 1 (OpenVINO's LSTMCell and LSTMSequence take
+    their weights as FICO)."""
+    return _blocks_read_as("figo", x, h, c, w_ih, w_hh, b_ih, b_hh)
+
+
+#: TF 1's BasicLSTMCell, LSTMCell and LSTMBlockCell default: forget_bias=1.0.
+TF1_FORGET_BIAS = 1.0
+
+
+def forget_bias_every_step(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                           w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                           b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.bug.forget_bias_every_step — F = σ(A_f + 1): a forget bias of 1 added to the forget
+    gate's pre-activation at every step, the rest as :func:`lstm_cell`:
+    C_t = σ(A_f + 1) ⊙ C + I ⊙ C̃, H_t = O ⊙ tanh(C_t).
+
+    TF 1's BasicLSTMCell, LSTMCell and LSTMBlockCell with their default forget_bias=1.0 (to be set
+    to 0 "when restoring from CudnnLSTM-trained checkpoints"); Keras's unit_forget_bias adds the 1
+    to the bias once, at initialisation, which the contract's weights already hold.
+    """
+    _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    p = params_from_torch(w_ih, w_hh, b_ih, b_hh)
+    I, _, O, C_tilde = gates(x, h, p)
+    F = sigmoid(pre_activations(x, h, p).f + TF1_FORGET_BIAS)
+    C_t = F * c + I * C_tilde
+    return O * np.tanh(C_t), C_t
+
+
+def _hard_gated_cell(hard_sigmoid: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                     h: np.ndarray, c: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cell` with its three gates through ``hard_sigmoid`` instead of σ."""
+    A = pre_activations(x, h, p)
+    I, F, O = hard_sigmoid(A.i), hard_sigmoid(A.f), hard_sigmoid(A.o)
+    C_t = F * c + I * np.tanh(A.c)
+    return O * np.tanh(C_t), C_t
+
+
+def hard_sigmoid_gates_keras2(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                              w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                              b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.bug.hard_sigmoid_gates_keras2 — Keras ≤ 2.2's default LSTM: I, F, O = hs(A_i), hs(A_f),
+    hs(A_o) with hs(a) = clip(0.2a + 0.5, 0, 1) (recurrent_activation='hard_sigmoid');
+    C_t = F ⊙ C + I ⊙ tanh(A_c), H_t = O ⊙ tanh(C_t). Shapes as :func:`lstm_cell`."""
+    _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    return _hard_gated_cell(hard_sigmoid_keras2, x, h, c,
+                            params_from_torch(w_ih, w_hh, b_ih, b_hh))
+
+
+def hard_sigmoid_gates_keras3(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
+                              w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                              b_hh: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """lstm.bug.hard_sigmoid_gates_keras3 — Keras 3's LSTM with recurrent_activation=
+    'hard_sigmoid': I, F, O = hs(A_i), hs(A_f), hs(A_o) with hs(a) = relu6(a + 3)/6 =
+    clip(a/6 + 0.5, 0, 1) (tensorflow/tensorflow#65381); C_t = F ⊙ C + I ⊙ tanh(A_c),
+    H_t = O ⊙ tanh(C_t). Shapes as :func:`lstm_cell`."""
+    _check_cell_args(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    return _hard_gated_cell(hard_sigmoid_keras3, x, h, c,
+                            params_from_torch(w_ih, w_hh, b_ih, b_hh))

@@ -340,3 +340,19 @@ def adam_l2_as_adamw(w: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarr
     m and v and is divided by √v̂ + ε, so coordinates with a large gradient history decay less.
     """
     return adam_step(w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay)
+
+
+def adamw_decay_not_scaled_by_lr(w: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
+                                 t: int, lr: float, beta1: float, beta2: float, eps: float,
+                                 weight_decay: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """regularisation.bug.adamw_decay_not_scaled_by_lr — w ← (1 − λ)·w, then the Adam update of
+    that w with g = grad: decoupled decay by λ itself, not by lr·λ.
+
+    TensorFlow Addons' AdamW (DecoupledWeightDecayExtension) subtracts weight_decay·w and leaves
+    scheduling the decay with the learning rate to the user (tensorflow/addons#2282), as
+    Loshchilov and Hutter's Algorithm 2 multiplies λ by the schedule factor η_t and not by α;
+    torch.optim.AdamW decays by lr·λ. The same λ therefore decays 1/lr times faster.
+    Arguments and shapes as :func:`adam_step`.
+    """
+    _check_adam(w, grad, m, v, t, lr, beta1, beta2, eps, weight_decay)
+    return _adam((1 - weight_decay) * w, grad, m, v, t, lr, beta1, beta2, eps)

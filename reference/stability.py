@@ -117,7 +117,10 @@ def clip_grad_value(grads: Sequence[np.ndarray], clip_value: float) -> list[np.n
 def clip_per_tensor(grads: Sequence[np.ndarray], max_norm: float,
                     norm_type: float = 2.0) -> tuple[list[np.ndarray], float]:
     """stability.bug.clip_per_tensor — g_i ← g_i · min(max_norm/(‖g_i‖_p + ε), 1): each tensor
-    clipped by its own norm instead of the global one (total returned unchanged)."""
+    clipped by its own norm instead of the global one (total returned unchanged).
+
+    What tf.keras optimisers' clipnorm does (tf.clip_by_norm per weight; global_clipnorm is the
+    global form: keras-team/keras#13575, tensorflow/tensorflow#36001)."""
     _check_threshold("max_norm", max_norm)
     p = _check_norm_type(norm_type)
     clipped = [np.asarray(g, dtype=np.float64) * min(max_norm / (float(vector_norm(g, p)) + CLIP_EPS), 1.0)

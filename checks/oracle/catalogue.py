@@ -14,6 +14,11 @@ proves that
   ``only`` fails) and every bug and variant is *diagnosed* (a diagnosis line names it);
 - every correct implementation passes.
 
+``FRAMEWORK_BUGS`` (part of ``BUGS``) holds what real frameworks compute where the contract asks
+for PyTorch's formula — Flax NNX's GRU, CoreML's, PaddlePaddle's, TF 1's LSTM cells, the gate
+orders of ONNX, TensorFlow and OpenVINO, Keras's hard sigmoids, TensorFlow Addons' AdamW — some in
+the framework's own layout; checks/meta/test_framework_variants.py runs the oracle on each.
+
 :func:`detection` runs the whole catalogue and returns the figures for the report.
 """
 
@@ -185,6 +190,80 @@ def _keras_gru(*, reset_after=True, order=KERAS_FROM_TORCH) -> dict[str, Callabl
     return {"gru_cell": gru_cell, "gru_layer": gru_layer}
 
 
+# ---- cells in other frameworks' layouts, each in its own NumPy code ------------------------------
+
+def _onnx_lstm_step(x, h, c, W, R, B):
+    """One step of ONNX's LSTM operator with its default activations and no peepholes: W (4H, D)
+    and R (4H, H) stack the gates i, o, f, c; B (8H,) is [Wb, Rb]."""
+    H = R.shape[1]
+    i, o, f, g = np.split(x @ W.T + h @ R.T + B[:4 * H] + B[4 * H:], 4, axis=1)
+    c_new = expit(f) * c + expit(i) * np.tanh(g)
+    return expit(o) * np.tanh(c_new), c_new
+
+
+def _onnx_lstm_unconverted(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """The contract's lstm_cell handed to :func:`_onnx_lstm_step` as it comes: PyTorch's blocks
+    i, f, g, o where ONNX reads i, o, f, c."""
+    H4 = w_ih.shape[0]
+    return _onnx_lstm_step(x, h, c, w_ih, w_hh, np.concatenate([_bias(b_ih, H4), _bias(b_hh, H4)]))
+
+
+#: TensorFlow 1's gate blocks i, j, f, o (j the candidate) from PyTorch's i, f, g, o.
+TF1_FROM_TORCH = (0, 2, 1, 3)
+
+
+def _tf1_basic_lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, forget_bias=1.0):
+    """tf.compat.v1.nn.rnn_cell.BasicLSTMCell's step on weights converted from PyTorch's layout:
+    kernel (D + H, 4H) over [x, h] with column blocks i, j, f, o, one bias (4H,);
+    c' = c·σ(f + forget_bias) + σ(i)·tanh(j), h' = tanh(c')·σ(o), forget_bias = 1.0 by default."""
+    H = w_hh.shape[1]
+
+    def blocks(a):
+        return np.concatenate([a[k * H:(k + 1) * H] for k in TF1_FROM_TORCH])
+
+    kernel = np.concatenate([blocks(w_ih).T, blocks(w_hh).T])
+    bias = blocks(_bias(b_ih, 4 * H) + _bias(b_hh, 4 * H))
+    i, j, f, o = np.split(np.concatenate([x, h], axis=1) @ kernel + bias, 4, axis=1)
+    c_new = c * expit(f + forget_bias) + expit(i) * np.tanh(j)
+    return np.tanh(c_new) * expit(o), c_new
+
+
+def _flax_nnx_gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """flax.nnx.GRUCell's step on weights mapped from PyTorch's layout: dense_i, kernel (D, 3H) with
+    a bias, and dense_h, kernel (H, 3H) without one, both in the blocks r, z, n. b_hr and b_hz
+    fold into dense_i's bias; b_hn has no parameter to go to and is dropped (google/flax#5594)."""
+    H = w_hh.shape[1]
+    b_h = _bias(b_hh, 3 * H)
+    xi_r, xi_z, xi_n = np.split(x @ w_ih.T + _bias(b_ih, 3 * H) + np.r_[b_h[:2 * H], np.zeros(H)],
+                                3, axis=1)
+    hh_r, hh_z, hh_n = np.split(h @ w_hh.T, 3, axis=1)
+    r, z = expit(xi_r + hh_r), expit(xi_z + hh_z)
+    n = np.tanh(xi_n + r * hh_n)
+    return (1 - z) * n + z * h
+
+
+def _coreml_gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """CoreML's GRU as apple/coremltools#1124 reports it, on weights converted from PyTorch's
+    layout: one bias per gate, b = b_ih + b_hh, and the candidate n = tanh(W_in x + r ⊙ (W_hn h)
+    + b_n), its bias outside the reset."""
+    H = w_hh.shape[1]
+    b = _bias(b_ih, 3 * H) + _bias(b_hh, 3 * H)
+    x_r, x_z, x_n = np.split(x @ w_ih.T + b, 3, axis=1)
+    h_r, h_z, h_n = np.split(h @ w_hh.T, 3, axis=1)
+    r, z = expit(x_r + h_r), expit(x_z + h_z)
+    return (1 - z) * np.tanh(x_n + r * h_n) + z * h
+
+
+def _sklearn_mlp_l2_step(X_B, y_B, w, b, eta, lam):
+    """One SGD step of scikit-learn's MLP convention for the seed's linear regression: the loss
+    is the batch mean of ½r² plus (alpha/2)·‖w‖²/n_samples with alpha = lam and n_samples the
+    batch's rows, so the penalty's gradient lam·w is divided by the sample count with the rest."""
+    n_samples = X_B.shape[0]
+    r = X_B @ w + b - y_B
+    coef_grad = (X_B.T @ r + lam * w) / n_samples
+    return w - eta * coef_grad, b - eta * r.sum() / n_samples
+
+
 # ---- real-world mistakes that have no bug id yet ------------------------------------------------
 
 def _lstm_coupled_gates(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -193,14 +272,6 @@ def _lstm_coupled_gates(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
     _, F, O, C_tilde = lstm.gates(x, h, lstm.params_from_torch(w_ih, w_hh, b_ih, b_hh))
     C_t = F * c + (1 - F) * C_tilde
     return O * np.tanh(C_t), C_t
-
-
-def _lstm_gate_order_icfo(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
-    """TensorFlow's LSTMBlockCell block order (i, c̃, f, o) read as PyTorch's (i, f, g, o)."""
-    H = w_hh.shape[1]
-    swap = np.r_[0:H, 2 * H:3 * H, H:2 * H, 3 * H:4 * H]
-    return lstm.lstm_cell(x, h, c, w_ih[swap], w_hh[swap],
-                          None if b_ih is None else b_ih[swap], None if b_hh is None else b_hh[swap])
 
 
 def _lstm_without_b_hh(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -303,9 +374,15 @@ def _sigmoid_fast_exp(x, alpha=1.0):
     return 1.0 / (1.0 + _fast_exp(-alpha * np.asarray(x)))
 
 
-def _sigmoid_hard(x, alpha=1.0):
-    """Keras's hard_sigmoid: clip(0.2·αx + 0.5, 0, 1), within 0.08 of σ."""
-    return np.clip(0.2 * alpha * np.asarray(x) + 0.5, 0.0, 1.0)
+def _sigmoid_piecewise_linear(x, alpha=1.0):
+    """PLAN (Amin, Curtis and Hayes-Gill 1997), the piecewise-linear σ of hardware: for z = α|x|,
+    ¼z + ½ below 1, ⅛z + 0.625 below 2.375, z/32 + 0.84375 below 5, then 1, mirrored as 1 − y
+    for x < 0; within 0.019 of σ. Keras's hard sigmoids are named variants
+    (activations.bug.hard_sigmoid_keras2, _keras3); this one is not, so it is an approximation."""
+    z = np.abs(alpha * np.asarray(x, dtype=np.float64))
+    y = np.select([z < 1.0, z < 2.375, z < 5.0], [0.25 * z + 0.5, 0.125 * z + 0.625,
+                                                  0.03125 * z + 0.84375], 1.0)
+    return np.where(np.asarray(x) < 0, 1.0 - y, y)
 
 
 def _tanh_rational(x):
@@ -358,6 +435,60 @@ def _bug(bug_id: str, fn: str, f: Callable[..., Any], only: str, origin: str, *,
                  kind="bug", functions={fn: f}, only=(only,), origin=origin, exhibits=bug_id,
                  named_as=named_as)
 
+
+#: What real frameworks compute where the contract's formula is asked (issue 12; spec/gru.md,
+#: spec/lstm.md, spec/activations.md, spec/regularisation.md, spec/stability.md): each bug model,
+#: and where the framework's step is simple, that step in the framework's own layout.
+FRAMEWORK_BUGS: tuple[Entry, ...] = (
+    _bug("activations.bug.hard_sigmoid_keras2", "sigmoid", activations.hard_sigmoid_keras2,
+         "activations.sigmoid", "Keras 2's hard_sigmoid, 0.2x + 0.5 clipped, for σ"),
+    _bug("activations.bug.hard_sigmoid_keras3", "sigmoid", activations.hard_sigmoid_keras3,
+         "activations.sigmoid",
+         "Keras 3's hard_sigmoid as computed, relu6(x + 3)/6 (tensorflow/tensorflow#65381), for σ"),
+    _bug("gru.bug.no_bias_hn", "gru_cell", gru.no_bias_hn, "gru.cell.pytorch",
+         "Flax NNX's GRUCell: no b_hn (google/flax#5594)"),
+    Entry(name="gru_flax_nnx_layout", kind="bug", functions={"gru_cell": _flax_nnx_gru_cell},
+          only=("gru.cell.pytorch",), exhibits="gru.bug.no_bias_hn",
+          origin="flax.nnx.GRUCell's step in its own layout (fused bias-free dense_h), PyTorch's "
+                 "b_hr, b_hz folded into dense_i's bias and b_hn dropped"),
+    Entry(name="gru_coreml_layout", kind="bug", functions={"gru_cell": _coreml_gru_cell},
+          only=("gru.cell.pytorch",), exhibits="gru.bug.bias_hn_outside_reset",
+          origin="CoreML's GRU (apple/coremltools#1124) in its own code: one bias b_ih + b_hh, "
+                 "the candidate's outside the reset"),
+    _bug("gru.bug.reset_before_update_flipped", "gru_cell_textbook",
+         gru.reset_before_update_flipped, "gru.cell.textbook",
+         "PaddlePaddle's gru_unit/dynamic_gru default (origin_mode=False): the seeds' candidate, "
+         "the update flipped"),
+    _bug("gru.bug.hard_sigmoid_gates_keras2", "gru_cell_textbook", gru.hard_sigmoid_gates_keras2,
+         "gru.cell.textbook", "Keras ≤ 2.2's default GRU: reset_after=False, hard_sigmoid gates"),
+    _bug("gru.bug.hard_sigmoid_gates_keras3", "gru_cell", gru.hard_sigmoid_gates_keras3,
+         "gru.cell.pytorch", "Keras 3's GRU with recurrent_activation='hard_sigmoid'"),
+    _bug("lstm.bug.gate_order_onnx", "lstm_cell", lstm.gate_order_onnx, "lstm.cell",
+         "gate order mix-up: PyTorch's i, f, g, o read in ONNX's i, o, f, c"),
+    Entry(name="lstm_onnx_layout_torch_order", kind="bug",
+          functions={"lstm_cell": _onnx_lstm_unconverted}, only=("lstm.cell",),
+          exhibits="lstm.bug.gate_order_onnx",
+          origin="ONNX's LSTM step in its own code, handed PyTorch's weights unreordered"),
+    _bug("lstm.bug.gate_order_tensorflow", "lstm_cell", lstm.gate_order_tensorflow, "lstm.cell",
+         "gate order mix-up: PyTorch's i, f, g, o read in TensorFlow 1's i, c, f, o "
+         "(BasicLSTMCell's i, j, f, o; LSTMBlockCell's ICFO)"),
+    _bug("lstm.bug.gate_order_openvino", "lstm_cell", lstm.gate_order_openvino, "lstm.cell",
+         "gate order mix-up: PyTorch's i, f, g, o read in OpenVINO's f, i, c, o"),
+    _bug("lstm.bug.forget_bias_every_step", "lstm_cell", lstm.forget_bias_every_step,
+         "lstm.cell", "TF 1's forget_bias=1.0 added at every step"),
+    Entry(name="lstm_tf1_basic_cell", kind="bug", functions={"lstm_cell": _tf1_basic_lstm_cell},
+          only=("lstm.cell",), exhibits="lstm.bug.forget_bias_every_step",
+          origin="tf.compat.v1 BasicLSTMCell's step in its own layout (kernel over [x, h], blocks "
+                 "i, j, f, o, weights converted right) with its default forget_bias=1.0"),
+    _bug("lstm.bug.hard_sigmoid_gates_keras2", "lstm_cell", lstm.hard_sigmoid_gates_keras2,
+         "lstm.cell", "Keras ≤ 2.2's default LSTM: hard_sigmoid gates, slope 0.2"),
+    _bug("lstm.bug.hard_sigmoid_gates_keras3", "lstm_cell", lstm.hard_sigmoid_gates_keras3,
+         "lstm.cell", "Keras 3's LSTM with recurrent_activation='hard_sigmoid', slope 1/6"),
+    _bug("regularisation.bug.adamw_decay_not_scaled_by_lr", "adamw_step",
+         regularisation.adamw_decay_not_scaled_by_lr, "regularisation.adamw",
+         "TensorFlow Addons' AdamW: decay by weight_decay, not lr·weight_decay "
+         "(tensorflow/addons#2282)"),
+)
 
 BUGS: tuple[Entry, ...] = (
     _bug("activations.bug.sigmoid_overflow", "sigmoid", activations.sigmoid_overflow,
@@ -442,11 +573,13 @@ BUGS: tuple[Entry, ...] = (
          sequence.dropout_after_last_layer, "sequence.inter_layer_dropout",
          "dropout after the last layer too (nn.RNN drops only between layers)"),
     _bug("stability.bug.clip_per_tensor", "clip_grad_norm", stability.clip_per_tensor,
-         "stability.clip_grad_norm", "clipping per tensor instead of by the global norm"),
+         "stability.clip_grad_norm", "clipping per tensor instead of by the global norm (tf.keras "
+         "optimisers' clipnorm: keras-team/keras#13575)"),
     _bug("stability.bug.clip_no_eps", "clip_grad_norm", stability.clip_no_eps,
          "stability.clip_grad_norm", "max_norm/total without torch's ε"),
     _bug("stability.bug.clip_always_scales", "clip_grad_norm", stability.clip_always_scales,
          "stability.clip_grad_norm", "min(·, 1) forgotten: small gradients scaled up"),
+    *FRAMEWORK_BUGS,
 )
 
 VARIANTS: tuple[Entry, ...] = (
@@ -472,9 +605,6 @@ MISTAKES: tuple[Entry, ...] = (
     Entry(name="lstm_coupled_gates", kind="mistake", functions={"lstm_cell": _lstm_coupled_gates},
           only=("lstm.cell",), origin="seed 003: an LSTM's gates under GRU names (r_t, z_t), "
                                       "the update gate's 1 − z taken for the input gate"),
-    Entry(name="lstm_gate_order_icfo", kind="mistake",
-          functions={"lstm_cell": _lstm_gate_order_icfo}, only=("lstm.cell",),
-          origin="gate order mix-up: TensorFlow LSTMBlockCell's i, c̃, f, o read as i, f, g, o"),
     Entry(name="lstm_layer_chunked_state_reset", kind="mistake",
           functions={"lstm_layer": _lstm_layer_chunked_state_reset}, only=("lstm.layer",),
           origin="a layer run in chunks of 64 steps that restarts the state at every chunk "
@@ -507,8 +637,9 @@ MISTAKES: tuple[Entry, ...] = (
           origin="ONNX Runtime's float32 tanh: 1.0000005 for x > 10"),
     Entry(name="sigmoid_fast_exp", kind="mistake", functions={"sigmoid": _sigmoid_fast_exp},
           only=("activations.sigmoid",), origin="σ through a fast exp with 1e-4 relative error"),
-    Entry(name="sigmoid_hard", kind="mistake", functions={"sigmoid": _sigmoid_hard},
-          only=("activations.sigmoid",), origin="hard-sigmoid 0.2x + 0.5 clipped, for σ"),
+    Entry(name="sigmoid_hard", kind="mistake", functions={"sigmoid": _sigmoid_piecewise_linear},
+          only=("activations.sigmoid",),
+          origin="a piecewise-linear σ (PLAN, four segments per side), for σ"),
     Entry(name="tanh_rational", kind="mistake", functions={"tanh": _tanh_rational},
           only=("activations.tanh",), origin="tanh by a rational approximation, clipped"),
     Entry(name="lstm_fast_exp_sigmoid", kind="mistake", functions={"lstm_cell": _lstm_cell_fast_exp},
@@ -543,6 +674,11 @@ CORRECT: tuple[Entry, ...] = (
     Entry(name="gru_keras_layout_float32", kind="correct", functions=_keras_gru(),
           only=("gru.cell.pytorch", "gru.layer"), dtype=np.float32,
           origin="the same Keras-layout GRU computing in float32"),
+    Entry(name="sklearn_mlp_l2", kind="correct",
+          functions={"sgd_step_seed000": _sklearn_mlp_l2_step},
+          only=("regularisation.sgd_step.seed000",),
+          origin="scikit-learn MLP's L2 convention, alpha·‖w‖²/(2·n_samples) on the batch "
+                 "(scikit-learn#10477): the seed's step"),
     Entry(name="softplus_torch_threshold", kind="correct",
           functions={"softplus": activations.softplus_torch_threshold},
           only=("activations.softplus",), origin="softplus with torch's linear tail above 20"),
