@@ -39,11 +39,15 @@ def sigmoid(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
     _check_alpha(alpha)
     z = x if alpha == 1 else alpha * x
     # One division for both signs (the recurrent layers spend a third of their time here); the
-    # values are those of 1/(1 + e) and e/(1 + e) exactly.
+    # values are those of 1/(1 + e) and e/(1 + e) exactly: the numerator exp(min(z, 0)) is 1
+    # where z ≥ 0 and e where z < 0, bit for bit, and costs less than np.where would.
     if np.isrealobj(z):
         z = np.asarray(z, dtype=np.result_type(z, np.float64))  # float64 at least, as before
-        e = np.exp(-np.abs(z))
-        return np.where(z >= 0, 1.0, e) / (1.0 + e)
+        denominator = np.exp(np.minimum(z, -z))
+        denominator += 1.0
+        numerator = np.exp(np.minimum(z, 0.0))
+        numerator /= denominator
+        return numerator
     s = _sign(z)
     e = np.exp(-s * z)
     return np.where(s > 0, 1.0, e) / (1.0 + e)

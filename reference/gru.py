@@ -195,10 +195,21 @@ def layer_pytorch(X: Any, H0: Any, p: Params) -> tuple[Any, Any]:
     H, Y = H0, []
     for XA_t in XA:
         HA = H @ W_h
-        RZ = sigmoid(XA_t[:, :2 * h] + HA[:, :2 * h] + b_rz)
+        # In place on HA's blocks: the same sums and products in the same order, bit for bit
+        # (addition and multiplication commute), without a temporary per operation.
+        A_rz, HA_h = HA[:, :2 * h], HA[:, 2 * h:]
+        A_rz += XA_t[:, :2 * h]
+        A_rz += b_rz
+        RZ = sigmoid(A_rz)
         R, Z = RZ[:, :h], RZ[:, h:]
-        H_tilde = tanh(XA_t[:, 2 * h:] + p.b_h + R * (HA[:, 2 * h:] + p.b_hh))
-        H = Z * H + (1 - Z) * H_tilde
+        HA_h += p.b_hh
+        HA_h *= R
+        A_h = XA_t[:, 2 * h:] + p.b_h
+        A_h += HA_h
+        H_tilde = tanh(A_h)
+        H_tilde *= 1 - Z
+        H = Z * H
+        H += H_tilde
         Y.append(H)
     return np.stack(Y), H
 

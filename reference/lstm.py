@@ -221,7 +221,9 @@ def layer(X: np.ndarray, H0: np.ndarray, C0: np.ndarray,
     XA = np.reshape(np.reshape(X, (T * n, d)) @ W_x, (T, n, 4 * h))
     H, C, Y = H0, C0, []
     for XA_t in XA:
-        A = XA_t + H @ W_h + b
+        A = H @ W_h
+        A += XA_t  # in place, and commutative: the sums of XA_t + H W_h + b, bit for bit
+        A += b
         IFO = sigmoid(A[:, :3 * h])
         I, F, O = IFO[:, :h], IFO[:, h:2 * h], IFO[:, 2 * h:]
         C = F * C + I * np.tanh(A[:, 3 * h:])
