@@ -22,6 +22,11 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 _TORCH_DTYPES = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}
 
+#: Modules kept for reuse, per backend: building one (its parameters allocated and initialised)
+#: cost 4× the GRU cell's own evaluation at the checks' sizes, and every call replaces all its
+#: parameters through functional_call anyway. Bounded, as Hypothesis draws many shapes.
+MODULE_CACHE_SIZE = 256
+
 
 def cuda_backend(dtype: type, *, tf32: bool = False) -> TorchBackend:
     """The backend for PyTorch on CUDA, or ImplementationUnavailable without a GPU.
@@ -47,6 +52,22 @@ class TorchBackend:
         self.device = torch.device(device)
         self.DTYPE = np.dtype(dtype)
         self.tdtype = _TORCH_DTYPES[self.DTYPE]
+        self._modules: dict[tuple[Any, ...], nn.Module] = {}
+
+    def _built(self, cls: type[nn.Module], *args: Any, **kw: Any) -> nn.Module:
+        """``cls(*args, **kw)`` on this device and dtype, built once per arguments: callers
+        pass every parameter through functional_call, so its own values never matter."""
+        key = (cls, args, tuple(sorted(kw.items())))
+        module = self._modules.pop(key, None)
+        if module is None:
+            with warnings.catch_warnings():
+                # nn.RNN warns that dropout with one layer does nothing; the contract allows it.
+                warnings.simplefilter("ignore", UserWarning)
+                module = cls(*args, **kw, device=self.device, dtype=self.tdtype)
+            if len(self._modules) >= MODULE_CACHE_SIZE:
+                self._modules.pop(next(iter(self._modules)))  # the least recently used
+        self._modules[key] = module
+        return module
 
     # conversions -------------------------------------------------------------------------
     @overload
@@ -89,8 +110,7 @@ class TorchBackend:
                    **kw: Any) -> tuple[Callable[..., Any], list[torch.Tensor | None]]:
         b_ih, b_hh = self._bias_pair(b_ih, b_hh)
         hidden = np.shape(w_hh)[1]
-        module = cls(np.shape(w_ih)[1], hidden, bias=b_ih is not None, **kw)
-        module = module.to(device=self.device, dtype=self.tdtype)
+        module = self._built(cls, np.shape(w_ih)[1], hidden, bias=b_ih is not None, **kw)
         suffix = "_l0" if layer else ""
         names = [f"weight_ih{suffix}", f"weight_hh{suffix}", f"bias_ih{suffix}", f"bias_hh{suffix}"]
         tensors = [self.t(a, grad) for a in (w_ih, w_hh, b_ih, b_hh)]
@@ -153,14 +173,10 @@ class TorchBackend:
         kw: dict[str, Any] = {"nonlinearity": nonlinearity} if mode == "rnn" else {}
         if proj_size:
             kw["proj_size"] = proj_size
-        with warnings.catch_warnings():
-            # nn.RNN warns that dropout with one layer does nothing; the contract allows it.
-            warnings.simplefilter("ignore", UserWarning)
-            module = cls(np.shape(params["weight_ih_l0"])[1],
-                         np.shape(params["weight_hh_l0"])[0] // gates, num_layers=num_layers,
-                         bias="bias_ih_l0" in params, batch_first=batch_first, dropout=dropout,
-                         bidirectional=bidirectional, **kw)
-        module = module.to(device=self.device, dtype=self.tdtype).train(training)
+        module = self._built(cls, np.shape(params["weight_ih_l0"])[1],
+                             np.shape(params["weight_hh_l0"])[0] // gates, num_layers=num_layers,
+                             bias="bias_ih_l0" in params, batch_first=batch_first,
+                             dropout=dropout, bidirectional=bidirectional, **kw).train(training)
         names = list(params)
         n_states = 0 if state is None else (len(state) if mode == "lstm" else 1)
         states = [] if state is None else (list(state) if mode == "lstm" else [state])
