@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.errors import FailedHealthCheck, Unsatisfiable
 
 from nnspec.checks.harness.failure import failures_in
 from nnspec.checks.harness.implementation import (
@@ -163,12 +164,22 @@ def impl(request: pytest.FixtureRequest) -> Implementation:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """Start each check with an empty record of the contract functions it called."""
+    """Start each check with an empty record of the contract functions it called, and skip as
+    *not provided* a Hypothesis check whose examples the implementation refused (raised
+    NotImplementedError for) until Hypothesis gave up: Unsatisfiable, or its filter_too_much
+    health check (checks/harness/implementation.py), never an error."""
     impl = getattr(item, "funcargs", {}).get("impl")
     if isinstance(impl, Implementation):
         impl.called.clear()
         impl.missing.clear()
-    return (yield)
+        impl.provision.clear()
+    try:
+        return (yield)
+    except (Unsatisfiable, FailedHealthCheck) as exc:
+        reason = impl.every_example_refused(exc) if isinstance(impl, Implementation) else None
+        if reason is None:
+            raise
+        pytest.skip(reason)
 
 
 @pytest.fixture
@@ -188,14 +199,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     """Record the failures a check raised on its report, as data: one ``("nnspec_failure",
     Failure.to_dict())`` entry of ``user_properties`` each (pytest-xdist carries those back from
     its workers), and the contract functions the check called, and those it found missing, as
-    ``("nnspec_called", names)`` and ``("nnspec_missing", names)``. nnspec.conformance reads
+    ``("nnspec_called", names)`` and ``("nnspec_missing", names)``, and those that refused some
+    of its examples as ``("nnspec_partly", [[function, note], ...])``. nnspec.conformance reads
     them instead of the traceback's text."""
     report = yield
     impl = getattr(item, "funcargs", {}).get("impl")
     if call.when == "call" and isinstance(impl, Implementation):
         # Which contract functions the check called: the verdict goes to their spec ids only.
+        # And which refused some of its examples: a pass then says "partly provided".
         report.user_properties = [*report.user_properties, ("nnspec_called", sorted(impl.called)),
-                                  ("nnspec_missing", sorted(impl.missing))]
+                                  ("nnspec_missing", sorted(impl.missing)),
+                                  ("nnspec_partly", [list(p) for p in impl.partly()])]
     failures = failures_in(call.excinfo.value) if call.excinfo else []
     if failures:
         # A new list: pytest hands item.user_properties itself to the reports of every phase.

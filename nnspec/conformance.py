@@ -17,6 +17,12 @@ for all of them: a failure is never dropped. A skip counts for the ids whose fun
 missing. Per spec id and implementation the verdict is then *fail* if any counted check failed,
 *pass* if at least one passed and none failed, and *not provided* otherwise — every check skipped
 (the first skip reason is kept), or none called the id's functions.
+
+A function that raised ``NotImplementedError`` for some examples of a Hypothesis check only (an
+``rnn_cell`` without ReLU) leaves the check running on the others
+(checks/harness/implementation.py); a counted check that did not skip then adds its "partly
+provided: …" note to :attr:`Cell.partly` of the ids that function computes (of all its counted
+ids, when it computes none of them), so that a *pass* says it covered only what was supported.
 """
 
 from __future__ import annotations
@@ -56,6 +62,9 @@ class Cell:
     failed_checks: list[str] = field(default_factory=list)
     #: The contract functions the counted checks called.
     functions: set[str] = field(default_factory=set)
+    #: "partly provided: rnn_cell() raised NotImplementedError for nonlinearity='relu' (…)":
+    #: what the counted checks that ran could not check, once each.
+    partly: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -89,6 +98,8 @@ class _Record:
     missing: frozenset[str]
     failure: Failure | None
     reason: str
+    #: (function, note) for each function that refused some of its examples.
+    partly: tuple[tuple[str, str], ...] = ()
 
 
 class _Collector:
@@ -126,7 +137,8 @@ class _Collector:
             None if called is None else frozenset(cast(list[str], called)),
             frozenset(cast(list[str], props.get("nnspec_missing", []))),
             _failure(report, impl) if outcome == "failed" else None,
-            _skip_reason(report) if outcome == "skipped" else ""))
+            _skip_reason(report) if outcome == "skipped" else "",
+            tuple((fn, note) for fn, note in cast(list[list[str]], props.get("nnspec_partly", [])))))
 
     def candidates(self, record: _Record) -> set[str]:
         """The ids of a check whose contract functions it called."""
@@ -179,7 +191,16 @@ class _Collector:
                     cell.failures.append(failure)
                     cell.failed_checks.append(record.nodeid)
                     cell.diagnoses += [line for line in failure.diagnosis if line not in cell.diagnoses]
+                if record.outcome != "skipped":
+                    cell.partly += [note for note in self.partly(sid, record) if note not in cell.partly]
         return cells
+
+    def partly(self, sid: str, record: _Record) -> list[str]:
+        """The "partly provided" notes of ``record`` that concern ``sid``: those of the functions
+        that compute it, and of functions that compute none of the check's ids (a helper)."""
+        own = self.functions.get(sid, frozenset())
+        theirs = frozenset().union(*(self.functions.get(s, frozenset()) for s in record.ids))
+        return [note for fn, note in record.partly if fn in own or fn not in theirs]
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from nnspec import speclib
+from nnspec.checks.oracle.localise_findings import Finding, fields
 from nnspec.conformance import Conformance, run
 from nnspec.progress import Progress
 
@@ -114,13 +115,20 @@ def conformance_section(result: Conformance) -> list[str]:
         lines.append("None: every cell passed.")
     for key in sorted(reasons):
         lines.append(f"- {key}")
-        lines += [f"  - Diagnosis: {d}" for d in sorted(reasons[key])]
+        lines += [f"  - Diagnosis: {d}{_located(d)}" for d in sorted(reasons[key])]
     lines += ["", "### Spec traceability", "",
               f"{len(entries)} spec ids, each with its reference function(s) and checks "
               "(`nnspec spec` prints the table)." if not gaps
               else f"{len(entries)} spec ids; {len(gaps)} gaps:"]
     lines += [f"- {g}" for g in gaps]
     return lines
+
+
+def _located(line: str) -> str:
+    """A diagnosis line's structured finding, as a suffix: kind, location, confidence."""
+    if not isinstance(line, Finding) or line.kind == "note":
+        return ""
+    return f" — *{line.short}, confidence {line.confidence}*"
 
 
 def benchmark_section(data: dict[str, Any]) -> list[str]:
@@ -230,6 +238,7 @@ def main(implementations: list[str], out_dir: Path, extra_args: list[str], *,
         "matrix": {f"{sid} × {impl}": {"verdict": _verdict(c), "passed": c.passed,
                                        "failed": c.failed, "skipped": c.skipped,
                                        "messages": c.messages, "diagnoses": c.diagnoses,
+                                       "findings": [fields(d) for d in c.diagnoses],
                                        "failures": [f.to_dict() for f in c.failures]}
                    for (sid, impl), c in result.cells.items()}}, command)
 

@@ -18,6 +18,7 @@ from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from nnspec.checks.harness.loading import public_callables
+from nnspec.checks.oracle.localise_findings import Finding, fields, short
 
 if TYPE_CHECKING:
     from nnspec.oracle import OracleResult
@@ -61,7 +62,8 @@ def ordered(result: OracleResult, order: Sequence[str]) -> list[str]:
 
 
 def table(result: OracleResult, order: Sequence[str]) -> list[str]:
-    """The verdict table: spec id, verdict, the checks' outcomes and a note (why not provided)."""
+    """The verdict table: spec id, verdict, the checks' outcomes and a note (why not provided;
+    for a pass, what the module refused with NotImplementedError: "partly provided: …")."""
     rows = [(sid, result.verdicts[sid].upper() if result.verdicts[sid] == "fail"
              else result.verdicts[sid], _counts(result, sid), _note(result, sid))
             for sid in ordered(result, order)]
@@ -80,8 +82,22 @@ def failure_block(result: OracleResult, sid: str, reproduce: str) -> list[str]:
     return [f"FAIL {sid}: {checks(len(cell.failures))} failed",
             f"  first failure: {first.headline}",
             *(f"  diagnosis: {line}" for line in distinct(first.diagnosis)),
+            *(f"  where: {where}" for where in located(first.diagnosis)),
             f"  failed checks: {', '.join(names)}",
             f"  reproduce: {reproduce}"]
+
+
+def located(lines: list[str]) -> list[str]:
+    """The structured findings of a failure in one line each: kind, location, confidence and
+    evidence; "could not localise" where the experiments placed nothing."""
+    out = []
+    for line in distinct(lines):
+        if not isinstance(line, Finding) or line.kind == "note":
+            continue
+        where = "could not localise" if line.kind == "unlocalised" else line.short
+        out.append(f"{where} (confidence {line.confidence}; {line.evidence})" if line.evidence
+                   else f"{where} (confidence {line.confidence})")
+    return list(dict.fromkeys(out))
 
 
 def distinct(lines: list[str]) -> list[str]:
@@ -100,11 +116,14 @@ def _counts(result: OracleResult, sid: str) -> str:
 def _note(result: OracleResult, sid: str) -> str:
     verdict = result.verdicts[sid]
     if verdict == "fail":
-        return "see below"
+        cell = result.conformance.cells[(sid, result.implementation)]
+        found = short(cell.failures[0].diagnosis) if cell.failures else ""
+        return f"see below ({found})" if found else "see below"
     if verdict == "not provided":
         reason = next(iter(result.messages[sid]), "")
         return reason.removeprefix("not provided: ").removeprefix(f"{result.implementation} ")
-    return ""
+    # A pass on the examples the module supports: what it refused (NotImplementedError) goes with it.
+    return "; ".join(result.conformance.cells[(sid, result.implementation)].partly)
 
 
 def reproduce(module: str, only: Sequence[str], seed: int, n_examples: int | None,
@@ -132,9 +151,10 @@ def as_data(result: OracleResult, order: Sequence[str],
         row: dict[str, Any] = {"spec_id": sid, "verdict": result.verdicts[sid],
                                "passed": cell.passed, "failed": cell.failed,
                                "not_provided": cell.skipped, "note": _note(result, sid),
-                               "functions": sorted(cell.functions)}
+                               "functions": sorted(cell.functions), "partly": list(cell.partly)}
         row["failures"] = [f.to_dict() for f in cell.failures]
         row["diagnoses"] = distinct(cell.diagnoses)
+        row["findings"] = [fields(line) for line in row["diagnoses"]]
         row["failed_checks"] = list(cell.failed_checks)
         row["reproduce"] = reproduce([sid]) if cell.failed else None
         rows.append(row)

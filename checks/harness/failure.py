@@ -24,6 +24,8 @@ from nnspec.checks.bounds.rules import Bound
 from nnspec.checks.harness import contract
 from nnspec.checks.harness.loading import PRECISIONS
 from nnspec.checks.oracle.diagnosis import lower_precision_behind
+from nnspec.checks.oracle.localise_findings import Finding, from_fields
+from nnspec.checks.oracle.localise_findings import fields as finding_fields
 
 if TYPE_CHECKING:
     from nnspec.checks.harness.implementation import Implementation
@@ -52,7 +54,9 @@ class Failure:
     rule: str | None = None
     #: The call as the check describes it: the function and its arguments' shapes.
     call: str | None = None
-    #: The oracle's findings: a lower precision than declared, a known variant or bug matched.
+    #: The oracle's findings: a lower precision than declared, a known variant or bug matched, a
+    #: fault localised (checks/oracle/localisation.py). Each line is a ``Finding`` (a ``str``
+    #: with kind, location, evidence and confidence) where the diagnosis made it.
     diagnosis: list[str] = field(default_factory=list)
     #: The whole text pytest prints.
     message: str = ""
@@ -73,7 +77,10 @@ class Failure:
                 "index": None if self.index is None else list(self.index),
                 "got": _to_json(self.got), "want": _to_json(self.want),
                 "bound": _to_json(self.bound), "rule": self.rule, "call": self.call,
-                "diagnosis": list(self.diagnosis), "message": self.message}
+                # Plain strings: pytest-xdist's serializer takes no str subclass (a Finding).
+                "diagnosis": [str(line) for line in self.diagnosis],
+                "findings": [finding_fields(line) for line in self.diagnosis],
+                "message": self.message}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Failure:
@@ -84,8 +91,18 @@ class Failure:
                    index=None if index is None else tuple(int(i) for i in index),
                    got=_from_json(data.get("got")), want=_from_json(data.get("want")),
                    bound=_from_json(data.get("bound")), rule=data.get("rule"),
-                   call=data.get("call"), diagnosis=list(data.get("diagnosis", [])),
+                   call=data.get("call"), diagnosis=_diagnosis(data),
                    message=data.get("message", ""))
+
+
+def _diagnosis(data: dict[str, Any]) -> list[str]:
+    """The diagnosis lines of :meth:`Failure.to_dict`'s data, as findings where it has them."""
+    lines = list(data.get("diagnosis", []))
+    found = data.get("findings")
+    if not isinstance(found, list) or len(found) != len(lines):
+        return lines
+    return [from_fields(f) if f.get("line") == line else line
+            for f, line in zip(found, lines, strict=True)]
 
 
 def _to_json(x: float | None) -> float | str | None:
@@ -231,8 +248,13 @@ def _findings(err: np.ndarray, bound: Bound, impl: Implementation | str, fn: str
     named = impl.diagnosis()
     if lines:  # a lower precision already explains the error; unmatched-formula lines add noise
         named = [line for line in named if "matches no known" not in line
-                 and " is an approximat" not in line and "by float32 rounding" not in line]
+                 and " is an approximat" not in line and "by float32 rounding" not in line
+                 and not (isinstance(line, Finding) and line.kind in _EXPLAINED_BY_PRECISION)]
     return lines + named
+
+
+#: Findings a lower precision makes moot: the experiments ran because no formula matched.
+_EXPLAINED_BY_PRECISION = ("argument", "gate", "output order", "time", "unlocalised")
 
 
 def fail(spec_id: str, impl: Implementation | str, message: str, *, call: str = "") -> None:

@@ -10,19 +10,31 @@ with NaNs, is a failure that names the function and the cause.
 It also records which contract functions each check called (:attr:`Implementation.called`): a
 verdict goes to the spec ids whose functions were called, never to every id a check is marked
 with (nnspec/conformance.py).
+
+A function that raises ``NotImplementedError`` for some arguments only (an ``rnn_cell`` without
+``nonlinearity='relu'``, a module without packed ``lengths``) must not end a Hypothesis check on
+its first refusal, or the examples it does support would never be checked: inside a Hypothesis
+test the refused example is rejected and the search goes on, and :attr:`Implementation.provision`
+keeps which calls were refused. A check that had no supported example is skipped as *not
+provided* (:meth:`Implementation.every_example_refused`); one that passed on the others carries a
+"partly provided" note (:meth:`Implementation.partly`). Outside Hypothesis a refusal skips the
+check, as a missing function does.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
+from hypothesis import currently_in_test_context, reject
+from hypothesis.errors import FailedHealthCheck, Unsatisfiable
 
 from nnspec.checks.bounds.rules import unit_roundoff
 from nnspec.checks.harness import contract, mutation
@@ -37,7 +49,8 @@ from nnspec.checks.harness.loading import (
 from nnspec.checks.oracle.diagnosis import Call, diagnose
 
 __all__ = ["DEFAULT", "SHIPPED", "Implementation", "ImplementationError", "ImplementationLoadError",
-           "ImplementationUnavailable", "bug_model", "describe_args", "load", "prestart"]
+           "ImplementationUnavailable", "Provision", "bug_model", "describe_args", "features", "load",
+           "prestart"]
 
 #: Implementations the default ``pytest`` run checks (CUDA ones skip without a GPU).
 DEFAULT = ("torch", "torch_float32", "reference", "torch_cuda", "torch_cuda_float32",
@@ -50,6 +63,95 @@ ISOLATION = ("process", "none")
 class ImplementationError(Reported):
     """The implementation raised, or returned something the contract does not allow; ``.failure``
     names the function, the output and what was wrong with it."""
+
+
+@dataclass
+class Provision:
+    """How one contract function answered the calls of the current check: the :func:`features` of
+    the calls it answered (their union and their intersection), and of the calls it refused with
+    ``NotImplementedError``, by the refusal's message (its first line)."""
+
+    answered: int = 0
+    seen: set[str] = field(default_factory=set)
+    #: The features every answered call had (None before the first).
+    always: frozenset[str] | None = None
+    #: Message → the features of each call refused with it, in the order first refused.
+    refused: dict[str, list[frozenset[str]]] = field(default_factory=dict)
+
+    @property
+    def n_refused(self) -> int:
+        return sum(len(calls) for calls in self.refused.values())
+
+    def answer(self, call: frozenset[str]) -> None:
+        self.answered += 1
+        self.seen |= call
+        self.always = call if self.always is None else self.always & call
+
+    def refuse(self, call: frozenset[str], message: str) -> None:
+        self.refused.setdefault(_first_line(message), []).append(call)
+
+    def summary(self) -> str:
+        """Which calls were refused, in a few words, per message the implementation refused them
+        with (a function may refuse ``bidirectional=True`` and ``lengths`` for reasons of their
+        own): the features every call refused with that message had and no answered call had
+        (``nonlinearity='relu'``); else those they shared that not every answered call had
+        (``some calls with b_ih=None, nonlinearity='relu'``: a combination); else ``some calls``;
+        and ``every call`` when none was answered. Each is followed by its message."""
+        # Sorted, so that checks whose refusals came in another order give the same note.
+        messages = sorted(m for m in self.refused if m)
+        if not self.answered:
+            return "every call" + (f" ({'; '.join(messages)})" if messages else "")
+        parts = []
+        for message, calls in self.refused.items():
+            common = frozenset.intersection(*calls)
+            if only := common - self.seen:
+                text = _joined(only)
+            elif shared := common - (self.always or frozenset()):
+                text = f"some calls with {_joined(shared)}"
+            else:
+                text = "some calls"
+            parts.append(f"{text} ({message})" if message else text)
+        return "; ".join(sorted(parts))
+
+
+def features(fn: str, args: Sequence[Any], kwargs: dict[str, Any]) -> frozenset[str]:
+    """The arguments of one call of ``fn`` that may decide whether an implementation supports it,
+    as short texts: an option by its value (``nonlinearity='relu'``, ``bidirectional=True``), an
+    absent array as ``b_ih=None``, a present optional one as ``lengths given``, a float option by
+    whether it has its default (``dropout!=0.0``). Arrays' values and shapes are left out: a
+    refusal that depends on them reads "some calls" (:meth:`Provision.summary`)."""
+    params = contract.signature(fn).parameters if fn in contract.STUBS else {}
+    names = list(params)
+    named = [(names[i] if i < len(names) else f"argument {i + 1}", v) for i, v in enumerate(args)]
+    out = set()
+    for name, value in [*named, *kwargs.items()]:
+        default = params[name].default if name in params else inspect.Parameter.empty
+        if (text := _feature(name, value, default)) is not None:
+            out.add(text)
+    return frozenset(out)
+
+
+def _feature(name: str, value: Any, default: Any) -> str | None:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None:
+        return f"{name}=None"
+    if isinstance(value, float):
+        if isinstance(default, int | float) and not isinstance(default, bool):
+            return f"{name}={default!r}" if value == default else f"{name}!={default!r}"
+        return None
+    if isinstance(value, bool | int | str):
+        return f"{name}={value!r}"
+    return f"{name} given" if default is None else None
+
+
+def _joined(texts: frozenset[str]) -> str:
+    return ", ".join(sorted(texts))
+
+
+def _first_line(message: str, limit: int = 100) -> str:
+    line = next((ln.strip() for ln in message.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -70,6 +172,9 @@ class Implementation:
     called: set[str] = field(default_factory=set, compare=False, repr=False)
     #: The contract functions the current check found missing (skipped as not provided).
     missing: set[str] = field(default_factory=set, compare=False, repr=False)
+    #: Per contract function, the calls of the current check it answered and those it refused
+    #: with NotImplementedError (the checks' conftest clears it before each check).
+    provision: dict[str, Provision] = field(default_factory=dict, compare=False, repr=False)
     #: Functions stopped earlier in the run (a hang, an ended process), with the failure they
     #: gave: they are not called again, so a search that shrinks a failing example stays fast.
     stopped: dict[str, Failure] = field(default_factory=dict, compare=False, repr=False)
@@ -135,10 +240,10 @@ class Implementation:
         args = tuple(self._to_dtype(a) for a in args)
         kwargs = {k: self._to_dtype(v) for k, v in kwargs.items()}
         reply = self._invoke(fn, args, kwargs)
+        record, call = self.provision.setdefault(fn, Provision()), features(fn, args, kwargs)
         if reply.raised == "NotImplementedError":
-            self.missing.add(fn)
-            pytest.skip(f"not provided: {self.name}.{fn}() raised NotImplementedError "
-                        f"{reply.message}".strip())
+            self._refuse(fn, record, call, reply.message)
+        record.answer(call)
         if reply.changes:
             names = contract.parameters(fn) if fn in contract.ALL else ()
             raise ImplementationError(self._failure(fn, None, mutation.message(
@@ -156,6 +261,48 @@ class Implementation:
         self.calls.append(Call(fn, tuple(self.cast_all(a) for a in args),
                                {k: self.cast_all(v) for k, v in kwargs.items()}, reply.output))
         return reply.output
+
+    def _refuse(self, fn: str, record: Provision, call: frozenset[str], message: str) -> NoReturn:
+        """``fn`` raised NotImplementedError: inside a Hypothesis test, reject this example and go
+        on with the others; outside one, skip the check as *not provided*."""
+        __tracebackhide__ = True
+        record.refuse(call, message)
+        if not record.answered:  # a function that never computed anything says nothing of its ids
+            self.called.discard(fn)
+        if currently_in_test_context():
+            reject()
+        self.missing.add(fn)
+        pytest.skip(f"not provided: {self.name}.{fn}() raised NotImplementedError {message}".strip())
+
+    def partly(self) -> list[tuple[str, str]]:
+        """(function, note) for each function that refused some calls of the current check: "partly
+        provided: rnn_cell() raised NotImplementedError for nonlinearity='relu' (computes tanh
+        only)", the implementation's message in parentheses."""
+        return [(fn, f"partly provided: {fn}() raised NotImplementedError for {record.summary()}")
+                for fn, record in self.provision.items() if record.refused]
+
+    def every_example_refused(self, exc: BaseException) -> str | None:
+        """The *not provided* reason for a Hypothesis check that found too few examples the
+        implementation supports (``exc``: Hypothesis' Unsatisfiable, or its filter_too_much health
+        check), with the refusing functions recorded as missing; None when ``exc`` is not that, or
+        nothing was refused (the check's own filtering is at fault, not the implementation)."""
+        refused = {fn: record for fn, record in self.provision.items() if record.refused}
+        exhausted = isinstance(exc, Unsatisfiable) or (
+            isinstance(exc, FailedHealthCheck) and "filter_too_much" in str(exc))
+        if not refused or not exhausted:
+            return None
+        self.missing.update(refused)
+        reasons = []
+        for fn, record in refused.items():
+            if record.answered:
+                reasons.append(f"{self.name}.{fn}() raised NotImplementedError for {record.summary()}, "
+                               f"leaving too few examples to check")
+            else:
+                n, messages = record.n_refused, sorted(m for m in record.refused if m)
+                told = f": {'; '.join(messages)}" if messages else ""
+                reasons.append(f"{self.name}.{fn}() raised NotImplementedError for every example "
+                               f"({n} call{'s' if n != 1 else ''}{told})")
+        return "not provided: " + "; ".join(reasons)
 
     def _invoke(self, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Reply:
         """One call through the backend; a hang or an ended process fails, and stops ``fn``."""

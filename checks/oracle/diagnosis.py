@@ -29,6 +29,13 @@ values are compared by a two-sample Kolmogorov–Smirnov test: a candidate whose
 at the suite's false-alarm rate ``stats.ALPHA`` while it rejects the spec's law is named — the drop
 rate, the scale of the kept units, the behaviour in evaluation mode or the width of an
 initialiser's law all show in the pooled values.
+
+Beyond the catalogue: a loss computed through a catalogued softmax bug is a candidate too
+(checks/oracle/localise_numerics.py), and a recorded call that matches no candidate goes to the
+experiments of checks/oracle/localisation.py, which say where the fault is (an ignored argument,
+a gate, a step) or that they could not localise it. Every line is a
+:class:`~nnspec.checks.oracle.localise_findings.Finding`: the line with its kind, location,
+evidence and confidence.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+
+from nnspec.checks.oracle.localise_findings import Finding
 
 #: Relative distance, in units of the implementation's u, that counts as "the same formula".
 ROUNDING_LEVEL = 1e4
@@ -177,6 +186,8 @@ def diagnose(calls: list[Call], unit: float, *,
     ``draw(fn, *args, **kwargs)`` calls the implementation again, unrecorded; without it random
     operations are not diagnosed.
     """
+    from nnspec.checks.oracle.localisation import Experiment, localisable
+    from nnspec.checks.oracle.localise_numerics import composites
     from nnspec.implementations import reference
 
     lines: list[str] = []
@@ -184,8 +195,8 @@ def diagnose(calls: list[Call], unit: float, *,
     # left over from examples Hypothesis tried before.
     latest = {c.fn: c for c in calls}
     for call in latest.values():
-        found = candidates(call.fn)
-        if not found:
+        found = {**candidates(call.fn), **composites(call.fn)}
+        if not found and not localisable(call.fn):
             continue
         if _is_random(call):
             if draw is not None:
@@ -208,15 +219,34 @@ def diagnose(calls: list[Call], unit: float, *,
                 continue
         named = [(d, sid) for d, sid in sorted(scored)
                  if d <= ROUNDING_LEVEL * unit or (np.isfinite(d) and d * SEPARATION <= d_spec)]
+        # A recorded call can be degenerate (a shrunk example with h = 0 or a zero weight) and
+        # fit a bug the implementation does not have: designed inputs must not contradict it.
+        experiment = Experiment(call, unit, draw, spec_out)
+        named = [(d, sid) for d, sid in named if not experiment.contradicts(found[sid])]
         if named:
             best = ", ".join(f"{sid} (relative distance {d:.2g})" for d, sid in named)
-            lines.append(f"{call.fn}() matches {best}; the spec {spec_id} is at {d_spec:.2g}")
-        elif approximate := _approximation(call, spec_out, d_spec, unit, spec_id):
+            lines.append(Finding(
+                f"{call.fn}() matches {best}; the spec {spec_id} is at {d_spec:.2g}",
+                kind="variant or bug", location=", ".join(sid for _, sid in named),
+                evidence=f"relative distance {named[0][0]:.2g} to it, {d_spec:.2g} to the spec, "
+                         f"on the failing call",
+                confidence="high" if named[0][0] <= ROUNDING_LEVEL * unit else "medium"))
+            continue
+        # The nearest catalogued bug is not named: being nearest says nothing of where the fault
+        # is; the experiments say that, or that they could not. A small error looks like an
+        # approximate activation, unless an experiment places it (a term of a small weight).
+        approximate = _approximation(call, spec_out, d_spec, unit, spec_id)
+        try:
+            localised = experiment.localise() if localisable(call.fn) else []
+        except Exception:  # an experiment the call's arguments do not fit says nothing
+            localised = []
+        if approximate and not any(f.claims for f in localised):
             lines.extend(approximate)
-        else:
-            lines.append(f"{call.fn}() matches no known variant or bug of {spec_id} "
-                         f"(spec at relative distance {d_spec:.2g}; closest "
-                         f"{min(scored)[1] if scored else '—'})")
+            continue
+        unmatched = (f"{call.fn}() matches no known variant or bug of {spec_id} (spec at "
+                     f"relative distance {d_spec:.2g})")
+        lines.append(Finding(unmatched, kind="note", evidence=unmatched, confidence="none"))
+        lines.extend(localised)
     return list(dict.fromkeys(lines))
 
 
@@ -245,19 +275,25 @@ def _approximation(call: Call, spec_out: Any, d_spec: float, unit: float,
     if err <= FLOAT32_SPREAD * typical:
         if unit >= float(np.finfo(np.float32).eps) / 2 or err < typical / FLOAT32_SPREAD:
             return []
-        return [f"{call.fn}() is off the spec {spec_id} by float32 rounding: max |error| "
-                f"{err:.2g} against {typical:.2g} from float32 rounding of the call's inputs and "
-                f"output — a lower precision than the declared DTYPE, not another formula"]
+        return [Finding(f"{call.fn}() is off the spec {spec_id} by float32 rounding: max |error| "
+                        f"{err:.2g} against {typical:.2g} from float32 rounding of the call's "
+                        f"inputs and output — a lower precision than the declared DTYPE, not "
+                        f"another formula", kind="lower precision", location="float32",
+                        evidence=f"max |error| {err:.2g}, float32 rounding {typical:.2g}",
+                        confidence="medium")]
     if what is not None:
         x = np.asarray(call.args[1 if call.fn.startswith("vjp_") else 0], dtype=np.float64)
         where = f"x ∈ [{np.min(x):.3g}, {np.max(x):.3g}]" if x.size else "no input"
-        return [f"{call.fn}() is an approximate {what}: max |error| {err:.2g} over {where} "
-                f"(relative {d_spec:.2g}), above rounding and matching no variant or bug of "
-                f"{spec_id} — a fast exp, a rational or piecewise-linear {what}"]
-    return [f"{call.fn}() is an approximation of {spec_id}: max |error| {err:.2g} (relative "
-            f"{d_spec:.2g}), above rounding and matching no variant or bug — an approximate σ "
-            f"or tanh inside it (a fast exp, a rational or piecewise-linear activation) is the "
-            f"usual cause"]
+        return [Finding(f"{call.fn}() is an approximate {what}: max |error| {err:.2g} over "
+                        f"{where} (relative {d_spec:.2g}), above rounding and matching no variant "
+                        f"or bug of {spec_id} — a fast exp, a rational or piecewise-linear {what}",
+                        kind="approximation", location=what,
+                        evidence=f"max |error| {err:.2g} over {where}", confidence="medium")]
+    return [Finding(f"{call.fn}() is an approximation of {spec_id}: max |error| {err:.2g} "
+                    f"(relative {d_spec:.2g}), above rounding and matching no variant or bug — an "
+                    f"approximate σ or tanh inside it (a fast exp, a rational or piecewise-linear "
+                    f"activation) is the usual cause", kind="approximation", location="σ or tanh",
+                    evidence=f"max |error| {err:.2g}, relative {d_spec:.2g}", confidence="low")]
 
 
 def _float32_changes(call: Call, u32: float = float(np.finfo(np.float32).eps) / 2
@@ -311,7 +347,7 @@ def float32_error(calls: list[Call], fn: str | None, want: np.ndarray,
 
 
 def lower_precision_behind(declared: str, err: np.ndarray, bound: np.ndarray, unit: float,
-                           calls: list[Call], fn: str | None, want: np.ndarray) -> str | None:
+                           calls: list[Call], fn: str | None, want: np.ndarray) -> Finding | None:
     """The finding "computes in a lower precision than declared" (:data:`LOWER_PRECISIONS`) for an
     implementation declaring ``declared`` (its DTYPE's name, or its PRECISION) that fails
     ``bound`` (built for unit roundoff ``unit``), when its error scales like that precision's
@@ -345,9 +381,11 @@ def lower_precision_behind(declared: str, err: np.ndarray, bound: np.ndarray, un
     if not found:
         return None
     _, p, worst, typical, above = min(found, key=lambda f: f[0])
-    return (f"the error scales like {p.name} rounding: max {worst:.2g}, against {typical:.2g} from "
-            f"{p.name} rounding of the same call's inputs and output and {above:.2g}× the "
-            f"{declared} bound: the implementation {p.does} while declaring DTYPE {declared}")
+    evidence = (f"max {worst:.2g}, against {typical:.2g} from {p.name} rounding of the same "
+                f"call's inputs and output and {above:.2g}× the {declared} bound")
+    return Finding(f"the error scales like {p.name} rounding: {evidence}: the implementation "
+                   f"{p.does} while declaring DTYPE {declared}", kind="lower precision",
+                   location=p.name, evidence=evidence, confidence="high")
 
 
 def _is_random(call: Call) -> bool:
@@ -419,9 +457,11 @@ def _diagnose_random(call: Call, found: dict[str, Callable[..., Any]], unit: flo
         return []
     how = f"{replays} replay{'s' if replays > 1 else ''} of {size} value{'s' if size > 1 else ''}"
     if p_spec >= ALPHA:
-        return [f"{call.fn}() replayed ({how}) follows the law of the spec {spec_id} (two-sample "
-                f"KS p = {p_spec:.2g}): the failure lies beyond one call's law (dependence "
-                f"between draws or elements, or a rare event)"]
+        return [Finding(f"{call.fn}() replayed ({how}) follows the law of the spec {spec_id} "
+                        f"(two-sample KS p = {p_spec:.2g}): the failure lies beyond one call's "
+                        f"law (dependence between draws or elements, or a rare event)",
+                        kind="law", location="beyond one call's law",
+                        evidence=f"KS p = {p_spec:.2g} against the spec", confidence="low")]
     scored = []
     for stream, (sid, f) in enumerate(found.items(), start=2):
         try:
@@ -431,11 +471,14 @@ def _diagnose_random(call: Call, found: dict[str, Callable[..., Any]], unit: flo
     named = [(p, sid) for p, sid in sorted(scored, reverse=True) if p >= ALPHA]
     if named:
         best = ", ".join(f"{sid} (two-sample KS p = {p:.2g})" for p, sid in named)
-        return [f"{call.fn}() replayed ({how}) follows the law of {best}; the spec {spec_id}'s "
-                f"law is rejected (p = {p_spec:.2g} < α = {ALPHA:g})"]
-    return [f"{call.fn}() replayed ({how}) follows no known variant or bug of {spec_id} (spec "
-            f"rejected at p = {p_spec:.2g}; closest "
-            f"{max(scored)[1] if scored else '—'})"]
+        return [Finding(f"{call.fn}() replayed ({how}) follows the law of {best}; the spec "
+                        f"{spec_id}'s law is rejected (p = {p_spec:.2g} < α = {ALPHA:g})",
+                        kind="variant or bug", location=", ".join(sid for _, sid in named),
+                        evidence=f"{how}: KS p = {named[0][0]:.2g}, spec p = {p_spec:.2g}",
+                        confidence="high")]
+    return [Finding(f"{call.fn}() replayed ({how}) follows no known variant or bug of {spec_id} "
+                    f"(spec rejected at p = {p_spec:.2g}): could not localise", kind="unlocalised",
+                    evidence=f"{how}: spec p = {p_spec:.2g}", confidence="none")]
 
 
 _NAMED = re.compile(r"\b([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+) \((?:relative distance|two-sample KS)")
@@ -444,5 +487,7 @@ _NAMED = re.compile(r"\b([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+) \((?:relative distanc
 def named_ids(line: str) -> list[str]:
     """The variant and bug ids that one diagnosis line names as matched ([] for other lines)."""
     if "no known variant" in line or "follows the law of the spec" in line:
+        return []
+    if isinstance(line, Finding) and line.kind != "variant or bug":
         return []
     return _NAMED.findall(line.split("; the spec ", 1)[0])

@@ -3,7 +3,9 @@
 Runs the checks that call the implementation (all of them, or those of --only) through
 nnspec.oracle.check and prints, per spec id, pass, FAIL or not provided; for each failure its
 first headline, the oracle's diagnosis (a known variant or bug the implementation matches, a lower
-precision than it declares) and the pytest command that reproduces it.
+precision than it declares, or where a fault outside the catalogue is — an ignored argument, a
+gate, a step — and on what evidence, else that it could not be localised; the table's note gives
+it in a few words) and the pytest command that reproduces it.
 
 Exit status: 0 when every spec id that was checked passed; 1 when one failed, or when nothing
 could be checked (a module that provides none of the selected contract functions has not shown

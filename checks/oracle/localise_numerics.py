@@ -1,0 +1,93 @@
+"""Numerics: a loss computed through a catalogued softmax bug, named even where it overflows.
+
+The catalogue's softmax bugs (``losses.bug.softmax_no_shift``: exp(y)/Σ exp(y) without the max
+shift, NaN once a logit passes 709 in float64; ``losses.bug.log_of_softmax``: log(softmax(y)),
+−inf once a logit trails the largest by 745) are written for ``softmax`` and ``log_softmax``. A
+cross-entropy built on one of them shows the same overflow, but no reference function with
+cross_entropy's arguments models it, so the diagnosis could not name it. :func:`composites` gives
+those models — the contract's loss (and its gradient) with the buggy softmax inside — for the
+diagnosis to try beside the catalogue's own candidates. The diagnosis' distance counts the same
+NaN or inf on both sides as agreement, so a loss that returns NaN at large logits is named
+``losses.bug.softmax_no_shift``.
+
+At a single position both bugs can give the same inf (a target 2000 below the largest logit), so
+a match is confirmed on :func:`designed`, logits on which the two differ from each other and from
+the spec: an unshifted softmax gives NaN where a logit is 800, the log of a shifted one gives inf
+where the target's logit trails by 800, and the mean of both rows keeps each one's mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from nnspec.reference import losses
+
+
+def _picked(log_p: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """−log p_k per position."""
+    return -np.take_along_axis(log_p, np.asarray(k)[..., None], axis=-1)[..., 0]
+
+
+def _log_unshifted(y: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(losses.softmax_no_shift(y))
+
+
+def _log_of_softmax(y: np.ndarray) -> np.ndarray:
+    return losses.log_of_softmax(y)
+
+
+#: The catalogued bug inside, and log p as that bug computes it.
+_LOG_SOFTMAX_BUGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "losses.bug.softmax_no_shift": _log_unshifted,
+    "losses.bug.log_of_softmax": _log_of_softmax,
+}
+
+
+def _loss(log_p: Callable[[np.ndarray], np.ndarray], reduce: str) -> Callable[..., Any]:
+    def loss(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            per = _picked(log_p(np.asarray(logits, dtype=np.float64)), target)
+            return np.asarray(per.mean() if reduce == "mean" else per.sum())
+    return loss
+
+
+def _loss_vjp(bug: str) -> Callable[..., Any]:
+    """∂L/∂y = (p − o)/N with p from the unshifted softmax (NaN where it overflows)."""
+    def vjp(g: Any, logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray]:
+        y = np.asarray(logits, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            p = losses.softmax_no_shift(y) if bug == "losses.bug.softmax_no_shift" else np.exp(
+                losses.log_of_softmax(y))
+            o = losses.one_hot(np.asarray(target), y.shape[-1])
+            return (np.asarray(g) * (p - o) / max(np.asarray(target).size, 1),)
+    return vjp
+
+
+def composites(fn: str) -> dict[str, Callable[..., Any]]:
+    """Models of ``fn`` with a catalogued softmax bug inside, by that bug's id; {} for a
+    function no such bug can sit in."""
+    if fn == "cross_entropy":
+        return {bug: _loss(log_p, "mean") for bug, log_p in _LOG_SOFTMAX_BUGS.items()}
+    if fn == "cross_entropy_sum":
+        return {bug: _loss(log_p, "sum") for bug, log_p in _LOG_SOFTMAX_BUGS.items()}
+    if fn == "vjp_cross_entropy":
+        return {bug: _loss_vjp(bug) for bug in _LOG_SOFTMAX_BUGS}
+    return {}
+
+
+#: Logits that tell the softmax bugs apart (module docstring), and their targets.
+_LOGITS = np.array([[800.0, 0.0, -3.0], [0.5, -800.0, 1.0]])
+_TARGETS = np.array([0, 1])
+
+
+def designed(fn: str) -> list[tuple[Any, ...]]:
+    """Arguments of ``fn`` on which the models of :func:`composites` differ; [] for others."""
+    if fn in ("cross_entropy", "cross_entropy_sum"):
+        return [(_LOGITS, _TARGETS)]
+    if fn == "vjp_cross_entropy":
+        return [(np.array(1.0), _LOGITS, _TARGETS)]
+    return []
