@@ -21,7 +21,8 @@ SHIPPED: dict[str, str] = {
     "torch_cuda_tf32": "nnspec.implementations.torch_cuda_tf32",
     "reference": "nnspec.implementations.reference",
     **{n: f"nnspec.implementations.{n}"
-       for n in ("onnx_reference", "onnx_runtime", "flax_cells", "torch_modules")},
+       for n in ("onnx_reference", "onnx_runtime", "flax_cells", "flax_nnx", "torch_modules",
+                 "keras_torch", "keras_jax", "keras_tensorflow")},
 }
 
 

@@ -318,16 +318,18 @@ NUMPY: tuple[Alternative, ...] = (
 FRAMEWORKS: tuple[Alternative, ...] = (
     Alternative(name="onnx_reference", kind="correct", functions={},
                 implementation="nnspec.implementations.onnx_reference",
-                only=("activations.sigmoid", "activations.tanh", "losses.softmax", *CELL_IDS),
-                origin="ONNX's GRU (linear_before_reset=1, gates z, r, h), LSTM (gates i, o, f, c) "
-                       "and RNN operators, and Sigmoid, Tanh, Softmax, in float64 graphs run by "
+                only=("activations.sigmoid", "activations.tanh", "losses.softmax", *CELL_IDS,
+                      "gru.cell.textbook"),
+                origin="ONNX's GRU (linear_before_reset=1, and 0 as gru_cell_textbook; gates z, r, "
+                       "h), LSTM (gates i, o, f, c) and RNN operators, and Sigmoid, Tanh, "
+                       "Softmax, in float64 graphs run by "
                        "onnx.reference.ReferenceEvaluator (its LogSoftmax, log(Softmax(X)), is "
                        "losses.bug.log_of_softmax and is left out)",
                 legitimate="ONNX's definition of the operators; PyTorch's weights mapped block by "
                            "block onto ONNX's layout"),
     Alternative(name="onnx_runtime", kind="correct", functions={},
                 implementation="nnspec.implementations.onnx_runtime", dtype=np.float32,
-                only=("losses.softmax", "losses.log_softmax", *CELL_IDS),
+                only=("losses.softmax", "losses.log_softmax", *CELL_IDS, "gru.cell.textbook"),
                 origin="the same ONNX graphs (and LogSoftmax) in float32 run by ONNX Runtime's CPU "
                        "kernels; its standalone Sigmoid and Tanh are left out: they return "
                        "1.0000001 and −1.0000001, outside σ's and tanh's ranges, which the spec "

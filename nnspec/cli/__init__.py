@@ -1,5 +1,5 @@
 """The ``nnspec`` command: ``nnspec spec [--check]``, ``nnspec check``, ``nnspec report``,
-``nnspec decay``, ``nnspec vectors``, ``nnspec soak`` and ``nnspec identify``."""
+``nnspec decay``, ``nnspec vectors``, ``nnspec soak``, ``nnspec identify`` and ``nnspec atlas``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Sequence
 
 import nnspec
-from nnspec.cli import check, decay, identify, report, soak, spec, vectors
+from nnspec.cli import atlas, check, decay, identify, report, soak, spec, vectors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -15,7 +15,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nnspec", description=__doc__)
     parser.add_argument("--version", action="version", version=f"nnspec {nnspec.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (spec, check, report, decay, vectors, soak, identify):
+    for command in (spec, check, report, decay, vectors, soak, identify, atlas):
         command.add_parser(sub)
     args = parser.parse_args(argv)
     return int(args.run(args))

@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-decay", action="store_true", help="skip the decay sweeps")
     p.add_argument("--no-oracle", action="store_true",
                    help="skip the oracle self-test catalogue")
+    p.add_argument("--atlas", action="store_true",
+                   help="also run the framework atlas (nnspec atlas: every installed adapter, "
+                        "about 10 minutes here) and write atlas.md and atlas.json")
     options.add_run_options(p, size_flag="--sequence-size")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     p.set_defaults(run=run)
@@ -74,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
         return report.main(impls, Path(args.out),
                            [*seed, *options.pytest_args(args), *args.pytest_args],
                            size=args.size, bench=not args.no_bench, decay=not args.no_decay,
-                           oracle=not args.no_oracle, progress=options.progress(args),
-                           jobs=jobs)
+                           oracle=not args.no_oracle, atlas=args.atlas,
+                           progress=options.progress(args), jobs=jobs)
     except KeyboardInterrupt:
         print("nnspec report: interrupted", file=sys.stderr)
         return 130

@@ -4,9 +4,13 @@ them (``onnx_reference``: onnx.reference.ReferenceEvaluator; ``onnx_runtime``: O
 The weights are graph inputs, mapped from PyTorch's layout onto ONNX's (operators GRU-14,
 LSTM-14 and RNN-14 of the ONNX specification):
 
-- GRU: ONNX stacks the blocks z, r, h where PyTorch stacks r, z, n; ``linear_before_reset=1`` is
-  PyTorch's variant, h = tanh(W_h x + Wb_h + r ⊙ (R_h H + Rb_h)); B = [Wb, Rb] holds b_ih and
-  b_hh apart, so nothing is summed.
+- GRU: ONNX stacks the blocks z, r, h where PyTorch stacks r, z, n; B = [Wb, Rb] holds b_ih and
+  b_hh apart, so nothing is summed. ``linear_before_reset=1`` is PyTorch's variant, h =
+  tanh(W_h x + Wb_h + r ⊙ (R_h H + Rb_h)), the contract's ``gru_cell`` and ``gru_layer``;
+  ``linear_before_reset=0`` (the operator's default) is the textbook cell, h = tanh(W_h x +
+  R_h (r ⊙ H) + Rb_h + Wb_h), the contract's ``gru_cell_textbook``. Both keep H' = (1 − z) ⊙ h +
+  z ⊙ H, PyTorch's convention. An exporter that drops the attribute turns PyTorch's GRU into the
+  textbook one (microsoft/onnxscript#2852).
 - LSTM: ONNX stacks i, o, f, c where PyTorch stacks i, f, g, o; no peepholes.
 - RNN: one block; the activation is ONNX's ``Tanh`` or ``Relu``. A runner without the RNN
   operator's ``Relu`` (the reference evaluator has Tanh and Affine only) runs the ReLU cell one
@@ -67,16 +71,17 @@ def _tensor(name: str, elem: int, rank: int) -> onnx.ValueInfoProto:
 
 
 @cache
-def recurrent_model(kind: str, hidden: int, dtype: np.dtype, activation: str = "Tanh"
-                    ) -> onnx.ModelProto:
+def recurrent_model(kind: str, hidden: int, dtype: np.dtype, activation: str = "Tanh",
+                    linear_before_reset: int = 1) -> onnx.ModelProto:
     """One ONNX GRU, LSTM or RNN operator over X (T, B, D) from initial_h (1, B, H) (and
-    initial_c for the LSTM): outputs Y (T, 1, B, H), Y_h (1, B, H) (and Y_c)."""
+    initial_c for the LSTM): outputs Y (T, 1, B, H), Y_h (1, B, H) (and Y_c).
+    ``linear_before_reset``: the GRU's variant, 1 PyTorch's, 0 the textbook one."""
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     states = ["initial_h", "initial_c"] if kind == "lstm" else ["initial_h"]
     outputs = ["Y", "Y_h", "Y_c"] if kind == "lstm" else ["Y", "Y_h"]
     attributes: dict[str, Any] = {"hidden_size": hidden}
     if kind == "gru":
-        attributes["linear_before_reset"] = 1
+        attributes["linear_before_reset"] = linear_before_reset
     if kind == "rnn":
         attributes["activations"] = [activation]
         if activation == "Affine":  # the identity α·x + β, for a Relu applied by its own operator
@@ -109,7 +114,8 @@ def contract_functions(run: Runner, dtype: Any, *, relu_in_rnn: bool = True
     ``dtype``. ``relu_in_rnn``: whether the runner's RNN operator has the Relu activation."""
     dt = np.dtype(dtype)
 
-    def layer(kind: str, x, states, w_ih, w_hh, b_ih, b_hh, activation="Tanh"):
+    def layer(kind: str, x, states, w_ih, w_hh, b_ih, b_hh, activation="Tanh",
+              linear_before_reset=1):
         if x.shape[0] == 0:  # no step: y is empty and the state is the initial one
             return (np.zeros((0, *states[0].shape), dt), *states)
         if activation == "Relu" and not relu_in_rnn:
@@ -123,7 +129,8 @@ def contract_functions(run: Runner, dtype: Any, *, relu_in_rnn: bool = True
         names = ("initial_h", "initial_c")[:len(states)]
         feeds = {"X": np.asarray(x, dt), **onnx_weights(kind, w_ih, w_hh, b_ih, b_hh, dt),
                  **{n: np.asarray(s, dt)[None] for n, s in zip(names, states, strict=True)}}
-        Y, *finals = run(recurrent_model(kind, w_hh.shape[1], dt, activation), feeds)
+        model = recurrent_model(kind, w_hh.shape[1], dt, activation, linear_before_reset)
+        Y, *finals = run(model, feeds)
         return (np.asarray(Y)[:, 0], *(np.asarray(s)[0] for s in finals))
 
     def rnn_activation(nonlinearity: str) -> str:
@@ -140,6 +147,9 @@ def contract_functions(run: Runner, dtype: Any, *, relu_in_rnn: bool = True
 
     def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
         return layer("gru", x[None], (h,), w_ih, w_hh, b_ih, b_hh)[1]
+
+    def gru_cell_textbook(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+        return layer("gru", x[None], (h,), w_ih, w_hh, b_ih, b_hh, linear_before_reset=0)[1]
 
     def gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
         return layer("gru", x, (h0,), w_ih, w_hh, b_ih, b_hh)
@@ -159,6 +169,7 @@ def contract_functions(run: Runner, dtype: Any, *, relu_in_rnn: bool = True
         return elementwise("Sigmoid")(np.asarray(alpha * x, dt))
 
     return {"rnn_cell": rnn_cell, "rnn_layer": rnn_layer, "gru_cell": gru_cell,
-            "gru_layer": gru_layer, "lstm_cell": lstm_cell, "lstm_layer": lstm_layer,
+            "gru_cell_textbook": gru_cell_textbook, "gru_layer": gru_layer,
+            "lstm_cell": lstm_cell, "lstm_layer": lstm_layer,
             "sigmoid": sigmoid, "tanh": elementwise("Tanh"), "softmax": elementwise("Softmax"),
             "log_softmax": elementwise("LogSoftmax")}

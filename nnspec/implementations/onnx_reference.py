@@ -1,6 +1,7 @@
 """ONNX's reference evaluator (onnx.reference.ReferenceEvaluator) running the ONNX graphs of
-nnspec.implementations.onnx_graphs in float64: the GRU (linear_before_reset=1), LSTM and RNN
-operators, and Sigmoid, Tanh and Softmax (not its LogSoftmax, see below). Forward only.
+nnspec.implementations.onnx_graphs in float64: the GRU (linear_before_reset=1 as gru_cell and
+gru_layer, 0 as gru_cell_textbook), LSTM and RNN operators, and Sigmoid, Tanh and Softmax (not its
+LogSoftmax, see below). Forward only.
 
 A correct alternative of the corpus (checks/oracle/alternatives.py). The evaluator's RNN operator
 has no Relu activation, so the ReLU cell is the operator with the identity activation followed by

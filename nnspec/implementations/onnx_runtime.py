@@ -1,6 +1,7 @@
 """ONNX Runtime's CPU kernels running the ONNX graphs of nnspec.implementations.onnx_graphs in
-float32 (its GRU, LSTM and RNN kernels are float32 only): the GRU (linear_before_reset=1), LSTM
-and RNN operators, and Sigmoid, Tanh, Softmax and LogSoftmax. Forward only.
+float32 (its GRU, LSTM and RNN kernels are float32 only): the GRU (linear_before_reset=1 as
+gru_cell and gru_layer, 0 as gru_cell_textbook), LSTM and RNN operators, and Sigmoid, Tanh, Softmax
+and LogSoftmax. Forward only.
 
 A correct alternative of the corpus (checks/oracle/alternatives.py). Unavailable (its checks skip)
 without the onnx and onnxruntime packages.

@@ -1,0 +1,28 @@
+"""Keras 3 on its TensorFlow backend (what ``tf.keras`` is since TensorFlow 2.16) in float32:
+SimpleRNNCell, GRUCell (``reset_after=True`` as ``gru_cell``, ``reset_after=False`` as
+``gru_cell_textbook``), LSTMCell and the layers SimpleRNN, GRU, LSTM. Forward only.
+
+The weight mapping is nnspec.implementations.keras_cells'. Keras' backend is chosen before its
+first import (``KERAS_BACKEND=tensorflow``), so it runs in a worker process of its own (the default
+isolation). Unavailable (its checks skip) without the tensorflow package: pip install
+'nnspec[tensorflow]' (tensorflow-cpu).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnspec.checks.harness.loading import ImplementationUnavailable
+from nnspec.implementations.keras_cells import contract_functions, import_keras
+
+try:
+    import tensorflow  # noqa: F401  (Keras' TensorFlow backend needs it)
+except ImportError as exc:
+    raise ImplementationUnavailable(f"the tensorflow package is not installed ({exc}); "
+                                    f"pip install 'nnspec[tensorflow]'") from exc
+
+DTYPE = np.float32
+
+keras = import_keras("tensorflow")
+
+globals().update(contract_functions(keras, DTYPE))
