@@ -258,6 +258,19 @@ def test_gru_layer_gradients_over_a_long_sequence_match_the_reference(impl, requ
 
 
 @pytest.mark.spec("gru.layer")
+@pytest.mark.parametrize("argument", [0, 4], ids=["x", "b_ih"])
+def test_reference_gru_layer_takes_a_complex_step_in_one_argument(argument, rng):
+    """The complex step perturbs one argument while the others stay real (the layer's in-place
+    sums must take the complex dtype): the directional derivative along x or b_ih alone."""
+    T, B, D, H = 3, 2, 4, 5
+    problem = (rng.standard_normal((T, B, D)), rng.standard_normal((B, H)),
+               rng.standard_normal((3 * H, D)), rng.standard_normal((3 * H, H)),
+               rng.standard_normal(3 * H), rng.standard_normal(3 * H))
+    check_gradient(ref.gru_layer, ref.gru_layer_vjp, problem, wrt=(argument,), rng=rng,
+                   spec_id="gru.layer")
+
+
+@pytest.mark.spec("gru.layer")
 @given(problem=fd_layer_problems, rng=nst.generators())
 def test_reference_gru_layer_gradient_matches_finite_differences(problem, rng):
     check_gradient(ref.gru_layer, ref.gru_layer_vjp, problem, wrt=_wrt(problem), rng=rng, spec_id="gru.layer")

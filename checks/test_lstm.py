@@ -369,6 +369,19 @@ def test_reference_lstm_layer_bptt_matches_finite_differences(problem, rng):
     check_gradient(ref.lstm_layer, ref.lstm_layer_vjp, problem, rng=rng, spec_id="lstm.layer")
 
 
+@pytest.mark.spec("lstm.layer")
+@pytest.mark.parametrize("argument", [0, 5], ids=["x", "b_ih"])
+def test_reference_lstm_layer_takes_a_complex_step_in_one_argument(argument, rng):
+    """The complex step perturbs one argument while the others stay real (the layer's in-place
+    sums must take the complex dtype): the directional derivative along x or b_ih alone."""
+    T, B, D, H = 3, 2, 4, 5
+    problem = (rng.standard_normal((T, B, D)), *(rng.standard_normal((B, H)) for _ in range(2)),
+               rng.standard_normal((4 * H, D)), rng.standard_normal((4 * H, H)),
+               rng.standard_normal(4 * H), rng.standard_normal(4 * H))
+    check_gradient(ref.lstm_layer, ref.lstm_layer_vjp, problem, wrt=(argument,), rng=rng,
+                   spec_id="lstm.layer")
+
+
 @pytest.mark.spec("lstm.layer", "lstm.cell")
 @given(problem=lstm_layer_problems())
 def test_lstm_layer_equals_lstm_cell_applied_step_by_step(impl, problem):

@@ -192,9 +192,12 @@ def layer_pytorch(X: Any, H0: Any, p: Params) -> tuple[Any, Any]:
     W_h = np.concatenate([p.W_hr, p.W_hz, p.W_hh], axis=1)
     b_rz = np.concatenate([p.b_r, p.b_z])
     XA = np.reshape(np.reshape(X, (T * n, d)) @ W_x, (T, n, 3 * h))
+    # The in-place sums below need HA in the result's dtype: complex where only x or a bias is
+    # (a complex step in one argument), while h0 and W_h are real.
+    dtype = np.result_type(XA, H0, W_h, b_rz, p.b_h, p.b_hh)
     H, Y = H0, []
     for XA_t in XA:
-        HA = H @ W_h
+        HA = (H @ W_h).astype(dtype, copy=False)
         # In place on HA's blocks: the same sums and products in the same order, bit for bit
         # (addition and multiplication commute), without a temporary per operation.
         A_rz, HA_h = HA[:, :2 * h], HA[:, 2 * h:]

@@ -219,9 +219,12 @@ def layer(X: np.ndarray, H0: np.ndarray, C0: np.ndarray,
     W_h = np.concatenate([p.W_hi, p.W_hf, p.W_ho, p.W_hc], axis=1)
     b = np.concatenate([p.b_i, p.b_f, p.b_o, p.b_c])
     XA = np.reshape(np.reshape(X, (T * n, d)) @ W_x, (T, n, 4 * h))
+    # The in-place sums below need A in the result's dtype: complex where only x or a bias is
+    # (a complex step in one argument), while h0 and W_h are real.
+    dtype = np.result_type(XA, H0, W_h, b)
     H, C, Y = H0, C0, []
     for XA_t in XA:
-        A = H @ W_h
+        A = (H @ W_h).astype(dtype, copy=False)
         A += XA_t  # in place, and commutative: the sums of XA_t + H W_h + b, bit for bit
         A += b
         IFO = sigmoid(A[:, :3 * h])
