@@ -80,14 +80,17 @@ class Provision:
 
     @property
     def n_refused(self) -> int:
+        """How many calls were refused, with any message."""
         return sum(len(calls) for calls in self.refused.values())
 
     def answer(self, call: frozenset[str]) -> None:
+        """Record a call answered cleanly, with its features."""
         self.answered += 1
         self.seen |= call
         self.always = call if self.always is None else self.always & call
 
     def refuse(self, call: frozenset[str], message: str) -> None:
+        """Record a call refused with NotImplementedError(message), with its features."""
         self.refused.setdefault(_first_line(message), []).append(call)
 
     def summary(self) -> str:
@@ -243,7 +246,6 @@ class Implementation:
         record, call = self.provision.setdefault(fn, Provision()), features(fn, args, kwargs)
         if reply.raised == "NotImplementedError":
             self._refuse(fn, record, call, reply.message)
-        record.answer(call)
         if reply.changes:
             names = contract.parameters(fn) if fn in contract.ALL else ()
             raise ImplementationError(self._failure(fn, None, mutation.message(
@@ -258,6 +260,7 @@ class Implementation:
                           f"  called with {describe_args(args, kwargs)}"))
         if reply.unsendable is not None:
             raise ImplementationError(self._failure(fn, None, f"{self.name}.{fn}() {reply.unsendable}"))
+        record.answer(call)  # only a clean reply: one that raised or wrote has answered nothing
         self.calls.append(Call(fn, tuple(self.cast_all(a) for a in args),
                                {k: self.cast_all(v) for k, v in kwargs.items()}, reply.output))
         return reply.output
@@ -278,7 +281,10 @@ class Implementation:
         """(function, note) for each function that refused some calls of the current check: "partly
         provided: rnn_cell() raised NotImplementedError for nonlinearity='relu' (computes tanh
         only)", the implementation's message in parentheses."""
-        return [(fn, f"partly provided: {fn}() raised NotImplementedError for {record.summary()}")
+        # The counts show how much of the check's search the pass rests on: a module refusing
+        # exactly where it is wrong would refuse a share of the calls, not a feature.
+        return [(fn, f"partly provided: {fn}() raised NotImplementedError for {record.summary()}"
+                     f" ({record.n_refused} of {record.n_refused + record.answered} calls)")
                 for fn, record in self.provision.items() if record.refused]
 
     def every_example_refused(self, exc: BaseException) -> str | None:
