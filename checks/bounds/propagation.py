@@ -162,8 +162,6 @@ def _linearisable(V: np.ndarray, scale_: float, y: np.ndarray) -> np.ndarray:
     return ~np.logical_or.accumulate(over, axis=0)
 
 
-
-
 def _guarded(traj: Trajectory, *arrays: np.ndarray | None) -> Trajectory:
     """``traj``, or its V made infinite (the worst case decides) where an input's square is not
     a normal number (SQUARABLE): the model would lose that input's terms. A V that overflowed

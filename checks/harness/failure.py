@@ -233,6 +233,10 @@ def final_replay() -> bool:
     return not currently_in_test_context() or current_build_context().is_final
 
 
+#: Findings a lower precision makes moot: the experiments ran because no formula matched.
+_EXPLAINED_BY_PRECISION = ("argument", "gate", "output order", "time", "unlocalised")
+
+
 def _findings(err: np.ndarray, bound: Bound, impl: Implementation | str, fn: str | None,
               want: np.ndarray) -> list[str]:
     """What the oracle can say beyond "out of bound": a lower precision (an error that scales like
@@ -258,9 +262,6 @@ def _findings(err: np.ndarray, bound: Bound, impl: Implementation | str, fn: str
                  and not (isinstance(line, Finding) and line.kind in _EXPLAINED_BY_PRECISION)]
     return lines + named
 
-
-#: Findings a lower precision makes moot: the experiments ran because no formula matched.
-_EXPLAINED_BY_PRECISION = ("argument", "gate", "output order", "time", "unlocalised")
 
 
 def fail(spec_id: str, impl: Implementation | str, message: str, *, call: str = "") -> None:

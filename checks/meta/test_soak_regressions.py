@@ -2,32 +2,41 @@
 false alarm on a correct implementation, and each run here must stay green.
 
 A cell replays as the soak ran it — the same test, implementation, example count and seeds — in
-a pytest of its own, because Hypothesis' search depends on the whole sequence of draws.
+a pytest of its own, because Hypothesis' search depends on the whole sequence of draws. A replay
+holds only while the strategies draw as they did, so each fix also has a direct test (named in
+its docstring); the replays run with ``-m slow``.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+#: The conformance checks' folder, whatever directory pytest runs in.
+CHECKS = Path(__file__).resolve().parents[1]
 
 #: (test node, implementation, seed, what went wrong): the soak's command per seed is
 #: ``--nnspec-examples 40 --hypothesis-seed k --nnspec-seed k``.
 RED_CELLS = [
-    pytest.param("checks/test_sequence.py::test_rnn_module_gradients_match_reference",
+    pytest.param("test_sequence.py::test_rnn_module_gradients_match_reference",
                  "torch_float32", 16,
                  id="seed16-float32-gradient-below-the-subnormal-range"),
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("node", "module", "seed"), RED_CELLS)
 def test_a_red_soak_cell_is_green_when_replayed(node, module, seed):
     """Seed 16: a float32 GRU module's ∂w_ih of 1.5e-53 — below float32's smallest subnormal —
     computed as 0, against a probabilistic bound of 0 (no underflow floor: propagation.py,
-    ``underflow``)."""
+    ``underflow``; the direct test is test_error_model.py's
+    test_a_result_below_the_dtypes_range_is_within_the_underflow_floor)."""
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", node, "--impl", module,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(CHECKS / node),
+         "--impl", module,
          "--nnspec-examples", "40", "--hypothesis-seed", str(seed), "--nnspec-seed", str(seed)],
         capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

@@ -637,7 +637,7 @@ MISTAKES: tuple[Entry, ...] = (
           origin="ONNX Runtime's float32 tanh: 1.0000005 for x > 10"),
     Entry(name="sigmoid_fast_exp", kind="mistake", functions={"sigmoid": _sigmoid_fast_exp},
           only=("activations.sigmoid",), origin="σ through a fast exp with 1e-4 relative error"),
-    Entry(name="sigmoid_hard", kind="mistake", functions={"sigmoid": _sigmoid_piecewise_linear},
+    Entry(name="sigmoid_piecewise_linear", kind="mistake", functions={"sigmoid": _sigmoid_piecewise_linear},
           only=("activations.sigmoid",),
           origin="a piecewise-linear σ (PLAN, four segments per side), for σ"),
     Entry(name="tanh_rational", kind="mistake", functions={"tanh": _tanh_rational},
