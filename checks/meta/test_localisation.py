@@ -21,7 +21,15 @@ from nnspec import selftest
 from nnspec.checks.harness.failure import Failure
 from nnspec.checks.oracle import alternatives, localise_gates, localise_time, unknown_mutants
 from nnspec.checks.oracle.diagnosis import Call, diagnose, named_ids
-from nnspec.checks.oracle.localisation import Experiment, localise
+from nnspec.checks.oracle.localisation import (
+    Experiment,
+    Hypothesis,
+    bind,
+    claims,
+    localise,
+    trials,
+    zero_block,
+)
 from nnspec.checks.oracle.localise_findings import Finding
 from nnspec.implementations import reference as ref
 
@@ -132,11 +140,71 @@ def test_the_packed_experiment_finds_a_final_state_taken_after_the_padding():
                 unknown_mutants._packed_final_state_after_padding(
                     "rnn", x, None, params, lengths=np.array([5, 2, 3])))
     found = localise(call.fn, call.args, call.kwargs, call.output, U64, None)
-    _one_claim(found, "time", "final state after T steps")
+    assert _one_claim(found, "time", "final state after T steps").confidence == "medium"
+    found = localise(call.fn, call.args, call.kwargs, call.output, U64,
+                     lambda _fn, *a, **k: unknown_mutants._packed_final_state_after_padding(*a, **k))
+    assert _one_claim(found, "time", "final state after T steps").confidence == "high"
     right = ref.rnn_module("rnn", x, None, params, lengths=np.array([5, 2, 3]))
     assert localise_time.packed("rnn_module", "sequence.packed", ref.rnn_module,
                                 {"mode": "rnn", "x": x, "state": None, "params": params,
                                  "lengths": np.array([5, 2, 3])}, right, U64) == []
+
+
+def _degenerate_layer(fn: str, steps: int = 2) -> dict[str, Any]:
+    """A shrunk layer call: T = ``steps``, zero initial states (what Hypothesis shrinks to)."""
+    args = _arrays(fn)
+    args["x"] = args["x"][:steps]
+    for name in ("h0", "c0"):
+        if name in args:
+            args[name] = np.zeros_like(args[name])
+    return args
+
+
+def _zero_first_output(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """One step late with y_0 = 0 whatever h0: on h0 = 0 it is "one step late (y_0 = h0)"."""
+    y, h_T = ref.rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+    return np.concatenate([np.zeros_like(h0)[None], y[:-1]]), h_T
+
+
+def test_a_time_claim_on_a_degenerate_call_alone_is_at_most_medium():
+    args = _degenerate_layer("rnn_layer")
+    out = unknown_mutants._rnn_layer_one_step_late(**args)
+    found = localise_time.layer("rnn_layer", "rnn.layer", ref.rnn_layer, args, out, U64)
+    assert [(f.kind, f.location, f.confidence) for f in found] == [
+        ("time", "shifted one step late", "medium")], [str(f) for f in found]
+    confirmed = _one_claim(_findings("rnn_layer", unknown_mutants._rnn_layer_one_step_late, args),
+                           "time", "late")
+    assert confirmed.confidence == "high" and "2 designed inputs" in confirmed, str(confirmed)
+
+
+def test_designed_inputs_refute_a_time_hypothesis_a_degenerate_call_fits():
+    args = _degenerate_layer("rnn_layer")
+    assert localise_time.layer("rnn_layer", "rnn.layer", ref.rnn_layer, args,
+                               _zero_first_output(**args), U64)  # h0 = 0: it fits "late"
+    found = _findings("rnn_layer", _zero_first_output, args)
+    assert not _claims(found), [str(f) for f in found]
+
+
+def test_claims_keep_the_most_confident_hypotheses_of_one_kind():
+    args = _arrays("rnn_cell")
+    impl = unknown_mutants._rnn_cell_ignores_b_hh
+    failing = bind(ref.rnn_cell, (), args)
+    tried = trials(ref.rnn_cell, "rnn_cell", failing, impl(**args), U64,
+                   lambda _fn, *a, **k: impl(*a, **k))
+
+    def b_hh_times(scale: float) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        return lambda a: {**a, "b_hh": scale * np.asarray(a["b_hh"])}
+
+    near = Hypothesis("b_hh were 1e-9 b_hh", "argument", "b_hh scaled", b_hh_times(1e-9))
+    exact = Hypothesis("b_hh were None", "argument", "b_hh", b_hh_times(0.0))
+    other_kind = Hypothesis("the gates ignored b_hh", "gate", "every gate: b_h", b_hh_times(0.0))
+    found = claims("rnn_cell", "rnn.cell", [near, other_kind, exact], ref.rnn_cell, tried, U64)
+    assert [(f.kind, f.location, f.confidence) for f in found] == [
+        ("gate", "every gate: b_h", "high")], [str(f) for f in found]
+    found = claims("rnn_cell", "rnn.cell", [near, exact, other_kind], ref.rnn_cell, tried, U64)
+    assert [(f.kind, f.location, f.confidence) for f in found] == [
+        ("argument", "b_hh", "high")], [str(f) for f in found]
+    assert "indistinguishably" not in found[0]
 
 
 def test_a_cross_entropy_through_an_unshifted_softmax_is_named_though_it_returns_nan():
@@ -220,6 +288,59 @@ def test_no_experiment_claims_anything_on_a_correct_implementation(fn):
         assert not [str(f) for f in found if f.claims or f.kind != "unlocalised"], name
         checked += 1
     assert checked >= 2, f"{fn}: too few correct implementations to show anything"
+
+
+def _just_off(fn: str) -> tuple[dict[str, Any], Any]:
+    """A shrunk call (zero states and biases) of a correct implementation, and an output just off
+    its own (a few ROUNDING_LEVEL·u relative) that a fault reproduces exactly there: for a cell,
+    a gate block of w_ih so small that ignoring it moves the output by that little (for the RNN,
+    one gate, x so small, b_ih kept so that the output is not 0 without x), and so for a GRU or
+    LSTM layer of T = 1; for an RNN layer of T = 2 with w_hh = 0 and x_1 = x_0 (1 + δ), y
+    reversed in time. The diagnosis must
+    run its experiments, and the designed inputs, where the implementation is the spec, must
+    refute the fault."""
+    from nnspec.checks.oracle.diagnosis import ROUNDING_LEVEL
+
+    delta = 8 * ROUNDING_LEVEL * U64
+    args = _arrays(fn, seed=11)
+    for name in ("h", "c", "h0", "c0", "b_ih", "b_hh"):
+        if name in args:
+            args[name] = np.zeros_like(args[name])
+    spec = getattr(ref, fn)
+    if fn == "rnn_layer":
+        args["w_hh"] = np.zeros_like(args["w_hh"])
+        args["x"] = np.stack([args["x"][0], args["x"][0] * (1 + delta)])
+        y, *states = spec(**args)
+        return args, (y[::-1], *states)
+    if fn == "rnn_cell":  # one gate: a bias keeps the output off 0 when x is left out
+        args.update(x=args["x"] * delta, b_ih=_arrays(fn, seed=11)["b_ih"])
+        return args, spec(**{**args, "x": np.zeros_like(args["x"])})
+    if fn.endswith("_layer"):
+        args["x"] = args["x"][:1]
+    # The update gate z of a GRU, the input gate i of an LSTM: σ(tiny) moves h' by as little.
+    gates, k = (3, 1) if fn.startswith("gru") else (4, 0)
+    size = args["w_ih"].shape[0] // gates
+    args["w_ih"][k * size:(k + 1) * size] *= delta
+    return args, spec(**{**args, "w_ih": zero_block(args["w_ih"], k, gates)})
+
+
+@pytest.mark.parametrize("fn", ["rnn_cell", "gru_cell", "lstm_cell", "rnn_layer", "gru_layer",
+                                "lstm_layer"])
+def test_a_correct_implementation_just_off_on_a_shrunk_call_gets_no_claim(fn):
+    from nnspec.checks.oracle.diagnosis import ROUNDING_LEVEL, distance
+
+    args, off = _just_off(fn)
+    impl = getattr(ref, fn)
+    d_spec = distance(off, impl(**args))
+    assert ROUNDING_LEVEL * U64 < d_spec < 100 * ROUNDING_LEVEL * U64, d_spec
+    lines = diagnose([Call(fn, (), args, off)], U64, draw=lambda _fn, *a, **k: impl(*a, **k))
+    assert any("matches no known variant" in line for line in lines), lines
+    sure = [str(f) for f in lines if isinstance(f, Finding)
+            and f.kind not in ("note", "unlocalised") and f.confidence not in ("low", "none")]
+    assert not sure, sure
+    # Without designed inputs the fault fits the call, and nothing says otherwise: medium at most.
+    alone = localise(fn, (), args, off, U64, None)
+    assert _claims(alone) and all(f.confidence == "medium" for f in _claims(alone)), alone
 
 
 # ---- findings as data --------------------------------------------------------------------------

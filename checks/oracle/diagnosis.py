@@ -126,10 +126,20 @@ class Call:
     output: Any
 
 
-def _doc_id(f: Callable[..., Any]) -> str | None:
+def doc_id(f: Callable[..., Any]) -> str | None:
+    """The spec id that starts the first line of ``f``'s docstring (``gru.cell.pytorch — …``):
+    dotted lower-case words followed by the end of the line, a space, a colon or a dash; None
+    where the docstring starts with none."""
     doc = inspect.getdoc(f) or ""
     m = _DOC_ID.match(doc.strip().splitlines()[0]) if doc.strip() else None
     return m.group(1) if m else None
+
+
+def same_formula(d: float, d_spec: float, unit: float) -> bool:
+    """Whether an output at relative distance ``d`` from a candidate's and ``d_spec`` from the
+    spec's counts as the candidate's formula: within ROUNDING_LEVEL units ``unit`` of it, or
+    finite and SEPARATION times closer to it than to the spec."""
+    return d <= ROUNDING_LEVEL * unit or (math.isfinite(d) and d * SEPARATION <= d_spec)
 
 
 def _params(f: Callable[..., Any]) -> tuple[str, ...]:
@@ -144,11 +154,11 @@ def candidates(fn: str) -> dict[str, Callable[..., Any]]:
     spec_fn = getattr(reference, fn, None)
     if spec_fn is None:
         return {}
-    own = _doc_id(spec_fn)
+    own = doc_id(spec_fn)
     module = sys.modules[spec_fn.__module__]
     found: dict[str, Callable[..., Any]] = {}
     for _, f in inspect.getmembers(module, inspect.isfunction):
-        sid = _doc_id(f)
+        sid = doc_id(f)
         if (f.__module__ == module.__name__ and sid and sid != own and sid not in found
                 and _params(f) == _params(spec_fn)):
             found[sid] = f
@@ -207,7 +217,7 @@ def diagnose(calls: list[Call], unit: float, *,
         except Exception:
             continue
         d_spec = distance(call.output, spec_out)
-        spec_id = _doc_id(getattr(reference, call.fn)) or call.fn
+        spec_id = doc_id(getattr(reference, call.fn)) or call.fn
         if d_spec <= ROUNDING_LEVEL * unit:
             lines.extend(_approximation(call, spec_out, d_spec, unit, spec_id))
             continue
@@ -217,8 +227,7 @@ def diagnose(calls: list[Call], unit: float, *,
                 scored.append((distance(call.output, f(*call.args, **call.kwargs)), sid))
             except Exception:
                 continue
-        named = [(d, sid) for d, sid in sorted(scored)
-                 if d <= ROUNDING_LEVEL * unit or (np.isfinite(d) and d * SEPARATION <= d_spec)]
+        named = [(d, sid) for d, sid in sorted(scored) if same_formula(d, d_spec, unit)]
         # A recorded call can be degenerate (a shrunk example with h = 0 or a zero weight) and
         # fit a bug the implementation does not have: designed inputs must not contradict it.
         experiment = Experiment(call, unit, draw, spec_out)
@@ -449,7 +458,7 @@ def _diagnose_random(call: Call, found: dict[str, Callable[..., Any]], unit: flo
     size = max(1, sum(a.size for a in _arrays(call.output)))
     replays = int(min(MAX_REPLAYS, -(-REPLAY_SAMPLES // size)))
     spec_fn = getattr(reference, call.fn)
-    spec_id = _doc_id(spec_fn) or call.fn
+    spec_id = doc_id(spec_fn) or call.fn
     try:
         got = _pooled(lambda *a, **k: draw(call.fn, *a, **k), call, replays, stream=0)
         p_spec = _agreement(got, _pooled(spec_fn, call, replays, stream=1), unit)

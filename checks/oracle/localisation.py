@@ -12,7 +12,8 @@ against the spec rather than another framework):
 - **Gates** (checks/oracle/localise_gates.py): each gate of a GRU or LSTM cell driven on its own,
   the others saturated by their biases, and compared with the spec's gate.
 - **Time** (checks/oracle/localise_time.py): a layer's outputs shifted by a step, reversed, or
-  restarted from the initial state at some step; a packed batch's lengths ignored.
+  restarted from the initial state at some step; a packed batch's lengths ignored — confirmed on
+  designed inputs of their own (T ≥ 3, nonzero initial states), as the arguments are.
 - **Numerics** (checks/oracle/localise_numerics.py): a loss computed through a catalogued
   softmax or log-softmax bug (an unshifted softmax that overflows to NaN at large logits) is named
   by that bug's id, non-finite outputs included; these join the catalogue's candidates, so they
@@ -29,6 +30,7 @@ used and no claim is above ``medium``.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from nnspec.checks.oracle.diagnosis import ROUNDING_LEVEL, SEPARATION, distance, doc_id, same_formula
 from nnspec.checks.oracle.localise_findings import Finding
 
 #: Designed inputs each claim is confirmed on, besides the failing call.
@@ -78,6 +81,8 @@ class Hypothesis:
     reorder: tuple[int, ...] | None = None
 
     def evaluate(self, spec: Callable[..., Any], args: Args) -> Any:
+        """The spec's output on ``args`` altered by ``alter``, its outputs permuted by
+        ``reorder``: what an implementation with this fault returns there."""
         out = spec(**(self.alter(dict(args)) if self.alter else args))
         return tuple(out[k] for k in self.reorder) if self.reorder else out
 
@@ -93,6 +98,7 @@ class Trial:
     want: Any = None
 
     def spec_output(self, spec: Callable[..., Any]) -> Any:
+        """The spec's output on :attr:`args` (:attr:`want`), evaluated on first use."""
         if self.want is None:
             with np.errstate(all="ignore"):
                 self.want = spec(**self.args)
@@ -101,8 +107,6 @@ class Trial:
 
 def bind(spec: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Args:
     """The call's arguments by parameter name."""
-    import inspect
-
     bound = inspect.signature(spec).bind(*args, **kwargs)
     bound.apply_defaults()
     return dict(bound.arguments)
@@ -116,10 +120,14 @@ def dtype_of(unit: float) -> type:
     return np.float64
 
 
-def designed_inputs(fn: str, args: Args, unit: float, seed: int) -> Args:
+def designed_inputs(fn: str, args: Args, unit: float, seed: int, *, steps: int | None = None
+                    ) -> Args:
     """Fresh arguments of the failing call's shapes, rounded to the implementation's precision:
     inputs and states N(0, 1), weights N(0, 4/(D + H)) so pre-activations are O(1), and both
-    biases present and N(0, 1) so that ignoring one shows."""
+    biases present and N(0, 1) so that ignoring one shows. A layer's sequence has ``steps``
+    steps (default: the failing call's T, at most 8 to keep the experiments cheap), and at
+    least 3, so that a shift, a reversal and a restart differ there even where a shrunk
+    failing call (T ≤ 2) cannot tell them apart."""
     rng = np.random.default_rng([SEED, seed])
     dtype = dtype_of(unit)
     out = dict(args)
@@ -132,10 +140,11 @@ def designed_inputs(fn: str, args: Args, unit: float, seed: int) -> Args:
         scale = 1.0
         if name in ("w_ih", "w_hh"):
             scale = 2.0 / np.sqrt(max(1, np.shape(args["w_ih"])[1] + np.shape(args["w_hh"])[1]))
-        drawn = np.asarray(scale * rng.standard_normal(value.shape))
+        shape = value.shape
+        if name == "x" and fn.endswith("_layer"):
+            shape = (max(3, min(shape[0], 8) if steps is None else steps), *shape[1:])
+        drawn = np.asarray(scale * rng.standard_normal(shape))
         out[name] = drawn.astype(dtype).astype(np.float64)
-    if fn.endswith("_layer") and "x" in out:  # a short sequence keeps the experiments cheap
-        out["x"] = out["x"][:8]
     return out
 
 
@@ -155,12 +164,22 @@ def trials(spec: Callable[..., Any], fn: str, failing: Args, output: Any, unit: 
     return found
 
 
-def confirmed(h: Hypothesis, spec: Callable[..., Any], tried: Sequence[Trial],
-              unit: float) -> tuple[str, str] | None:
-    """(confidence, evidence) when ``h`` reproduces the implementation on every trial and differs
-    from the spec on the failing call and on a designed input (when there is one); else None."""
-    from nnspec.checks.oracle.diagnosis import ROUNDING_LEVEL, SEPARATION, distance
+@dataclass(frozen=True)
+class Held:
+    """A hypothesis that holds: its confidence, its largest relative distance to the
+    implementation over the trials, and the evidence as a phrase."""
 
+    confidence: str
+    worst: float
+    evidence: str
+
+
+def confirmed(h: Hypothesis, spec: Callable[..., Any], tried: Sequence[Trial],
+              unit: float) -> Held | None:
+    """How ``h`` holds when it reproduces the implementation on every trial (at rounding level or
+    SEPARATION times closer than the spec) and differs from the spec on the failing call and on a
+    designed input (when there is one); else None. ``high`` needs rounding level everywhere and
+    a designed input."""
     same, worst, spec_far = True, 0.0, []
     # Designed inputs first: short, and most hypotheses fail on the first input tried.
     for t in sorted(tried, key=lambda t: not t.designed):
@@ -170,8 +189,7 @@ def confirmed(h: Hypothesis, spec: Callable[..., Any], tried: Sequence[Trial],
         except Exception:
             return None
         d_alt, d_spec = distance(t.output, alt), distance(t.output, want)
-        if not (d_alt <= ROUNDING_LEVEL * unit or (np.isfinite(d_alt)
-                                                   and d_alt * SEPARATION <= d_spec)):
+        if not same_formula(d_alt, d_spec, unit):
             return None
         same &= d_alt <= ROUNDING_LEVEL * unit
         worst = max(worst, d_alt)
@@ -184,26 +202,35 @@ def confirmed(h: Hypothesis, spec: Callable[..., Any], tried: Sequence[Trial],
         return None
     confidence = "high" if same and designed else "medium"
     d_spec = min(d for _, d in spec_far)
-    return confidence, (f"relative distance ≤ {worst:.2g} to it, ≥ {d_spec:.2g} to the spec, on "
-                        f"the failing call and {designed} designed input"
-                        f"{'s' if designed != 1 else ''}")
+    return Held(confidence, worst, f"relative distance ≤ {worst:.2g} to it, ≥ {d_spec:.2g} to "
+                                   f"the spec, on the failing call and {designed} designed input"
+                                   f"{'s' if designed != 1 else ''}")
+
+
+#: Confidences, most sure first.
+_RANK = {"high": 0, "medium": 1}
 
 
 def claims(fn: str, spec_id: str, hypotheses: Sequence[Hypothesis], spec: Callable[..., Any],
            tried: Sequence[Trial], unit: float) -> list[Finding]:
-    """One finding for the hypotheses that hold (several, when the inputs cannot tell them apart:
-    an LSTM cell with h = 0 computes what one with w_hh = 0 does)."""
-    held = [(h, c) for h in hypotheses if (c := confirmed(h, spec, tried, unit))]
+    """One finding for the best hypotheses that hold: the most confident, led by the one closest
+    to the implementation, and with it those of its kind and confidence that the inputs cannot
+    tell from it — not SEPARATION times farther (an LSTM cell with h = 0 computes what one with
+    w_hh = 0 does). The evidence is that of the farthest one kept, so it holds for each."""
+    held = sorted(((h, c) for h in hypotheses if (c := confirmed(h, spec, tried, unit))),
+                  key=lambda hc: (_RANK[hc[1].confidence], hc[1].worst))
     if not held:
         return []
-    first = held[0][0]
-    kinds = {h.kind for h, _ in held}
-    confidence, evidence = held[0][1]
-    says = " — or, indistinguishably here, as if ".join(h.says for h, _ in held)
+    lead, best = held[0]
+    kept = [(h, c) for h, c in held
+            if h.kind == lead.kind and c.confidence == best.confidence
+            and (c.worst <= ROUNDING_LEVEL * unit or not best.worst * SEPARATION <= c.worst)]
+    evidence = kept[-1][1].evidence
+    says = " — or, indistinguishably here, as if ".join(h.says for h, _ in kept)
     return [Finding(f"{fn}() localised: behaves as if {says} ({evidence}); the spec {spec_id} "
-                    f"is not what it computes", kind=first.kind if len(kinds) == 1 else "argument",
-                    location=" or ".join(h.location for h, _ in held), evidence=evidence,
-                    confidence=confidence)]
+                    f"is not what it computes", kind=lead.kind,
+                    location=" or ".join(h.location for h, _ in kept), evidence=evidence,
+                    confidence=best.confidence)]
 
 
 # ---- the hypotheses --------------------------------------------------------------------------
@@ -233,14 +260,16 @@ def _alike(args: Args, a: str, b: str) -> bool:
             and np.shape(args[a]) == np.shape(args[b]))
 
 
+def zero_block(w: Any, k: int, gates: int) -> np.ndarray:
+    """A copy of ``w`` (rows: ``gates`` gate blocks of equal size) with gate block k zero."""
+    out = np.array(w, copy=True)
+    size = out.shape[0] // gates
+    out[k * size:(k + 1) * size] = 0
+    return out
+
+
 def _block(name: str, k: int, gates: int) -> Callable[[Args], Args]:
-    def alter(a: Args) -> Args:
-        w = np.array(a[name], dtype=np.float64, copy=True)
-        size = w.shape[0] // gates
-        w[k * size:(k + 1) * size] = 0.0
-        a[name] = w
-        return a
-    return alter
+    return _set(name, lambda a: zero_block(a[name], k, gates))
 
 
 def _permute(order: tuple[int, ...]) -> Callable[[Args], Args]:
@@ -319,13 +348,12 @@ class Experiment:
     :meth:`localise`."""
 
     def __init__(self, call: Any, unit: float, draw: Draw | None, want: Any = None) -> None:
-        from nnspec.checks.oracle.diagnosis import _doc_id
         from nnspec.implementations import reference
 
         self.call, self.unit, self.draw = call, unit, draw
         self.fn: str = call.fn
         self.spec = getattr(reference, self.fn, None)
-        self.spec_id = (_doc_id(self.spec) if self.spec else None) or self.fn
+        self.spec_id = (doc_id(self.spec) if self.spec else None) or self.fn
         self.failing: Args | None = None
         if self.spec is not None and localisable(self.fn):
             try:
@@ -370,8 +398,6 @@ class Experiment:
     def contradicts(self, candidate: Callable[..., Any]) -> bool:
         """Whether a designed input shows the implementation is not ``candidate``: neither at
         rounding level nor SEPARATION times closer to it than to the spec there."""
-        from nnspec.checks.oracle.diagnosis import ROUNDING_LEVEL, SEPARATION, distance
-
         if self.draw is None or self.spec is None:
             return False
         for t in self.designed():
@@ -382,8 +408,7 @@ class Experiment:
                                  distance(t.output, t.spec_output(self.spec)))
             except Exception:
                 continue
-            if not (d <= ROUNDING_LEVEL * self.unit or (np.isfinite(d)
-                                                       and d * SEPARATION <= d_spec)):
+            if not same_formula(d, d_spec, self.unit):
                 return True
         return False
 
@@ -406,13 +431,14 @@ class Experiment:
             if not found and fn.endswith("_layer"):
                 run.append("time alignment")
                 found = localise_time.layer(fn, spec_id, spec, failing, self.call.output, unit,
-                                            self.tried[0].spec_output(spec))
+                                            self.tried[0].spec_output(spec), self.draw)
             if not found and fn in ("gru_cell", "lstm_cell") and self.draw is not None:
                 run.append("one gate at a time")
                 found = localise_gates.gates(fn, spec_id, spec, failing, unit, self.draw)
         elif fn in localise_time.MODULES:
             run.append("packed lengths")
-            found = localise_time.packed(fn, spec_id, spec, failing, self.call.output, unit)
+            found = localise_time.packed(fn, spec_id, spec, failing, self.call.output, unit,
+                                         self.draw)
         if found:
             return found
         return [Finding(f"{fn}() could not be localised: no experiment's evidence holds "

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from nnspec.checks.oracle.catalogue import Entry
+from nnspec.checks.oracle.localisation import zero_block
 from nnspec.reference import gru, losses, lstm, rnn, sequence
 
 
@@ -35,14 +36,6 @@ class Mutant(Entry):
     expect_where: str = ""
 
 
-def _block(w: np.ndarray, k: int, gates: int) -> np.ndarray:
-    """``w`` with gate block k zero."""
-    out = np.array(w, copy=True)
-    size = w.shape[0] // gates
-    out[k * size:(k + 1) * size] = 0
-    return out
-
-
 def _rnn_cell_ignores_b_hh(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     """h' = φ(x w_ihᵀ + b_ih + h w_hhᵀ): the recurrent bias never added."""
     return rnn.rnn_cell(x, h, w_ih, w_hh, b_ih, None, nonlinearity)
@@ -50,12 +43,12 @@ def _rnn_cell_ignores_b_hh(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity=
 
 def _gru_reset_without_h(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """r = σ(W_ir x + b_ir + b_hr): the reset gate's recurrent term W_hr h left out."""
-    return gru.gru_cell(x, h, w_ih, _block(w_hh, 0, 3), b_ih, b_hh)
+    return gru.gru_cell(x, h, w_ih, zero_block(w_hh, 0, 3), b_ih, b_hh)
 
 
 def _lstm_forget_ignores_w_hf(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
     """f = σ(W_if x + b_if + b_hf): the forget gate's W_hf h left out."""
-    return lstm.lstm_cell(x, h, c, w_ih, _block(w_hh, 1, 4), b_ih, b_hh)
+    return lstm.lstm_cell(x, h, c, w_ih, zero_block(w_hh, 1, 4), b_ih, b_hh)
 
 
 def _lstm_returns_c_h(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
