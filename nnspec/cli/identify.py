@@ -64,7 +64,9 @@ def _data(target: str, found: Any) -> dict[str, Any]:
                 "spec_id": v.spec_id, "verdict": v.verdict, "passed": v.passed,
                 "failed": v.failed, "not_provided": v.not_provided,
                 "seconds": round(v.seconds, 3), "diagnoses": v.diagnoses,
-                "first_failure": v.first_failure, "problem": v.problem},
+                "first_failure": v.first_failure, "problem": v.problem,
+                "not_provided_reasons": v.not_provided_reasons,
+                "reasons_complete": v.reasons_complete, "partly": v.partly},
             "ok": found.ok}
 
 
@@ -95,17 +97,24 @@ def _text(target: str, found: Any, out: TextIO) -> None:
         for line in found.ruled_out:
             print(f"  - {line}", file=out)
     v = found.verification
+    reasons = "; ".join(v.not_provided_reasons)
+    skipped = f"{v.not_provided} not provided"
+    if reasons:
+        # The oracle keeps a row's first few messages only: say so when skips went unrecorded.
+        skipped += f": {reasons}" if v.reasons_complete else f"; the reasons recorded: {reasons}"
     print(f"\nverification: the checks of {v.spec_id} on CELL(from_torch(...)), as "
           f"{found.function}: {v.verdict.upper() if v.verdict == 'fail' else v.verdict} "
-          f"({v.passed} passed, {v.failed} failed, {v.not_provided} not provided: gradients and "
-          f"layers, which a cell that is only called cannot give; {v.seconds:.1f} s)", file=out)
+          f"({v.passed} passed, {v.failed} failed, {skipped}; {v.seconds:.1f} s)", file=out)
+    for note in v.partly:
+        print(f"  {note}", file=out)
     if v.problem:
         print(f"  {v.problem}", file=out)
     if v.first_failure:
         print(f"  first failure: {v.first_failure}", file=out)
     for line in v.diagnoses:
         print(f"  diagnosis: {line}", file=out)
-    state = "verified" if v.ok else f"the checks of {v.spec_id} FAIL with it"
+    state = {"pass": "verified", "fail": f"the checks of {v.spec_id} FAIL with it"}.get(
+        v.verdict, f"not verified: the checks of {v.spec_id} gave no verdict on it")
     print(f"\n# The conversion ({state}):\n{found.source}", file=out, end="")
 
 

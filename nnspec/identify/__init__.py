@@ -331,9 +331,12 @@ def _finish(result: Identification, best: Attempt, probe: Probe, kind: str, size
     from_torch = _compile(code)
     theta = {k: rng.normal(size=s.shape) for k, s in zeros(kind, sizes).items()}
     by_code, by_entry = from_torch(**theta), convert(formulas, theta)
+    # Exact: the code only copies, transposes, negates and concatenates PyTorch's entries, sums
+    # folded ones and adds a constant offset, and Formula.value rounds those sums in the code's
+    # order (terms left to right, then the constant), so any difference is a wrong entry.
     if set(by_code) != set(by_entry) or any(
             np.shape(by_code[k]) != by_entry[k].shape
-            or not np.allclose(by_code[k], by_entry[k], rtol=1e-12, atol=1e-12) for k in by_entry):
+            or not np.array_equal(by_code[k], by_entry[k]) for k in by_entry):
         result.ruled_out.append(f"{v.id}: the block structure written as code does not give the "
                                 f"entries found (a partial block); no conversion is reported")
         return

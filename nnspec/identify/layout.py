@@ -38,10 +38,13 @@ class Formula:
     col: int | None
 
     def value(self, theta: Mapping[str, np.ndarray]) -> float:
-        total = self.const
+        """The entry for PyTorch's ``theta``, rounded as the code :func:`source` writes computes
+        it: the terms summed left to right, then the constant added (``t - c`` is ``t + (-c)``
+        exactly), then the sign (exact) — so the two agree bit for bit."""
+        total = 0.0
         for t in self.terms:
             total += float(theta[t.tensor][t.row] if t.col is None else theta[t.tensor][t.row, t.col])
-        return self.sign * total
+        return self.sign * (total + self.const)
 
     @property
     def tensors(self) -> tuple[str, ...]:

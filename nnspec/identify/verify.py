@@ -9,7 +9,6 @@ comes from the checks' own tolerance model; nothing here decides a pass.
 
 from __future__ import annotations
 
-import re
 import time
 import types
 from collections.abc import Callable, Mapping
@@ -20,21 +19,20 @@ import numpy as np
 
 from nnspec.checks.harness import contract
 
-_DOC_ID = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")
-
 FromTorch = Callable[..., Mapping[str, Any]]
 
 
 def spec_id(function: str) -> str:
     """The spec id a contract function is checked as: the id that starts the docstring of the
-    reference function bound to it (nnspec.implementations.reference)."""
+    reference function bound to it (nnspec.implementations.reference), read as the diagnosis
+    reads it (nnspec.checks.oracle.diagnosis.doc_id)."""
+    from nnspec.checks.oracle.diagnosis import doc_id
     from nnspec.implementations import reference
 
-    doc = (getattr(reference, function).__doc__ or "").strip()
-    found = _DOC_ID.match(doc)
-    if not found:
+    found = doc_id(getattr(reference, function))
+    if found is None:
         raise ValueError(f"the reference's {function} names no spec id")
-    return found.group(0)
+    return found
 
 
 def contract_module(cell: Callable[..., Any], from_torch: FromTorch, *, kind: str,
@@ -72,20 +70,28 @@ def contract_module(cell: Callable[..., Any], from_torch: FromTorch, *, kind: st
 
 @dataclass
 class Verification:
-    """The full checks' verdict on the conversion."""
+    """The full checks' verdict on the conversion: the spec id's own row of the oracle's result
+    (the checks that count for that id, not the run's totals, which hold other ids' skips)."""
 
     spec_id: str
     verdict: str
     seconds: float
     passed: int
     failed: int
-    #: Checks not provided: the gradient checks (the cell is called, never differentiated) and
-    #: those of functions the module does not define.
+    #: The spec id's checks not provided: typically its gradient checks (the cell is called,
+    #: never differentiated); ``not_provided_reasons`` says which.
     not_provided: int
     diagnoses: list[str] = field(default_factory=list)
     first_failure: str = ""
     #: Why no verdict came, when none did (the checks could not be collected or run).
     problem: str = ""
+    #: The distinct reasons among the skips the oracle recorded for the id. It keeps only the
+    #: first few messages of a row: ``reasons_complete`` is False when skips went unrecorded.
+    not_provided_reasons: list[str] = field(default_factory=list)
+    reasons_complete: bool = True
+    #: "partly provided" notes: what the checks that ran could not check (an RNN cell computing
+    #: one nonlinearity only).
+    partly: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -94,20 +100,26 @@ class Verification:
 
 def verify(module: types.ModuleType, sid: str, *, seed: int = 0,
            examples: int | None = None) -> Verification:
-    """Run the checks of ``sid`` on ``module`` (in-process) and return the verdict."""
+    """Run the checks of ``sid`` on ``module`` (in-process) and return the verdict, with the
+    counts and reasons of ``sid``'s own row of the result."""
+    from nnspec.conformance import Cell
     from nnspec.oracle import check
 
     start = time.perf_counter()
     result = check(module, only=[sid], seed=seed, examples=examples, implementation_only=True)
     seconds = time.perf_counter() - start
-    failures = result.failures.get(sid, [])
-    totals = result.conformance.totals
+    cells = result.conformance.cells
+    row = cells.get((sid, result.implementation)) or cells.get((sid, "(implementation-independent)"))
+    row = row or Cell()
     verdict = result.verdicts.get(sid, "not provided")
-    code = result.conformance.exit_code
+    headlines = {f.headline for f in row.failures}
+    reasons = [m.removeprefix("not provided: ") for m in row.messages if m not in headlines]
     problem = ("" if verdict in ("pass", "fail") else
-               f"the checks of {sid} gave no verdict (pytest exit code {code}; "
-               f"{'; '.join(result.messages.get(sid, [])[:1]) or 'none ran'})")
-    return Verification(spec_id=sid, verdict=verdict, seconds=seconds, passed=totals["passed"],
-                        failed=totals["failed"], not_provided=totals["skipped"],
+               f"the checks of {sid} gave no verdict (pytest exit code "
+               f"{result.conformance.exit_code}; {'; '.join(reasons[:1]) or 'none ran'})")
+    return Verification(spec_id=sid, verdict=verdict, seconds=seconds, passed=row.passed,
+                        failed=row.failed, not_provided=row.skipped,
                         diagnoses=list(result.diagnoses.get(sid, [])),
-                        first_failure=failures[0].headline if failures else "", problem=problem)
+                        first_failure=row.failures[0].headline if row.failures else "",
+                        problem=problem, not_provided_reasons=list(dict.fromkeys(reasons)),
+                        reasons_complete=len(reasons) >= row.skipped, partly=list(row.partly))
