@@ -13,6 +13,7 @@ diagnosis lines (known variant or bug matched, lower precision than declared).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,15 +56,27 @@ def _register(module: ModuleType) -> str:
     return name
 
 
+def _loadable(name: str, extra_args: Sequence[str]) -> None:
+    """Load ``name`` as the run will (in its worker, unless isolation is off), so that a module
+    that cannot be used raises ImplementationLoadError here, in one line, instead of failing
+    every check. One that cannot run here (CUDA without a GPU) goes on: its checks skip."""
+    from nnspec.checks.harness.implementation import ImplementationUnavailable, load
+
+    isolation = "none" if "--nnspec-isolation=none" in extra_args else "process"
+    with contextlib.suppress(ImplementationUnavailable):
+        load(name, isolation=isolation)
+
+
 def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int | None = None,
           seed: int = 0, quiet: bool = True, implementation_only: bool = False,
           extra_args: Sequence[str] = (), plugins: Sequence[object] = ()) -> OracleResult:
     """Run every check (or those of ``only``) against ``module`` and return the findings.
 
     - ``module``: an importable module path, a shipped short name (``torch``, ``reference``…) or
-      a module object. A path or name runs in a worker process of its own (unless
-      ``--nnspec-isolation=none`` is among ``extra_args``); a module object runs in-process, as
-      it is in memory.
+      a module object; a path that cannot be imported, or a module without a usable DTYPE,
+      raises ImplementationLoadError before any check runs. A path or name runs in a worker
+      process of its own (unless ``--nnspec-isolation=none`` is among ``extra_args``); a module
+      object runs in-process, as it is in memory.
     - ``only``: spec ids, or family prefixes ending in '.', to restrict the run.
     - ``examples``: Hypothesis examples per check (default: the ``ci`` profile's).
     - ``seed``: seeds the checks' generators (``--nnspec-seed``); the same seed reproduces a run.
@@ -72,6 +85,8 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
     - ``extra_args``: more pytest arguments (``--nnspec-timeout=S``, ``--nnspec-isolation=none``…);
       ``plugins``: more pytest plugin objects (a progress display).
     """
+    if not isinstance(module, ModuleType):
+        _loadable(module, extra_args)
     name = _register(module) if isinstance(module, ModuleType) else module
     # A module object is checked as it is in memory (a function patched in a notebook
     # included): a worker process would import its file again, so it runs in-process.

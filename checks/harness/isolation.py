@@ -123,8 +123,9 @@ def _timer(seconds: float) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: FrameType | None) -> None:
-        raise _Expired(f"did not return within {seconds:g} s (the per-call time limit, "
-                      f"--nnspec-timeout; a hang in native code is only stopped with process isolation)")
+        raise _Expired(f"did not return within {seconds:g} s (the per-call time limit: nnspec "
+                      f"check --timeout, pytest --nnspec-timeout; a hang in native code is only "
+                      f"stopped with process isolation)")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -207,7 +208,8 @@ class Worker:
 
     def _await_load(self) -> tuple[np.dtype, list[str]]:
         try:
-            reply = self._receive(LOAD_TIMEOUT, f"importing {self.name!r} ")
+            reply = self._receive(LOAD_TIMEOUT, f"importing {self.name!r} ",
+                                  "the time limit on importing an implementation")
         except Stopped as exc:
             raise ImplementationLoadError(str(exc)) from None
         if reply[0] == "unavailable":
@@ -254,13 +256,15 @@ class Worker:
                                     f"worker process ({reply[2]})", changes=tuple(changes))
         return Reply(output=reply[1], changes=tuple(changes))
 
-    def _receive(self, timeout: float, what: str) -> Any:
+    def _receive(self, timeout: float, what: str,
+                 limit: str = "the per-call time limit: nnspec check --timeout, pytest "
+                              "--nnspec-timeout") -> Any:
         assert self.conn is not None and self.process is not None
         start = time.monotonic()
         if not self.conn.poll(timeout):
             self._stop()
-            raise Stopped(f"{what}did not return within {timeout:g} s (the per-call time limit, "
-                          f"--nnspec-timeout); its process was stopped")
+            raise Stopped(f"{what}did not return within {timeout:g} s ({limit}); its process was "
+                          f"stopped")
         try:
             data = self.conn.recv_bytes()
         except (EOFError, ConnectionResetError, OSError):

@@ -84,7 +84,20 @@ def dtype_of(module: object, name: str, path: str | None = None) -> np.dtype:
         raise ImplementationLoadError(
             f"implementation {name!r}: DTYPE = {dtype} is not a floating-point dtype"
         )
+    if dtype not in SUPPORTED_DTYPES:
+        # The checks cast their inputs to DTYPE and derive bounds from its unit roundoff against a
+        # float64 reference: float16 overflows the checks' inputs, and a dtype wider than float64
+        # would be held to a bound the reference itself cannot meet.
+        raise ImplementationLoadError(
+            f"implementation {name!r}: DTYPE = {dtype} is not supported; the contract's dtypes are "
+            f"float32 and float64 (a lower precision behind float32: PRECISION = 'tf32' or "
+            f"'bfloat16')"
+        )
     return dtype
+
+
+#: The dtypes an implementation may declare.
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 #: What an implementation may declare in PRECISION, behind DTYPE float32: the precision its

@@ -88,11 +88,16 @@ DEFECTS = """
     ("def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None): ...", "does not define DTYPE"),
     ("import numpy as np\nDTYPE = np.int32", "DTYPE = int32 is not a floating-point dtype"),
     ("DTYPE = 'banana'", "DTYPE = 'banana' is not a NumPy dtype"),
+    # The trial's false alarms: float16 overflowed the checks' own inputs (every activation id
+    # failed, functions called or not), longdouble was held to a bound below float64's rounding.
+    ("import numpy as np\nDTYPE = np.float16", "DTYPE = float16 is not supported"),
+    ("import numpy as np\nDTYPE = np.longdouble", "is not supported; the contract's dtypes are "
+                                                  "float32 and float64"),
     ("raise RuntimeError('cannot find weights.bin')", "raised RuntimeError: cannot find weights.bin"),
     ("import not_installed_dependency_xyz", "something it imports is not installed"),
     ("import sys\nsys.exit(0)", "called sys.exit(0)"),
-], ids=["no-DTYPE", "int-DTYPE", "not-a-dtype", "raises-on-import", "missing-dependency",
-        "exits-on-import"])
+], ids=["no-DTYPE", "int-DTYPE", "not-a-dtype", "float16-DTYPE", "longdouble-DTYPE",
+        "raises-on-import", "missing-dependency", "exits-on-import"])
 def test_unusable_module_exits_2_with_one_clear_line(tmp_path, monkeypatch, capsys, source,
                                                       complaint):
     name = write_module(tmp_path, monkeypatch, source)

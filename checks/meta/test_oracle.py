@@ -113,3 +113,14 @@ def test_detection_and_diagnosis_rates_are_100_percent():
              for kind, row in table.items()}
     if any(short.values()):
         pytest.fail(f"rates below 100 %: {short} (of {table})")
+
+
+@pytest.mark.parametrize("isolation", [(), ("--nnspec-isolation=none",)], ids=["process", "none"])
+def test_the_python_api_raises_for_a_module_it_cannot_import(isolation):
+    """A new user's check("nonexistent_mod") got every verdict 'fail' and ok=False, as if the
+    module had been checked: it raises, in one line, before any check runs."""
+    from nnspec.checks.harness.implementation import ImplementationLoadError
+    from nnspec.oracle import check
+
+    with pytest.raises(ImplementationLoadError, match="no module named 'no_such_module_xyz'"):
+        check("no_such_module_xyz", only=["lstm.cell"], extra_args=isolation)

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import sys
 from collections.abc import Sequence
 
 import nnspec
@@ -18,4 +21,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for command in (spec, check, report, decay, vectors, soak, identify, atlas):
         command.add_parser(sub)
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:
+        # The reader went away (`nnspec check … | head -1`): no traceback, and no second one at
+        # exit when Python flushes stdout again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
