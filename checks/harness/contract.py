@@ -248,7 +248,8 @@ def gru_layer(x: Array, h0: Array, w_ih: Array, w_hh: Array, b_ih: Array | None 
 @_core
 def lstm_layer(x: Array, h0: Array, c0: Array, w_ih: Array, w_hh: Array, b_ih: Array | None = None,
                b_hh: Array | None = None) -> LSTMLayerOutput:
-    """lstm_cell over x (T, B, D) from (h0, c0): y (T, B, H) every h, (h_T, c_T) the last state."""
+    """lstm_cell over x (T, B, D) from (h0, c0) → the flat tuple (y, h_T, c_T): y (T, B, H) every h,
+    h_T and c_T (B, H) the last state (not nn.LSTM's nested (y, (h_T, c_T)))."""
 
 
 @_core
