@@ -426,6 +426,71 @@ def test_cli_says_in_one_line_why_a_cell_cannot_be_used(capsys, tmp_path):
     assert "no such file" in capsys.readouterr().err
 
 
+_ENDING_CELL = ("KIND = 'gru'\n"
+                "def PARAMS(D, H):\n    return {'W': (3 * H, D)}\n"
+                "def CELL(x, h, W):\n{body}")
+
+
+def _command(*argv: str) -> Any:
+    """Run ``nnspec`` as a command: a check that the cell cannot end must not run in pytest's
+    own process, where a regression would end the test run with status 0."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "nnspec", *argv], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_cli_fails_in_one_line_when_the_cell_ends_the_process(capsys, tmp_path):
+    """A cell that calls os._exit(0) ended `nnspec identify` with status 0 and no output, read as
+    success: the identification runs in a child, and a child that ends without handing over its
+    result is status 2."""
+    source = tmp_path / "exit_cell.py"
+    source.write_text(_ENDING_CELL.replace("{body}", "    import os\n    os._exit(0)\n"))
+    done = _command("identify", str(source))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("nnspec identify: the cell ended the process (exit status 0) before "
+                           "identification finished\n")
+    # sys.exit(0) too, here through run() (SystemExit cannot end pytest); with --json, stdout is
+    # one object with the error, and what the cell printed went to stderr.
+    source.write_text(_ENDING_CELL.replace("{body}", "    print('from the cell')\n    raise SystemExit(0)\n"))
+    assert identify_cli.run(_parse(["identify", str(source), "--json"])) == 2
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["exit_status"] == 2 and "ended the process (exit status 0)" in data["error"]
+    assert "from the cell" in captured.err
+
+
+def test_cli_stops_a_cell_that_hangs_at_the_timeout(tmp_path):
+    """The child and its process group are killed at --timeout."""
+    import time
+
+    source = tmp_path / "hang_cell.py"
+    source.write_text(_ENDING_CELL.replace("{body}", "    while True:\n        pass\n"))
+    start = time.monotonic()
+    done = _command("identify", str(source), "--timeout", "3")
+    assert time.monotonic() - start < 10
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "nnspec identify: did not finish within 3 s (--timeout)\n"
+
+
+def test_cli_prints_the_verified_conversion_of_the_readme_example_as_a_command():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "identify_keras_gru.py"
+    if not path.is_file():
+        pytest.skip("examples/ exists in a repository checkout only")
+    done = _command("identify", str(path), "--examples", "2")
+    assert done.returncode == 0, done.stderr
+    assert "# The conversion (verified):\n" in done.stdout and "def from_torch(" in done.stdout
+
+
+def test_cli_rejects_a_timeout_that_is_not_positive(capsys):
+    assert identify_cli.run(_parse(["identify", "cell.py", "--timeout", "0"])) == 2
+    assert capsys.readouterr().err == ("nnspec identify: --timeout must be a positive number of "
+                                       "seconds, got 0\n")
+
+
 def _parse(argv: list[str]) -> Any:
     import argparse
 

@@ -17,19 +17,40 @@ mapping is printed as code, `from_torch(w_ih, w_hh, b_ih, b_hh) -> {name: array}
 checks of the formula's spec id have run on the cell with it: the verdict is printed above it.
 When no layout fits, it says what was ruled out for each formula.
 
+The identification runs in a child process (a fresh Python running this command), so that a cell
+that hangs, crashes, calls os._exit or sys.exit, or takes down the interpreter cannot end this
+command with a false status: the result counts only when the child hands it over complete; a
+child that ends without it, or runs past --timeout (then it is killed with its process group), is
+a one-line error with status 2. What the cell prints goes to stderr.
+
 Exit status: 0 when a layout was identified and the checks passed; 1 when none fits or the checks
 fail (a bug of spec/ identified fails them, and the diagnosis names it); 2 when CELL cannot be
-used; 130 when interrupted.
+used (it cannot be loaded, raises, ends the process, or does not finish within --timeout); 130
+when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import signal
+import subprocess
 import sys
-from typing import Any, TextIO
+import tempfile
+from pathlib import Path
+from typing import IO, Any, TextIO
 
 from nnspec.cli import options
+
+#: Seconds the whole identification may take by default: the probe takes under 1 s once a
+#: framework has compiled the cell (up to 8 s with JAX's first compile), the verification 3-16 s on
+#: a loaded two-core machine, and importing PyTorch or JAX in the child a few seconds more.
+DEFAULT_TIMEOUT = 120.0
+
+#: The schema of the ``--json`` output.
+SCHEMA = "nnspec-identify/1"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,12 +71,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "profile's)")
     p.add_argument("--json", action="store_true",
                    help="print the finding as one JSON object on stdout; same exit status")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"wall-clock limit of the whole identification (probe and verification), "
+                        f"which runs in a child process; past it the child is killed and the "
+                        f"status is 2 (default {DEFAULT_TIMEOUT:g})")
+    # Internal: set on the child process, which identifies in its own process and writes the
+    # result here as its very last act.
+    p.add_argument("--result-file", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
 
 
 def _data(target: str, found: Any) -> dict[str, Any]:
     v = found.verification
-    return {"schema": "nnspec-identify/1", "cell": target, "kind": found.kind,
+    return {"schema": SCHEMA, "cell": target, "kind": found.kind,
             "identified": found.identified, "variant": found.variant, "function": found.function,
             "nonlinearity": found.nonlinearity, "dtype": found.dtype, "notes": found.notes,
             "missing": found.missing, "ruled_out": found.ruled_out, "source": found.source,
@@ -120,13 +148,125 @@ def _text(target: str, found: Any, out: TextIO) -> None:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run ``nnspec identify`` for parsed arguments; print to ``out`` (stdout); return the exit
-    status."""
-    from nnspec.identify import IdentifyError, identify, load
-
+    status. The identification runs in a child process (see the module's text); the child itself
+    (``--result-file``) runs it here and writes its output and status to that file."""
     out = out or sys.stdout
+    if args.result_file is not None:
+        return _child(args)
     try:
         if args.examples is not None and args.examples < 1:
-            raise IdentifyError(f"--examples must be at least 1, got {args.examples}")
+            raise ValueError(f"--examples must be at least 1, got {args.examples}")
+        if not args.timeout > 0:
+            raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+        return _isolated(args, out)
+    except KeyboardInterrupt:
+        return _fail(args, out, "interrupted", 130)
+    except ValueError as exc:
+        return _fail(args, out, str(exc), 2)
+
+
+def _fail(args: argparse.Namespace, out: TextIO, message: str, status: int) -> int:
+    """Say in one line on stderr why no finding came; with ``--json``, also as the object."""
+    print(f"nnspec identify: {message}", file=sys.stderr)
+    if args.json:
+        out.write(json.dumps({"schema": SCHEMA, "cell": args.cell, "error": message,
+                              "exit_status": status}) + "\n")
+    return status
+
+
+def _child_command(args: argparse.Namespace, result: str) -> list[str]:
+    argv = [sys.executable, "-m", "nnspec", "identify", args.cell, "--seed", str(args.seed),
+            "--result-file", result]
+    if args.kind:
+        argv += ["--kind", args.kind]
+    if args.examples is not None:
+        argv += ["--examples", str(args.examples)]
+    if args.json:
+        argv.append("--json")
+    return argv
+
+
+def _stderr_fd() -> int | None:
+    """This process's stderr as a file descriptor the child can write to directly, or None where
+    stderr is not a file (captured by a test): then the child's output is relayed after it ends."""
+    try:
+        sys.stderr.flush()
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+
+
+def _isolated(args: argparse.Namespace, out: TextIO) -> int:
+    """Run the child, wait at most ``args.timeout`` seconds, and print its result; raise
+    ValueError with the reason where it ended without one."""
+    # The child imports nnspec from where this process did, installed or not.
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    with tempfile.TemporaryDirectory(prefix="nnspec-identify-") as tmp:
+        result = os.path.join(tmp, "result.json")
+        fd = _stderr_fd()
+        with tempfile.TemporaryFile() as log:
+            sink: int | IO[bytes] = log if fd is None else fd
+            # A session of its own: on a timeout the child and whatever it started are killed
+            # together, and a Ctrl-C here reaches the child only through the kill below.
+            child = subprocess.Popen(_child_command(args, result), stdin=subprocess.DEVNULL,
+                                     stdout=sink, stderr=sink, env=env, start_new_session=True)
+            try:
+                code: int | None = child.wait(timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                code = None
+            finally:
+                if child.poll() is None:
+                    _kill(child)
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace"))
+        if code is None:
+            raise ValueError(f"did not finish within {args.timeout:g} s (--timeout)")
+        try:
+            data = json.loads(Path(result).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise ValueError(f"the cell ended the process ({_ending(code)}) before "
+                             f"identification finished") from None
+    out.write(data["output"])
+    return int(data["status"])
+
+
+def _kill(child: subprocess.Popen[bytes]) -> None:
+    """End the child and its process group, and reap it."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        child.kill()
+    child.wait()
+
+
+def _ending(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
+
+
+def _child(args: argparse.Namespace) -> int:
+    """The child's side: identify here, then write the output and status to the result file,
+    atomically and last, so that a file that exists is a finished identification."""
+    buffer = io.StringIO()
+    status = _identify(args, buffer)
+    partial = args.result_file + ".partial"
+    with open(partial, "w", encoding="utf-8") as f:
+        json.dump({"status": status, "output": buffer.getvalue()}, f)
+    os.replace(partial, args.result_file)
+    return status
+
+
+def _identify(args: argparse.Namespace, out: TextIO) -> int:
+    """Load and identify the cell in this process; print the finding to ``out``."""
+    from nnspec.identify import IdentifyError, identify, load
+
+    try:
         cell, params, settings = load(args.cell)
         kind = args.kind or settings.get("kind")
         if kind is None:
@@ -134,16 +274,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         found = identify(cell, params, kind=kind, input_size=settings.get("input_size"),
                          hidden_size=settings.get("hidden_size"), dtype=settings.get("dtype"),
                          seed=args.seed, examples=args.examples)
-    except KeyboardInterrupt:
-        print("nnspec identify: interrupted", file=sys.stderr)
-        return 130
     except ValueError as exc:  # IdentifyError, or a cell that returns the wrong shapes
-        if args.json:
-            out.write(json.dumps({"schema": "nnspec-identify/1", "cell": args.cell,
-                                  "error": str(exc), "exit_status": 2}) + "\n")
-        else:
-            print(f"nnspec identify: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, out, str(exc), 2)
     status = 0 if found.ok else 1
     if args.json:
         data = _data(args.cell, found)

@@ -237,6 +237,10 @@ def identify(cell: Callable[..., Any], params: ParamsSpec, *, kind: str,
 
     Raises :class:`IdentifyError` (a ``ValueError``, one line) for a kind, PARAMS or sizes that
     cannot be probed, and when the cell raises or returns something not shaped like the state.
+
+    The cell is called in the calling process, with no time limit: a cell that hangs, calls
+    ``os._exit`` or ``sys.exit``, or crashes takes the caller with it. ``nnspec identify`` runs
+    this in a child process with a wall-clock limit (nnspec.cli.identify) for a cell not trusted.
     """
     kind = _kind(kind)
     sizes = _sizes(params, input_size, hidden_size)
