@@ -200,9 +200,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     Failure.to_dict())`` entry of ``user_properties`` each (pytest-xdist carries those back from
     its workers), and the contract functions the check called, and those it found missing, as
     ``("nnspec_called", names)`` and ``("nnspec_missing", names)``, and those that refused some
-    of its examples as ``("nnspec_partly", [[function, note], ...])``. nnspec.conformance reads
-    them instead of the traceback's text."""
+    of its examples as ``("nnspec_partly", [[function, note], ...])``; for a check parametrized
+    by ``spec_id`` (a test vector), that id as ``("nnspec_case_id", id)``, the only one of its
+    marks it counts for. nnspec.conformance reads them instead of the traceback's text."""
     report = yield
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and isinstance(case := callspec.params.get("spec_id"), str):
+        # A check parametrized by spec id checks that id alone, whatever its other marks.
+        report.user_properties = [*report.user_properties, ("nnspec_case_id", case)]
     impl = getattr(item, "funcargs", {}).get("impl")
     if call.when == "call" and isinstance(impl, Implementation):
         # Which contract functions the check called: the verdict goes to their spec ids only.

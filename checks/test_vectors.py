@@ -2,8 +2,10 @@
 
 The vectors are exported once per module into a temporary folder and read back as a C++ or Rust
 user would, from JSON and ``numpy.load(..., allow_pickle=False)``; every implementation under
-test must hold every value case within its stored bound for the implementation's dtype. The
-tests of the export itself are in checks/meta/test_vectors.py.
+test must hold every value case within its stored bound for the implementation's dtype. Each check
+is marked with the ids of its family, for the traceability table, but one case counts for its
+own ``spec_id`` alone (checks/conftest.py records it; nnspec/conformance.py). The tests of the
+export itself are in checks/meta/test_vectors.py.
 """
 
 from __future__ import annotations

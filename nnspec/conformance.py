@@ -9,11 +9,17 @@ read back from the traceback's text).
 A check counts for a spec id it is marked with only if it called one of the contract functions
 that compute that id (``functions`` in spec/*.md): a check marked ``gru.cell.pytorch`` and
 ``gru.cell.textbook`` that called only ``gru_cell_textbook`` says nothing about
-``gru.cell.pytorch``. A failed check that called the functions of several of its ids (a layer
-against its own cell step by step, the identity tanh(x) = 2σ(2x) − 1) cannot tell which one is
-wrong: it counts for those of them that also fail a check of their own functions alone, and for
-all of them when none does. A failure raised before any of its ids' functions was called counts
-for all of them: a failure is never dropped. A skip counts for the ids whose function was found
+``gru.cell.pytorch``. One case of a check parametrized by ``spec_id`` (a test vector, a
+``(fn, spec_id)`` case) counts for that id alone, whatever the check's marks (those of a vector
+check list its whole family, for the traceability table): a vector of ``losses.sequence_mean``
+says nothing of ``losses.cross_entropy``, though both are computed by ``cross_entropy``. A failed
+check that called the functions of several of its ids (a layer against its own cell step by step,
+the identity tanh(x) = 2σ(2x) − 1) cannot tell which one is wrong: it counts for those of them
+that also fail a check of their own functions alone — and for every id computed by the same
+functions as one of those, which no check can tell apart from it — and for all of them when none
+does. A failure raised before any of its ids' functions was called counts for all of them: a
+failure is never dropped; one that names no spec id (a NaN found on an output alone) takes the
+id of each cell it counts for. A skip counts for the ids whose function was found
 missing. Per spec id and implementation the verdict is then *fail* if any counted check failed,
 *pass* if at least one passed and none failed, and *not provided* otherwise — every check skipped
 (the first skip reason is kept), or none called the id's functions.
@@ -22,7 +28,10 @@ A function that raised ``NotImplementedError`` for some examples of a Hypothesis
 ``rnn_cell`` without ReLU) leaves the check running on the others
 (checks/harness/implementation.py); a counted check that did not skip then adds its "partly
 provided: …" note to :attr:`Cell.partly` of the ids that function computes (of all its counted
-ids, when it computes none of them), so that a *pass* says it covered only what was supported.
+ids, when it computes none of them), so that a *pass* says it covered only what was supported. A
+check skipped because the function refused too many of its examples adds its note, with its
+counts, too, to the ids that another check passed or failed: a pass that rests on a vector
+without biases, the formula checks having given up, says what was left unchecked.
 """
 
 from __future__ import annotations
@@ -130,6 +139,11 @@ class _Collector:
         self.totals[outcome] += 1
         props = dict(report.user_properties)
         ids = cast(list[str], props.get("nnspec_spec_ids", []))
+        # One case of a check parametrized by spec id (a test vector of losses.sequence_mean,
+        # marked with every id of its family for the traceability table) checks that id alone.
+        case = cast("str | None", props.get("nnspec_case_id"))
+        if case in ids:
+            ids = [case]
         impl = cast("str | None", props.get("nnspec_impl"))
         called = props.get("nnspec_called")
         self.records.append(_Record(
@@ -167,13 +181,20 @@ class _Collector:
         if sid not in blamed:
             return False
         alone = {s for s in blamed if (record.impl, s) in dedicated}
-        return not alone or sid in alone
+        # Ids computed by the same functions as one that fails alone (losses.cross_entropy and
+        # losses.sequence_mean share cross_entropy()) cannot be told apart by it: blamed alike.
+        mine = record.called & own
+        return not alone or any(mine == record.called & self.functions.get(s, frozenset())
+                                for s in alone)
 
     def cells(self) -> dict[tuple[str, str], Cell]:
         """Per spec id and implementation, the checks that count for it."""
         dedicated = {(r.impl, next(iter(c))) for r in self.records if r.outcome == "failed"
                      and len(c := self.candidates(r)) == 1}
         cells: dict[tuple[str, str], Cell] = {}
+        #: The notes of checks skipped after refusals, per cell: they join its notes if another
+        #: check of it ran (a pass then says what it did not check), never a *not provided*.
+        skipped_notes: dict[tuple[str, str], list[str]] = {}
         # In the order of collection, whichever worker ran what when: the first failure and the
         # first messages of a cell are the same in a parallel run as in a serial one.
         last = len(self.order)
@@ -181,18 +202,25 @@ class _Collector:
             for sid in record.ids:
                 if not self.counts(sid, record, dedicated):
                     continue
-                cell = cells.setdefault((sid, record.impl or "(implementation-independent)"), Cell())
+                key = (sid, record.impl or "(implementation-independent)")
+                cell = cells.setdefault(key, Cell())
                 cell.functions |= (record.called or frozenset()) & self.functions.get(sid, frozenset())
                 setattr(cell, record.outcome, getattr(cell, record.outcome) + 1)
                 failure = record.failure
+                if failure is not None and failure.spec_id is None:
+                    # Found on an output alone (a NaN, a wrong shape), it names no id: the cell's.
+                    failure = replace(failure, spec_id=sid)
                 if record.outcome != "passed" and len(cell.messages) < 3:
                     cell.messages.append(failure.headline if failure else record.reason)
                 if failure:
                     cell.failures.append(failure)
                     cell.failed_checks.append(record.nodeid)
                     cell.diagnoses += [line for line in failure.diagnosis if line not in cell.diagnoses]
-                if record.outcome != "skipped":
-                    cell.partly += [note for note in self.partly(sid, record) if note not in cell.partly]
+                notes = cell.partly if record.outcome != "skipped" else skipped_notes.setdefault(key, [])
+                notes += [note for note in self.partly(sid, record) if note not in notes]
+        for key, notes in skipped_notes.items():
+            if cells[key].passed or cells[key].failed:
+                cells[key].partly += [note for note in notes if note not in cells[key].partly]
         return cells
 
     def partly(self, sid: str, record: _Record) -> list[str]:

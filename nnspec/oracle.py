@@ -56,20 +56,38 @@ def _register(module: ModuleType) -> str:
     return name
 
 
-def _loadable(name: str, extra_args: Sequence[str]) -> None:
-    """Load ``name`` as the run will (in its worker, unless isolation is off), so that a module
-    that cannot be used raises ImplementationLoadError here, in one line, instead of failing
-    every check. One that cannot run here (CUDA without a GPU) goes on: its checks skip."""
-    from nnspec.checks.harness.implementation import ImplementationUnavailable, load
+def _option(extra_args: Sequence[str], option: str) -> str | None:
+    """The value of a pytest option among ``extra_args``, given as ``--o=v`` or ``--o v``."""
+    args = list(extra_args)
+    for i, arg in enumerate(args):
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+        if arg == option and i + 1 < len(args):
+            return args[i + 1]
+    return None
 
-    isolation = "none" if "--nnspec-isolation=none" in extra_args else "process"
+
+def _loadable(name: str, extra_args: Sequence[str]) -> None:
+    """Load ``name`` as the run will (in its worker, unless isolation is off; with the run's time
+    limit, so the run reuses that worker), so that a module that cannot be used raises
+    ImplementationLoadError here, in one line, instead of failing every check. One that cannot
+    run here (CUDA without a GPU) goes on: its checks skip."""
+    from nnspec.checks.harness.implementation import (
+        DEFAULT_TIMEOUT,
+        ImplementationUnavailable,
+        load,
+    )
+
+    timeout = _option(extra_args, "--nnspec-timeout")
     with contextlib.suppress(ImplementationUnavailable):
-        load(name, isolation=isolation)
+        load(name, isolation=_option(extra_args, "--nnspec-isolation") or "process",
+             timeout=DEFAULT_TIMEOUT if timeout is None else float(timeout))
 
 
 def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int | None = None,
           seed: int = 0, quiet: bool = True, implementation_only: bool = False,
-          extra_args: Sequence[str] = (), plugins: Sequence[object] = ()) -> OracleResult:
+          extra_args: Sequence[str] = (), plugins: Sequence[object] = (),
+          preload: bool = True) -> OracleResult:
     """Run every check (or those of ``only``) against ``module`` and return the findings.
 
     - ``module``: an importable module path, a shipped short name (``torch``, ``reference``…) or
@@ -84,8 +102,11 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
       not those of the reference and the spec themselves, which say nothing about ``module``.
     - ``extra_args``: more pytest arguments (``--nnspec-timeout=S``, ``--nnspec-isolation=none``…);
       ``plugins``: more pytest plugin objects (a progress display).
+    - ``preload``: load a module path before the run, so that one that cannot be used raises
+      (above); ``nnspec check`` turns it off, since its header plugin loads the module while
+      pytest starts and reports a load error itself.
     """
-    if not isinstance(module, ModuleType):
+    if preload and not isinstance(module, ModuleType):
         _loadable(module, extra_args)
     name = _register(module) if isinstance(module, ModuleType) else module
     # A module object is checked as it is in memory (a function patched in a notebook

@@ -93,7 +93,8 @@ def test_without_the_recorded_failure_the_fields_are_not_there(off_by_offset, mo
 
     monkeypatch.setattr(conformance._Collector, "pytest_runtest_logreport", without_records)
     failure = forward_failure(run_linear(off_by_offset))
-    assert failure.spec_id is None and failure.got is None and failure.bound is None
+    # The id is the cell's (a failure that names none counts for the ids of its check).
+    assert failure.spec_id == "linear.affine" and failure.got is None and failure.bound is None
     assert "NonConformance: [linear.affine]" in failure.message
     with pytest.raises(AssertionError):
         assert_fields(failure, off_by_offset)
@@ -112,7 +113,7 @@ def test_an_exception_that_is_not_a_checks_own_keeps_its_type_and_first_line(tmp
                  "--rootdir", str(tmp_path)], plugins=[collector])
     cell = collector.cells()[("linear.affine", "(implementation-independent)")]
     assert cell.failed == 1
-    assert cell.failures[0] == Failure(message="ValueError: not a check's own")
+    assert cell.failures[0] == Failure(spec_id="linear.affine", message="ValueError: not a check's own")
 
 
 # ---- parallel runs (pytest-xdist) -------------------------------------------------------------
@@ -250,8 +251,16 @@ def test_a_cell_computing_the_other_variant_fails_its_own_id_and_no_other():
 
 
 def test_without_attribution_the_marks_would_give_the_other_ids_a_verdict(monkeypatch):
-    # The mutant this attribution exists for: every marked id counts, whatever was called.
+    # The mutant this attribution exists for: every marked id counts, whatever was called, and
+    # a test vector counts for every id of its family (its marks), not for its own id alone.
     monkeypatch.setattr(conformance._Collector, "counts", lambda *args: True)
+    collect = conformance._Collector.pytest_runtest_logreport
+
+    def without_case_ids(self, report):
+        report.user_properties = [p for p in report.user_properties if p[0] != "nnspec_case_id"]
+        collect(self, report)
+
+    monkeypatch.setattr(conformance._Collector, "pytest_runtest_logreport", without_case_ids)
     result = check(_module("only_textbook", gru_cell_textbook=gru.gru_cell_textbook), only=["gru."],
                    examples=5, implementation_only=True)
     assert result.verdicts["gru.cell.pytorch"] == "pass"

@@ -235,7 +235,7 @@ def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
             result = oracle.check(args.module, only=args.only, examples=args.examples,
                                   seed=args.seed, quiet=False, implementation_only=True,
                                   extra_args=[*run_args, *parallel_args(jobs)],
-                                  plugins=[progress, header])
+                                  plugins=[progress, header], preload=False)
     # Before the interruption: pytest.exit, with which the header ends a run, reads as one.
     if header.usage:
         raise _Usage(header.usage)
