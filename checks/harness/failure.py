@@ -247,7 +247,7 @@ def _findings(err: np.ndarray, bound: Bound, impl: Implementation | str, fn: str
     # Like impl.diagnosis(), only on Hypothesis's final replay: the claim re-evaluates the spec.
     if bound.unit and final_replay():
         line = lower_precision_behind(impl.precision or impl.dtype.name, err, bound.atol,
-                                      bound.unit, list(impl.calls), fn, want)
+                                      bound.unit, list(impl.calls), fn, want, draw=impl.draw)
         lines += [line] if line else []
     named = impl.diagnosis()
     if any(isinstance(line, Finding) and line.kind == "variant or bug" and line.confidence == "high"

@@ -17,7 +17,10 @@ implementation's rounding noise is far above float64's.
 Two findings need no catalogue entry. *Lower precision* (:func:`lower_precision_behind`): a float64
 implementation whose error scales like float32 rounding — comparable to the change float32
 rounding of the same call's inputs and output causes, and far above the float64 bound — is said to
-compute in float32 (spec/tolerances.md, "Lower precision than declared"). *Approximation*
+compute in float32 (spec/tolerances.md, "Lower precision than declared"), unless another call
+of the function — recorded, or on designed inputs — is exact where rounding its inputs to
+float32 would move the spec's outputs (:func:`rules_out`: a σ clipped beyond |x| > 8 fits float32's
+scale on a one-unit call, and is exact on O(1) pre-activations). *Approximation*
 (:func:`_approximation`): an output off the spec by a small amount, far above float32 rounding,
 that matches no variant or bug is named an approximate σ or tanh (or a cell built on one).
 
@@ -29,6 +32,11 @@ values are compared by a two-sample Kolmogorov–Smirnov test: a candidate whose
 at the suite's false-alarm rate ``stats.ALPHA`` while it rejects the spec's law is named — the drop
 rate, the scale of the kept units, the behaviour in evaluation mode or the width of an
 initialiser's law all show in the pooled values.
+
+A catalogue match on one call can be a coincidence (a σ saturated beyond x = 20 gives 1.0 at
+x = 21, as a hard sigmoid does), so a candidate is not named where a designed input contradicts
+it: fresh arguments of the call's shapes for cells and layers, a spread of x for the elementwise
+activations (checks/oracle/localisation.py, localise_numerics.py).
 
 Beyond the catalogue: a loss computed through a catalogued softmax bug is a candidate too
 (checks/oracle/localise_numerics.py), and a recorded call that matches no candidate goes to the
@@ -46,7 +54,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -76,6 +84,10 @@ class Precision:
     name: str
     unit: float
     does: str
+    #: The type every input is rounded to when computing in it (float32: a float32 evaluation
+    #: casts its arguments first); None where only some operands are (TF32 and bfloat16 round the
+    #: operands of products, not the biases added in float32).
+    inputs: type | None = None
 
 
 #: The lower precisions looked for behind each declared DTYPE (spec/tolerances.md, "Lower
@@ -83,7 +95,7 @@ class Precision:
 #: cuDNN multiply float32 with by default on NVIDIA Ampere and later; float16 has the same
 #: significand, so the two cannot be told apart by their rounding. bfloat16 keeps 7 (u = 2⁻⁸).
 LOWER_PRECISIONS: dict[str, tuple[Precision, ...]] = {
-    "float64": (Precision("float32", 2.0**-24, "computes in float32"),),
+    "float64": (Precision("float32", 2.0**-24, "computes in float32", np.float32),),
     "float32": (Precision("TF32", 2.0**-11, "multiplies with TF32 operands (10-bit significand: "
                                              "cuBLAS/cuDNN's default on Ampere and later; float16 "
                                              "operands round alike)"),
@@ -244,7 +256,8 @@ def diagnose(calls: list[Call], unit: float, *,
         # The nearest catalogued bug is not named: being nearest says nothing of where the fault
         # is; the experiments say that, or that they could not. A small error looks like an
         # approximate activation, unless an experiment places it (a term of a small weight).
-        approximate = _approximation(call, spec_out, d_spec, unit, spec_id)
+        approximate = _approximation(call, spec_out, d_spec, unit, spec_id,
+                                     partial(_evidence, calls, call.fn, experiment))
         try:
             localised = experiment.localise() if localisable(call.fn) else []
         except Exception:  # an experiment the call's arguments do not fit says nothing
@@ -259,13 +272,15 @@ def diagnose(calls: list[Call], unit: float, *,
     return list(dict.fromkeys(lines))
 
 
-def _approximation(call: Call, spec_out: Any, d_spec: float, unit: float,
-                   spec_id: str) -> list[str]:
+def _approximation(call: Call, spec_out: Any, d_spec: float, unit: float, spec_id: str,
+                   evidence: Callable[[], list[Call]] = list) -> list[str]:
     """The line naming an approximate function: off the spec by a small relative distance
     (APPROXIMATE_FLOOR·u < d ≤ APPROXIMATE; for σ and tanh, whose values lie in [−1, 1], an
     absolute error ≤ APPROXIMATE) and farther than float32 rounding would put it (FLOAT32_SPREAD
     times the error of :func:`_float32_changes`). A float64 implementation whose error is of the
-    size of float32 rounding gets the line "off the spec by float32 rounding" instead; [] else."""
+    size of float32 rounding gets the line "off the spec by float32 rounding" instead, unless a
+    call of ``evidence()`` (other calls of the function, designed inputs) :func:`rules_out`
+    float32: then the error, small and above float64's rounding, is an approximation; [] else."""
     if not APPROXIMATE_FLOOR * unit < d_spec <= (1.0 if call.fn in _APPROXIMATED else APPROXIMATE):
         return []
     got, want = _arrays(call.output), _arrays(spec_out)
@@ -284,12 +299,15 @@ def _approximation(call: Call, spec_out: Any, d_spec: float, unit: float,
     if err <= FLOAT32_SPREAD * typical:
         if unit >= float(np.finfo(np.float32).eps) / 2 or err < typical / FLOAT32_SPREAD:
             return []
-        return [Finding(f"{call.fn}() is off the spec {spec_id} by float32 rounding: max |error| "
-                        f"{err:.2g} against {typical:.2g} from float32 rounding of the call's "
-                        f"inputs and output — a lower precision than the declared DTYPE, not "
-                        f"another formula", kind="lower precision", location="float32",
-                        evidence=f"max |error| {err:.2g}, float32 rounding {typical:.2g}",
-                        confidence="medium")]
+        single = LOWER_PRECISIONS["float64"][0]
+        if not any(rules_out(c, single, unit) for c in evidence()):
+            return [Finding(f"{call.fn}() is off the spec {spec_id} by float32 rounding: max "
+                            f"|error| {err:.2g} against {typical:.2g} from float32 rounding of the "
+                            f"call's inputs and output — a lower precision than the declared "
+                            f"DTYPE, not another formula", kind="lower precision",
+                            location="float32",
+                            evidence=f"max |error| {err:.2g}, float32 rounding {typical:.2g}",
+                            confidence="medium")]
     if what is not None:
         x = np.asarray(call.args[1 if call.fn.startswith("vjp_") else 0], dtype=np.float64)
         where = f"x ∈ [{np.min(x):.3g}, {np.max(x):.3g}]" if x.size else "no input"
@@ -355,8 +373,61 @@ def float32_error(calls: list[Call], fn: str | None, want: np.ndarray,
     return None
 
 
+def _orders(p: Precision, unit: float) -> float:
+    """A third of the binary orders between ``unit`` and the lower precision's, as a factor: 2¹⁰
+    for float32 behind float64, 2⁵ for TF32 and 2⁶ for bfloat16 behind float32."""
+    return 2.0 ** math.ceil(math.log2(p.unit / unit) / 3)
+
+
+def _rounded_inputs(a: Any, to: type) -> Any:
+    if isinstance(a, tuple | list):
+        return type(a)(_rounded_inputs(v, to) for v in a)
+    if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+        return a.astype(to).astype(np.float64)
+    if isinstance(a, float):
+        return float(to(a))
+    return a
+
+
+def rules_out(call: Call, p: Precision, unit: float) -> bool:
+    """Whether the implementation's output on ``call`` shows that it does not compute in ``p``
+    (a precision that rounds every input, :attr:`Precision.inputs`): rounding the call's floating
+    inputs to ``p`` — the first thing such an evaluation does — moves the spec's outputs beyond
+    the declared precision's rounding (ROUNDING_LEVEL units ``unit`` of their scale) and
+    :func:`_orders` times farther than the implementation's output is from them. An evaluation
+    in ``p`` would be off by that move, less an improbable cancellation by its own rounding: a
+    σ clipped to 0 and 1 beyond |x| > 8 is exact on pre-activations inside (0 off), while its
+    one-unit failing call is off by float32's amount."""
+    from nnspec.implementations import reference
+
+    spec_fn = getattr(reference, call.fn, None)
+    if p.inputs is None or spec_fn is None or _is_random(call):
+        return False
+    try:
+        with np.errstate(all="ignore"):
+            exact = _arrays(spec_fn(*call.args, **call.kwargs))
+            moved = _arrays(spec_fn(*_rounded_inputs(call.args, p.inputs),
+                                    **{k: _rounded_inputs(v, p.inputs)
+                                       for k, v in call.kwargs.items()}))
+        got = _arrays(call.output)
+    except Exception:
+        return False
+    if len(got) != len(exact) or any(g.shape != e.shape for g, e in zip(got, exact, strict=True)):
+        return False
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = max((distance(g, e) * (float(np.max(np.abs(e[np.isfinite(e)]), initial=0.0)) or 1.0)
+                   for g, e in zip(got, exact, strict=True)), default=0.0)
+        effect = max((float(np.max(np.where(np.isfinite(m) & np.isfinite(e), np.abs(m - e), 0.0),
+                                    initial=0.0)) for m, e in zip(moved, exact, strict=True)),
+                     default=0.0)
+    scale = max((float(np.max(np.abs(e[np.isfinite(e)]), initial=0.0)) for e in exact),
+                default=0.0) or 1.0
+    return math.isfinite(err) and effect > max(_orders(p, unit) * err, ROUNDING_LEVEL * unit * scale)
+
+
 def lower_precision_behind(declared: str, err: np.ndarray, bound: np.ndarray, unit: float,
-                           calls: list[Call], fn: str | None, want: np.ndarray) -> Finding | None:
+                           calls: list[Call], fn: str | None, want: np.ndarray, *,
+                           draw: Callable[..., Any] | None = None) -> Finding | None:
     """The finding "computes in a lower precision than declared" (:data:`LOWER_PRECISIONS`) for an
     implementation declaring ``declared`` (its DTYPE's name, or its PRECISION) that fails
     ``bound`` (built for unit roundoff ``unit``), when its error scales like that precision's
@@ -368,25 +439,37 @@ def lower_precision_behind(declared: str, err: np.ndarray, bound: np.ndarray, un
     unit (at the largest of each). A tiny error fits under the lower bound too and fails the
     last two; an approximate activation's error is far above rounding and fails the last. Of
     several precisions that fit, the one whose predicted error is closest to the observed one is
-    named."""
+    named.
+
+    One call can fit the last condition by coincidence (a σ clipped beyond |x| > 8 is off by
+    float32's amount on a one-unit call), so a precision that rounds every input is not named
+    where another recorded call of ``fn``, or a designed input (``draw(fn, **args)`` calls the
+    implementation, checks/oracle/localisation.py), :func:`rules_out` it."""
     if not unit or not np.all(np.isfinite(err)):
         return None
     found = []
+    others: list[Call] | None = None
     for p in LOWER_PRECISIONS.get(declared, ()):
         low = bound * (p.unit / unit)
         if not np.all(err <= low):
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
             above = float(np.max(err / np.maximum(bound, np.finfo(np.float64).tiny), initial=0.0))
-        if above < 2.0 ** math.ceil(math.log2(p.unit / unit) / 3):
+        if above < _orders(p, unit):
             continue
         scale = float32_error(calls, fn, want, p.unit)
         if scale is None:
             continue
         worst, typical = float(np.max(err, initial=0.0)), float(np.max(scale, initial=0.0))
-        if typical / FLOAT32_SPREAD <= worst <= FLOAT32_SPREAD * typical:
-            found.append((abs(math.log(worst / typical)) if worst > 0 else math.inf, p, worst,
-                          typical, above))
+        if not typical / FLOAT32_SPREAD <= worst <= FLOAT32_SPREAD * typical:
+            continue
+        if p.inputs is not None:
+            if others is None:
+                others = evidence_calls(calls, fn, unit, draw)
+            if any(rules_out(c, p, unit) for c in others):
+                continue
+        found.append((abs(math.log(worst / typical)) if worst > 0 else math.inf, p, worst,
+                      typical, above))
     if not found:
         return None
     _, p, worst, typical, above = min(found, key=lambda f: f[0])
@@ -395,6 +478,34 @@ def lower_precision_behind(declared: str, err: np.ndarray, bound: np.ndarray, un
     return Finding(f"the error scales like {p.name} rounding: {evidence}: the implementation "
                    f"{p.does} while declaring DTYPE {declared}", kind="lower precision",
                    location=p.name, evidence=evidence, confidence="high")
+
+
+def evidence_calls(calls: list[Call], fn: str | None, unit: float,
+                   draw: Callable[..., Any] | None) -> list[Call]:
+    """The recorded calls of ``fn`` and, with ``draw``, the implementation's outputs on the
+    designed inputs of its latest call (:meth:`~nnspec.checks.oracle.localisation.Experiment.
+    designed`: fresh arguments of its shapes for cells and layers, a spread of x for the
+    elementwise functions)."""
+    from nnspec.checks.oracle.localisation import Experiment
+
+    own = [c for c in calls if c.fn == fn]
+    if not own or draw is None:
+        return own
+    return own + _designed_calls(Experiment(own[-1], unit, draw))
+
+
+def _evidence(calls: list[Call], fn: str, experiment: Any) -> list[Call]:
+    """The recorded calls of ``fn`` and the implementation's outputs on an experiment's designed
+    inputs."""
+    return [c for c in calls if c.fn == fn] + _designed_calls(experiment)
+
+
+def _designed_calls(experiment: Any) -> list[Call]:
+    """The implementation's outputs on an experiment's designed inputs, as calls."""
+    try:
+        return [Call(experiment.fn, (), t.args, t.output) for t in experiment.designed()]
+    except Exception:  # a call the designed inputs do not fit adds no evidence
+        return []
 
 
 def _is_random(call: Call) -> bool:

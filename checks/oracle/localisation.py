@@ -17,7 +17,9 @@ against the spec rather than another framework):
 - **Numerics** (checks/oracle/localise_numerics.py): a loss computed through a catalogued
   softmax or log-softmax bug (an unshifted softmax that overflows to NaN at large logits) is named
   by that bug's id, non-finite outputs included; these join the catalogue's candidates, so they
-  are tried before any experiment.
+  are tried before any experiment. Its designed inputs (logits that tell the softmax bugs apart,
+  a spread of x for the elementwise activations) confirm the catalogue's matches as well
+  (:meth:`Experiment.contradicts`).
 
 A hypothesis (an altered evaluation of the spec) is *claimed* when it reproduces the
 implementation on the failing call and on :data:`DESIGNED` designed inputs — fresh random
@@ -378,7 +380,8 @@ class Experiment:
 
     def designed(self) -> list[Trial]:
         """The designed inputs and the implementation's outputs on them: those of the argument
-        experiments for cells and layers, checks/oracle/localise_numerics.py's for the losses."""
+        experiments for cells and layers, checks/oracle/localise_numerics.py's for the losses and
+        the elementwise activations."""
         from nnspec.checks.oracle import localise_numerics
 
         if self.failing is not None and self.fn in FAMILY:
@@ -387,10 +390,17 @@ class Experiment:
             return []
         if self._numerics is None:
             self._numerics = []
-            for args in localise_numerics.designed(self.fn):
+            dtype = dtype_of(self.unit)
+            for args, kwargs in localise_numerics.designed(self.fn, self.call.args,
+                                                          self.call.kwargs):
+                # Rounded to the implementation's precision, as the cells' designed inputs are.
+                args = tuple(a.astype(dtype).astype(np.float64)
+                             if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+                             for a in args)
                 try:
-                    self._numerics.append(Trial(bind(self.spec, args, {}),
-                                                self.draw(self.fn, *args), designed=True))
+                    self._numerics.append(Trial(bind(self.spec, args, kwargs),
+                                                self.draw(self.fn, *args, **kwargs),
+                                                designed=True))
                 except Exception:
                     continue
         return self._numerics

@@ -14,6 +14,11 @@ At a single position both bugs can give the same inf (a target 2000 below the la
 a match is confirmed on :func:`designed`, logits on which the two differ from each other and from
 the spec: an unshifted softmax gives NaN where a logit is 800, the log of a shifted one gives inf
 where the target's logit trails by 800, and the mean of both rows keeps each one's mark.
+
+An elementwise activation's failing call can be as degenerate: a σ saturated to exactly 1 beyond
+x = 20 gives 1.0 at x = 21, as both hard sigmoids do, so a catalogued bug is confirmed on a
+:data:`SPREAD` of x as well (the call's other arguments kept), where a hard sigmoid is 0.08 off σ
+and the saturated σ is not.
 """
 
 from __future__ import annotations
@@ -84,10 +89,31 @@ _LOGITS = np.array([[800.0, 0.0, -3.0], [0.5, -800.0, 1.0]])
 _TARGETS = np.array([0, 1])
 
 
-def designed(fn: str) -> list[tuple[Any, ...]]:
-    """Arguments of ``fn`` on which the models of :func:`composites` differ; [] for others."""
+#: Elementwise activations (x first), and their vector–Jacobian products ((g, x) first).
+ELEMENTWISE = ("sigmoid", "tanh", "relu", "softplus", "threshold", "prelu")
+ELEMENTWISE_VJP = ("vjp_sigmoid", "vjp_tanh", "vjp_relu", "vjp_softplus")
+
+#: x from −1000 to 1000, eight values a decade from 10⁻³ up and 0: the middle where a
+#: hard sigmoid or a naive softplus is off, and saturation and overflow beyond, at any slope α.
+SPREAD = np.concatenate([-np.geomspace(1e3, 1e-3, 49), [0.0], np.geomspace(1e-3, 1e3, 49)])
+
+
+def designed(fn: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+             ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Arguments (positional, keyword) of ``fn`` on which its catalogued models differ: the
+    logits of the module docstring for the losses; for an elementwise activation or its
+    vector–Jacobian product, the failing call's ``args`` and ``kwargs`` with x the
+    :data:`SPREAD` (and g from ½ to 3/2, so no element is weighted 0); [] for others."""
+    kwargs = kwargs or {}
     if fn in ("cross_entropy", "cross_entropy_sum"):
-        return [(_LOGITS, _TARGETS)]
+        return [((_LOGITS, _TARGETS), {})]
     if fn == "vjp_cross_entropy":
-        return [(np.array(1.0), _LOGITS, _TARGETS)]
+        return [((np.array(1.0), _LOGITS, _TARGETS), {})]
+    if fn == "prelu" and len(args) > 1 and np.size(args[1]) != 1:
+        return []  # a slope per channel fixes the shape of x
+    if fn in ELEMENTWISE and args:
+        return [((SPREAD.copy(), *args[1:]), kwargs)]
+    if fn in ELEMENTWISE_VJP and len(args) > 1:
+        g = np.linspace(0.5, 1.5, SPREAD.size)
+        return [((g, SPREAD.copy(), *args[2:]), kwargs)]
     return []

@@ -2,8 +2,10 @@
 
 On the failing call of a layer (``rnn_layer``, ``gru_layer``, ``lstm_layer``) the outputs y are
 compared with the spec's y shifted by one step either way, reversed, computed on the reversed
-input, and restarted from the initial state (or from zeros) at the first step where they differ —
-once, or at every multiple of it (a sequence run in chunks). Where none holds but y agrees with
+input, and restarted from the initial state (or from zeros; for an LSTM also c alone reset to
+zeros with h carried on, or h alone with c carried on) at the first step where they differ — once,
+or at every multiple of it (a sequence run in chunks, the first from the initial state). Where
+none holds but y agrees with
 the spec up to some step, that step is reported (``low``: an observation, not a formula).
 
 On a packed call of ``rnn_module`` (``lengths`` given) the outputs are compared with the spec's
@@ -71,11 +73,12 @@ def _run(spec: Callable[..., Any], a: Args, x: np.ndarray,
     return np.asarray(spec(**{**a, "x": x, **dict(zip(names, state, strict=True))})[0])
 
 
-def _chunked(spec: Callable[..., Any], a: Args, every: int,
-             state: tuple[np.ndarray, ...]) -> np.ndarray:
-    x = a["x"]
-    return np.concatenate([_run(spec, a, x[s:s + every], state)
-                           for s in range(0, len(x), every)])
+def _run_states(spec: Callable[..., Any], a: Args, x: np.ndarray, state: tuple[np.ndarray, ...]
+                ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """y and the final states of the spec's layer on ``x`` from ``state``."""
+    names = ("h0", "c0")[:len(state)]
+    out = spec(**{**a, "x": x, **dict(zip(names, state, strict=True))})
+    return np.asarray(out[0]), tuple(np.asarray(o) for o in out[1:1 + len(state)])
 
 
 def first_difference(y: np.ndarray, want: np.ndarray, unit: float) -> int | None:
@@ -115,21 +118,48 @@ class _Sequence:
 _Time = tuple[str, str, Callable[[_Sequence], np.ndarray], slice]
 
 
-_Start = Callable[[_Sequence], tuple[np.ndarray, ...]]
+#: The state a run restarts from, given the sequence and the states the run had reached.
+_Start = Callable[[_Sequence, tuple[np.ndarray, ...]], tuple[np.ndarray, ...]]
 
 
 def _restarted(t0: int, start: _Start) -> Callable[[_Sequence], np.ndarray]:
     """y[t0:] of a run restarted from ``start`` at step t0."""
-    return lambda s: _run(s.spec, s.a, s.a["x"][t0:], start(s))
+    def predict(s: _Sequence) -> np.ndarray:
+        _, reached = _run_states(s.spec, s.a, s.a["x"][:t0], s.state)
+        return _run(s.spec, s.a, s.a["x"][t0:], start(s, reached))
+    return predict
 
 
 def _in_chunks(t0: int, start: _Start) -> Callable[[_Sequence], np.ndarray]:
-    """y of a run restarted from ``start`` every t0 steps."""
-    return lambda s: _chunked(s.spec, s.a, t0, start(s))
+    """y of a run from the initial state restarted from ``start`` every t0 steps."""
+    def predict(s: _Sequence) -> np.ndarray:
+        x, state, ys = s.a["x"], s.state, []
+        for k in range(0, len(x), t0):
+            y, reached = _run_states(s.spec, s.a, x[k:k + t0], state)
+            ys.append(y)
+            state = start(s, reached)
+        return np.concatenate(ys)
+    return predict
 
 
-def _time_hypotheses(t0: int, T: int) -> list[_Time]:
-    """The hypotheses for a layer whose y first differs from the spec's at step ``t0`` of T."""
+def _starts(lstm: bool) -> list[tuple[str, str, _Start]]:
+    """What a restart restarts from, as "it restarts … at step t", in a few words for the
+    location, and the state: the whole state from the initial state or from zeros; for an LSTM
+    one of its two states zeroed, the other carried on (a reset written for c alone)."""
+    found: list[tuple[str, str, _Start]] = [
+        ("its state from the initial state", "from h0", lambda s, reached: s.state),
+        ("its state from zeros", "to zeros", lambda s, reached: s.zeros)]
+    if lstm:
+        found += [("c from zeros (h carried on)", "c to zeros",
+                   lambda s, reached: (reached[0], s.zeros[1])),
+                  ("h from zeros (c carried on)", "h to zeros",
+                   lambda s, reached: (s.zeros[0], reached[1]))]
+    return found
+
+
+def _time_hypotheses(t0: int, T: int, lstm: bool = False) -> list[_Time]:
+    """The hypotheses for a layer whose y first differs from the spec's at step ``t0`` of T
+    (``lstm``: one with a cell state)."""
     if t0 == 0:
         # Each of these moves y_0. Reversal first: at T = 2 it is also a shift one step early.
         return [
@@ -146,17 +176,16 @@ def _time_hypotheses(t0: int, T: int) -> list[_Time]:
              "input and outputs reversed", lambda s: s.backwards[::-1], slice(None)),
         ]
     found: list[_Time] = []
-    starts: tuple[tuple[str, _Start], ...] = (
-        ("the initial state", lambda s: s.state), ("zeros", lambda s: s.zeros))
-    for name, start in starts:
+    for name, short, start in _starts(lstm):
         # Steps before t0 agree: a restart there. One restart first: with a single chunk
         # boundary inside T the two are one claim; chunks need a second boundary to differ.
-        found.append((f"it restarts its state from {name} at step {t0}", f"restart at step {t0}",
+        found.append((f"it restarts {name} at step {t0}", f"restart at step {t0} ({short})",
                       _restarted(t0, start), slice(t0, None)))
         if 2 * t0 < T:
-            found.append((f"it restarts its state from {name} every {t0} steps (first at "
-                          f"step {t0}): a sequence run in chunks of {t0}",
-                          f"restart every {t0} steps", _in_chunks(t0, start), slice(None)))
+            found.append((f"it restarts {name} every {t0} steps (first at step {t0}): a "
+                          f"sequence run in chunks of {t0}",
+                          f"restart every {t0} steps ({short})", _in_chunks(t0, start),
+                          slice(None)))
     return found
 
 
@@ -199,7 +228,7 @@ def layer(fn: str, spec_id: str, spec: Callable[..., Any], a: Args, output: Any,
     # A restart at t0 needs t0 inside the designed sequence: those keep the failing call's T.
     steps = max(3, min(T, 8)) if t0 == 0 else max(3, T)
     designed: list[tuple[_Sequence, np.ndarray]] | None = None
-    for says, where, predict, part in _time_hypotheses(t0, T):
+    for says, where, predict, part in _time_hypotheses(t0, T, lstm=fn == "lstm_layer"):
         try:
             with np.errstate(all="ignore"):
                 held = _close(y[part], predict(failing), want[part], unit)
