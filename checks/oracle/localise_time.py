@@ -25,7 +25,7 @@ level everywhere, ``medium`` else; the next one is tried when a designed input r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -50,6 +50,23 @@ def _close(got: Any, want: Any, spec: Any, unit: float) -> tuple[float, float] |
     if distance(want, spec) <= ROUNDING_LEVEL * unit or not same_formula(d, d_spec, unit):
         return None
     return d, d_spec
+
+
+def _held_on(first: float, designed: Sequence[Any],
+             distance: Callable[[Any], tuple[float, ...] | None]) -> list[float] | None:
+    """A hypothesis' distances to the module on the failing call (``first``) and on each designed
+    input (``distance``), or None where a designed input contradicts it or cannot be evaluated."""
+    ds = [first]
+    for d in designed:
+        try:
+            with np.errstate(all="ignore"):
+                on = distance(d)
+        except Exception:  # the module or the hypothesis cannot run there: no confirmation
+            on = None
+        if on is None:
+            return None
+        ds.append(on[0])
+    return ds
 
 
 def _confidence(ds: list[float], designed: int, unit: float) -> str:
@@ -238,17 +255,10 @@ def layer(fn: str, spec_id: str, spec: Callable[..., Any], a: Args, output: Any,
             continue
         if designed is None:
             designed = [] if draw is None else _designed_layers(fn, spec, a, unit, steps, draw)
-        ds = [held[0]]
-        for s, y_s in designed:
-            try:
-                with np.errstate(all="ignore"):
-                    on = _close(y_s[part], predict(s), s.want[part], unit)
-            except Exception:
-                on = None
-            if on is None:
-                break
-            ds.append(on[0])
-        else:
+        ds = _held_on(held[0], designed,
+                      lambda d, part=part, predict=predict: _close(d[1][part], predict(d[0]),
+                                                                   d[0].want[part], unit))
+        if ds is not None:
             evidence = (f"y at relative distance ≤ {max(ds):.2g} from that, {held[1]:.2g} from "
                         f"the spec, on the failing call (T = {T}){_on(len(designed))}")
             return [Finding(f"{fn}() localised in time: {says} ({evidence}); the spec {spec_id} "
@@ -358,17 +368,10 @@ def packed(fn: str, spec_id: str, spec: Callable[..., Any], a: Args, output: Any
             random = bool(a.get("training")) and bool(a.get("dropout"))
             designed = ([] if draw is None or random
                         else _designed_packed_runs(fn, spec, a, want, unit, draw))
-        ds = [held[0]]
-        for want_d, unpacked_d, got_d in designed:
-            try:
-                on = _close(tuple(np.asarray(o, dtype=np.float64) for o in got_d),
-                            predict(want_d, unpacked_d, lengths, bf), want_d, unit)
-            except Exception:
-                on = None
-            if on is None:
-                break
-            ds.append(on[0])
-        else:
+        ds = _held_on(held[0], designed, lambda d, predict=predict: _close(
+            tuple(np.asarray(o, dtype=np.float64) for o in d[2]),
+            predict(d[0], d[1], lengths, bf), d[0], unit))
+        if ds is not None:
             evidence = (f"relative distance ≤ {max(ds):.2g} from that, {held[1]:.2g} from the "
                         f"spec, on the failing call (lengths {lengths.tolist()})"
                         f"{_on(len(designed))}")
