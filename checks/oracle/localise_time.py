@@ -255,9 +255,11 @@ def layer(fn: str, spec_id: str, spec: Callable[..., Any], a: Args, output: Any,
             continue
         if designed is None:
             designed = [] if draw is None else _designed_layers(fn, spec, a, unit, steps, draw)
-        ds = _held_on(held[0], designed,
-                      lambda d, part=part, predict=predict: _close(d[1][part], predict(d[0]),
-                                                                   d[0].want[part], unit))
+        def on_layer(d: Any, part: Any = part,
+                     predict: Callable[..., Any] = predict) -> tuple[float, ...] | None:
+            return _close(d[1][part], predict(d[0]), d[0].want[part], unit)
+
+        ds = _held_on(held[0], designed, on_layer)
         if ds is not None:
             evidence = (f"y at relative distance ≤ {max(ds):.2g} from that, {held[1]:.2g} from "
                         f"the spec, on the failing call (T = {T}){_on(len(designed))}")
@@ -368,9 +370,12 @@ def packed(fn: str, spec_id: str, spec: Callable[..., Any], a: Args, output: Any
             random = bool(a.get("training")) and bool(a.get("dropout"))
             designed = ([] if draw is None or random
                         else _designed_packed_runs(fn, spec, a, want, unit, draw))
-        ds = _held_on(held[0], designed, lambda d, predict=predict: _close(
-            tuple(np.asarray(o, dtype=np.float64) for o in d[2]),
-            predict(d[0], d[1], lengths, bf), d[0], unit))
+        def on_packed(d: Any,
+                      predict: Callable[..., Any] = predict) -> tuple[float, ...] | None:
+            return _close(tuple(np.asarray(o, dtype=np.float64) for o in d[2]),
+                          predict(d[0], d[1], lengths, bf), d[0], unit)
+
+        ds = _held_on(held[0], designed, on_packed)
         if ds is not None:
             evidence = (f"relative distance ≤ {max(ds):.2g} from that, {held[1]:.2g} from the "
                         f"spec, on the failing call (lengths {lengths.tolist()})"
