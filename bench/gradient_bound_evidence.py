@@ -20,25 +20,17 @@ import torch
 
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
+from nnspec.checks.harness import sizes
 from nnspec.reference import gru as gru_ref
 from nnspec.reference import lstm as lstm_ref
 
-GATES = {"lstm": 4, "gru": 3}
+GATES = ("lstm", "gru")
 
 
 def problem(kind: str, T: int, B: int, H: int, seed: int = 0) -> tuple[tuple, tuple]:
-    """(g, args) of vjp_{kind}_layer, every array exactly float32."""
-    rng = np.random.default_rng(seed)
-    s, k = 1 / np.sqrt(H), GATES[kind]
-
-    def f32(a: np.ndarray) -> np.ndarray:
-        return a.astype(np.float32).astype(np.float64)
-
-    states = tuple(f32(rng.uniform(-1, 1, (B, H))) for _ in range(2 if kind == "lstm" else 1))
-    args = (f32(rng.standard_normal((T, B, H))), *states,
-            *(f32(rng.uniform(-s, s, shape)) for shape in ((k * H, H), (k * H, H), (k * H,), (k * H,))))
-    g = (f32(rng.standard_normal((T, B, H))), *(f32(rng.standard_normal((B, H))) for _ in states))
-    return g, args
+    """(g, args) of vjp_{kind}_layer, every array exactly float32 (sizes.float32_layer_vjp)."""
+    return sizes.float32_layer_vjp(kind, sizes.Size(T=T, B=B, H=H, D=H),
+                                   np.random.default_rng(seed))
 
 
 def tf32(a: torch.Tensor) -> torch.Tensor:
@@ -139,8 +131,8 @@ def measure(kind: str, T: int, B: int, H: int) -> dict[str, str]:
 
 def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
-    sizes = [tuple(int(v) for v in a.split(",")) for a in argv] or [(100, 4, 128), (300, 4, 256)]
-    rows = [measure(kind, *size) for size in sizes for kind in GATES]
+    shapes = [tuple(int(v) for v in a.split(",")) for a in argv] or [(100, 4, 128), (300, 4, 256)]
+    rows = [measure(kind, *shape) for shape in shapes for kind in GATES]
     print("| " + " | ".join(rows[0]) + " |")
     print("|" + "---|" * len(rows[0]))
     for r in rows:

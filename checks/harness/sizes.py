@@ -94,3 +94,19 @@ def typical_layer(size: Size, gates: int, rng: np.random.Generator,
     return (rng.standard_normal((size.T, size.B, size.D)), *states,
             rng.uniform(-s, s, (gates * size.H, size.D)), rng.uniform(-s, s, (gates * size.H, size.H)),
             rng.uniform(-s, s, gates * size.H), rng.uniform(-s, s, gates * size.H))
+
+
+#: Gate blocks per recurrent kind.
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def float32_layer_vjp(kind: str, size: Size, rng: np.random.Generator) -> tuple[tuple, tuple]:
+    """(g, args) of vjp_{kind}_layer: :func:`typical_layer`'s inputs and cotangents
+    g ~ N(0, 1) (gy (T, B, H), then one (B, H) per state), every array exactly float32."""
+    def f32(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32).astype(np.float64)
+
+    args = tuple(f32(a) for a in typical_layer(size, GATES[kind], rng, cell_state=kind == "lstm"))
+    g = (f32(rng.standard_normal((size.T, size.B, size.H))),
+         *(f32(rng.standard_normal((size.B, size.H))) for _ in range(2 if kind == "lstm" else 1)))
+    return g, args

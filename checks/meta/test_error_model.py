@@ -10,7 +10,6 @@ approximate activations are named as such, while correct ones get no such line.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 import numpy as np
@@ -23,6 +22,7 @@ from nnspec.checks.bounds import engine as E
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.checks.bounds import rules as tol
+from nnspec.checks.harness import sizes
 from nnspec.checks.oracle import catalogue, diagnosis
 from nnspec.oracle import check
 from nnspec.reference import activations as ref
@@ -259,31 +259,21 @@ def test_reduced_precision_matmul_operands_exceed_the_float32_bound(name):
 
 # ---- the gradients' bound at production scale (same section, "Gradients") ----------------------
 
-GRADIENTS = {"lstm": (4, ref_lstm.lstm_layer_vjp, lstm_bounds.vjp_lstm_layer),
-             "gru": (3, ref_gru.gru_layer_vjp, gru_bounds.vjp_gru_layer)}
+GRADIENTS = {"lstm": (ref_lstm.lstm_layer_vjp, lstm_bounds.vjp_lstm_layer),
+             "gru": (ref_gru.gru_layer_vjp, gru_bounds.vjp_gru_layer)}
 
 
 def _vjp_problem(kind: str, T: int, B: int, H: int, seed: int = 0) -> tuple[tuple, tuple]:
-    """(g, args) of vjp_{kind}_layer: x ~ N(0, 1), states U(−1, 1), weights U(±1/√H),
-    cotangents N(0, 1), all exactly float32."""
-    rng = np.random.default_rng(seed)
-    gates, s = GRADIENTS[kind][0], 1 / np.sqrt(H)
-
-    def f32(a: np.ndarray) -> np.ndarray:
-        return a.astype(np.float32).astype(np.float64)
-
-    states = tuple(f32(rng.uniform(-1, 1, (B, H))) for _ in range(2 if kind == "lstm" else 1))
-    args = (f32(rng.standard_normal((T, B, H))), *states,
-            *(f32(rng.uniform(-s, s, (gates * H, n))) for n in (H, H)),
-            *(f32(rng.uniform(-s, s, gates * H)) for _ in range(2)))
-    return (f32(rng.standard_normal((T, B, H))), *(f32(rng.standard_normal((B, H))) for _ in states)), args
+    """(g, args) of vjp_{kind}_layer, all exactly float32 (sizes.float32_layer_vjp)."""
+    return sizes.float32_layer_vjp(kind, sizes.Size(T=T, B=B, H=H, D=H),
+                                   np.random.default_rng(seed))
 
 
 def _torch_float32_vjp(kind: str, g: tuple, args: tuple) -> list[np.ndarray]:
     """The shipped torch float32 implementation's autograd gradients (nn.LSTM / nn.GRU)."""
-    pytest.importorskip("torch")
-    impl = importlib.import_module("nnspec.implementations.torch_cpu_float32")
-    got = getattr(impl, f"vjp_{kind}_layer")(g, *args)
+    from nnspec.implementations import torch_cpu_float32  # torch is a pinned dependency
+
+    got = getattr(torch_cpu_float32, f"vjp_{kind}_layer")(g, *args)
     return [np.asarray(a, dtype=np.float64) for a in got]
 
 
@@ -291,7 +281,7 @@ def _torch_float32_vjp(kind: str, g: tuple, args: tuple) -> list[np.ndarray]:
 def test_the_gradient_bound_holds_for_torch_float32_autograd(kind):
     # T = 150 at H = 64: the running worst case alone is vacuous or 10³× looser.
     g, args = _vjp_problem(kind, 150, 2, 64)
-    _, reference, bound_fn = GRADIENTS[kind]
+    reference, bound_fn = GRADIENTS[kind]
     bounds_ = [b.atol for b in bound_fn(g, *args, dtype=np.float32)]
     errors = [np.abs(a - w) for a, w in zip(_torch_float32_vjp(kind, g, args), reference(g, *args),
                                             strict=True)]
@@ -317,7 +307,7 @@ def test_the_gradient_bound_is_finite_where_the_worst_case_is_not():
 @pytest.mark.parametrize("mutant", ["dw_hh scaled by 1 + 1e-3", "step 1's share of dw_ih dropped"])
 def test_a_wrong_gradient_exceeds_the_bound(kind, mutant):
     g, args = _vjp_problem(kind, 150, 2, 64)
-    _, reference, bound_fn = GRADIENTS[kind]
+    reference, bound_fn = GRADIENTS[kind]
     got = _torch_float32_vjp(kind, g, args)
     want = reference(g, *args)
     n = len(g)  # dx, the states' gradients, then dw_ih, dw_hh
@@ -353,7 +343,6 @@ def test_a_result_below_the_dtypes_range_is_within_the_underflow_floor(monkeypat
     (propagation.underflow) covers the loss, and without it the bound fails the correct layer (the
     20-seed soak's seed 16, checks/meta/test_soak_regressions.py)."""
     from nnspec.checks.bounds import backpropagation as BP
-    from nnspec.checks.harness import sizes
     from nnspec.implementations import torch_cpu_float32 as torch32
 
     rng = np.random.default_rng(0)
