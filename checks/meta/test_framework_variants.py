@@ -149,13 +149,9 @@ _SEPARATING: dict[Callable[..., Any], tuple[str, Callable[[np.random.Generator],
 }
 
 
-def _bug_id(f: Callable[..., Any]) -> str:
-    return (f.__doc__ or "").split(" — ")[0]
-
-
 def test_every_framework_variant_of_the_catalogue_has_a_separating_call_here():
     """Keeps the fast diagnosis test below in step with catalogue.FRAMEWORK_BUGS."""
-    if missing := {e.exhibits for e in catalogue.FRAMEWORK_BUGS} - set(map(_bug_id, _SEPARATING)):
+    if missing := {e.exhibits for e in catalogue.FRAMEWORK_BUGS} - set(map(diagnosis.doc_id, _SEPARATING)):
         pytest.fail(f"framework variants of catalogue.FRAMEWORK_BUGS without a separating call in "
                     f"_SEPARATING: {sorted(str(m) for m in missing)}")
 
@@ -165,11 +161,11 @@ def _named(fn: str, args: tuple[Any, ...], output: Any) -> tuple[list[str], list
     return [sid for line in lines for sid in diagnosis.named_ids(line)], lines
 
 
-@pytest.mark.parametrize("variant", list(_SEPARATING), ids=list(map(_bug_id, _SEPARATING)))
+@pytest.mark.parametrize("variant", list(_SEPARATING), ids=list(map(diagnosis.doc_id, _SEPARATING)))
 def test_the_diagnosis_names_exactly_the_variant_on_a_separating_call(variant, rng):
     fn, draw = _SEPARATING[variant]
     args = draw(rng)
-    bug_id = _bug_id(variant)
+    bug_id = diagnosis.doc_id(variant)
     named, lines = _named(fn, args, variant(*args))
     if named != [bug_id]:
         pytest.fail(f"{fn}() computing {bug_id} on a separating call: the diagnosis named "
@@ -343,7 +339,7 @@ def _first(output: Any) -> np.ndarray:
     return np.asarray(output[0] if isinstance(output, tuple) else output)
 
 
-@pytest.mark.parametrize("variant", list(_CELLS), ids=list(map(_bug_id, _CELLS)))
+@pytest.mark.parametrize("variant", list(_CELLS), ids=list(map(diagnosis.doc_id, _CELLS)))
 def test_a_cell_variant_lies_far_outside_the_float32_bound_of_the_cell_it_replaces(variant, rng):
     """On 20 separating draws, h' of the variant and of the contract's cell differ somewhere by
     ≥ SEPARATION × twice the contract cell's float32 bound (the variant's own rounding is of the
@@ -355,5 +351,5 @@ def test_a_cell_variant_lies_far_outside_the_float32_bound_of_the_cell_it_replac
         bound = (bounds[0] if isinstance(bounds, tuple) else bounds).atol
         ratio = float(np.max(np.abs(_first(variant(*args)) - _first(spec_fn(*args))) / (2 * bound)))
         if ratio < SEPARATION:
-            pytest.fail(f"{_bug_id(variant)} is only {ratio:.3g}× the float32 bounds away from "
+            pytest.fail(f"{diagnosis.doc_id(variant)} is only {ratio:.3g}× the float32 bounds away from "
                         f"{spec_fn.__name__} on a separating input (want ≥ {SEPARATION:g}×)")

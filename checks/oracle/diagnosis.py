@@ -491,7 +491,7 @@ def evidence_calls(calls: list[Call], fn: str | None, unit: float,
     own = [c for c in calls if c.fn == fn]
     if not own or draw is None:
         return own
-    return own + _designed_calls(Experiment(own[-1], unit, draw))
+    return _evidence(calls, fn, Experiment(own[-1], unit, draw))
 
 
 def _evidence(calls: list[Call], fn: str, experiment: Any) -> list[Call]:

@@ -12,10 +12,11 @@ from typing import Any
 
 #: The kinds of finding. ``variant or bug``: a catalogued id matched; ``lower precision`` and
 #: ``approximation``: the spec's formula at another precision or with an approximate activation;
-#: ``argument``, ``gate``, ``output order``, ``time``, ``numerics``: a fault localised by the
-#: experiments of checks/oracle/localisation.py; ``unlocalised``: a failure no experiment explains.
+#: ``argument``, ``gate``, ``output order``, ``time``: a fault localised by the experiments of
+#: checks/oracle/localisation.py; ``law``: a random operation whose pooled values match no
+#: candidate's law; ``unlocalised``: a failure no experiment explains; ``note``: context only.
 KINDS = ("variant or bug", "lower precision", "approximation", "argument", "gate", "output order",
-         "time", "numerics", "law", "unlocalised", "note")
+         "time", "law", "unlocalised", "note")
 
 #: How sure a finding is. ``high``: the hypothesis reproduces the implementation at rounding level
 #: on the failing call and on every designed input; ``medium``: it is SEPARATION times closer
@@ -57,7 +58,7 @@ class Finding(str):
     @property
     def claims(self) -> bool:
         """Whether the finding places the fault (a localised kind, with some confidence)."""
-        return self.kind in ("argument", "gate", "output order", "time", "numerics") and (
+        return self.kind in ("argument", "gate", "output order", "time") and (
             self.confidence in ("high", "medium"))
 
     @property

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from nnspec.checks.oracle.diagnosis import ROUNDING_LEVEL, distance
 from nnspec.checks.oracle.localisation import GATES, Draw, designed_inputs
 from nnspec.checks.oracle.localise_findings import Finding
 
@@ -59,8 +60,6 @@ def gates(fn: str, spec_id: str, spec: Callable[..., Any], failing: dict[str, An
           draw: Draw) -> list[Finding]:
     """The gate finding for a failing GRU or LSTM cell (module docstring); [] when the probes
     cannot run or name nothing."""
-    from nnspec.checks.oracle.diagnosis import ROUNDING_LEVEL, distance
-
     family = "lstm" if fn == "lstm_cell" else "gru"
     names = dict(GATES[family])
     args = designed_inputs(fn, failing, unit, 0)

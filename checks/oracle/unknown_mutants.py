@@ -25,6 +25,7 @@ import numpy as np
 from nnspec.checks.oracle.catalogue import Entry
 from nnspec.checks.oracle.localisation import zero_block
 from nnspec.reference import gru, losses, lstm, rnn, sequence
+from nnspec.reference.activations import sigmoid
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,9 @@ def _lstm_returns_c_h(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
 def _lstm_forget_gate_tanh(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
     """The forget gate squashed by tanh instead of σ (f ∈ (−1, 1)); no argument alteration
     models it, so only the gate probes can place it."""
-    H = w_hh.shape[1]
-    a = lstm.pre_activations_stacked(x, h, w_ih, w_hh, b_ih, b_hh)
-    sig = 1.0 / (1.0 + np.exp(-a))
-    i, g, o = sig[..., :H], np.tanh(a[..., 2 * H:3 * H]), sig[..., 3 * H:]
-    f = np.tanh(a[..., H:2 * H])
+    a_i, a_f, a_g, a_o = np.split(lstm.pre_activations_stacked(x, h, w_ih, w_hh, b_ih, b_hh), 4,
+                                  axis=-1)
+    i, f, g, o = sigmoid(a_i), np.tanh(a_f), np.tanh(a_g), sigmoid(a_o)
     c_new = f * c + i * g
     return o * np.tanh(c_new), c_new
 
