@@ -24,7 +24,7 @@ from nnspec.checks.harness import sizes
 from nnspec.reference import gru as gru_ref
 from nnspec.reference import lstm as lstm_ref
 
-GATES = ("lstm", "gru")
+KINDS = ("lstm", "gru")
 
 
 def problem(kind: str, T: int, B: int, H: int, seed: int = 0) -> tuple[tuple, tuple]:
@@ -132,7 +132,7 @@ def measure(kind: str, T: int, B: int, H: int) -> dict[str, str]:
 def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
     shapes = [tuple(int(v) for v in a.split(",")) for a in argv] or [(100, 4, 128), (300, 4, 256)]
-    rows = [measure(kind, *shape) for shape in shapes for kind in GATES]
+    rows = [measure(kind, *shape) for shape in shapes for kind in KINDS]
     print("| " + " | ".join(rows[0]) + " |")
     print("|" + "---|" * len(rows[0]))
     for r in rows:

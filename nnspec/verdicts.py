@@ -94,7 +94,7 @@ def located(lines: list[str]) -> list[str]:
     for line in distinct(lines):
         if not isinstance(line, Finding) or line.kind == "note":
             continue
-        where = "could not localise" if line.kind == "unlocalised" else line.short
+        where = line.short
         out.append(f"{where} (confidence {line.confidence}; {line.evidence})" if line.evidence
                    else f"{where} (confidence {line.confidence})")
     return list(dict.fromkeys(out))

@@ -13,7 +13,7 @@ result), |ε| ≤ u; V (units of u²) carried per element, a sum through W∘W (
 step), a product through its other factors squared; the saved values' V are the forward pass's
 (propagation.LSTMTape, GRUTape). Dropped, as in the forward: the covariances between components
 and between steps — among them that of a forward error with itself where it enters at several
-steps (b); the measured errors stay ≤ 0.1 of the bound (spec/tolerances.md).
+steps (b); the measured errors stay ≤ 0.11 of the bound (spec/tolerances.md).
 """
 
 from __future__ import annotations
@@ -291,7 +291,6 @@ def squarable(*arrays: Any) -> bool:
         if np.any((m != 0) & ((m < SQUARABLE) | (m > 1 / SQUARABLE))):
             return False
     return True
-
 
 
 def gradient_bounds(what: str, dtype: np.dtype, names: Sequence[str], adj: Adjoint,

@@ -221,9 +221,9 @@ def vjp_gru_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: 
                   w_hh: np.ndarray, b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None,
                   *, dtype: np.dtype | type) -> tuple[tol.Bound | None, ...]:
     """Bounds on vjp_gru_layer's (∂x, ∂h0, ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh) for cotangents
-    g = (gy, ghT) (gru.layer, backpropagation through time): the smaller of the running
-    worst-case bound and the first-order probabilistic one (spec/tolerances.md, "Bounds at
-    production scale")."""
+    g = (gy, ghT) (gru.layer, backpropagation through time): the running worst-case
+    bound, and where it is infinite or not run the first-order probabilistic one
+    (propagation.where_vacuous; spec/tolerances.md, "Bounds at production scale")."""
     dtype = np.dtype(dtype)
     x, h0 = np.asarray(x, dtype=np.float64), np.asarray(h0, dtype=np.float64)
     gy, ghT = (np.asarray(a, dtype=np.float64) for a in g)

@@ -143,8 +143,8 @@ def vjp_lstm_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, c0: n
                    w_hr: np.ndarray | None = None) -> tuple[tol.Bound | None, ...]:
     """Bounds on vjp_lstm_layer's (∂x, ∂h0, ∂c0, ∂w_ih, ∂w_hh, ∂b_ih, ∂b_hh) for cotangents
     g = (gy, ghT, gcT); with ``w_hr``, (∂x, ∂h0, ∂c0, ∂w_ih, ∂w_hh, ∂w_hr, ∂b_ih, ∂b_hh): the
-    smaller of the running worst-case bound and the first-order probabilistic one
-    (spec/tolerances.md, "Bounds at production scale")."""
+    running worst-case bound, and where it is infinite or not run the first-order probabilistic
+    one (propagation.where_vacuous; spec/tolerances.md, "Bounds at production scale")."""
     dtype = np.dtype(dtype)
     x, h0, c0 = (np.asarray(a, dtype=np.float64) for a in (x, h0, c0))
     gy, ghT, gcT = (np.asarray(a, dtype=np.float64) for a in g)

@@ -414,8 +414,9 @@ def where_vacuous(worst: np.ndarray | float, probabilistic: np.ndarray, dtype: n
     """The running worst-case bound, and the probabilistic one only where the worst case is
     infinite (a gradient through a long sequence). The gradients' model (backpropagation.py) is
     not trusted where the rigorous bound still speaks: the 20-seed soak found it below the error
-    of torch's gradients where they are tiny against their terms (weight gradients of 1e-40
-    through saturated gates, T = 1)."""
+    of torch's gradients of 1e-40 through saturated gates (T = 1) — underflow, which
+    :func:`underflow`'s floor now covers; the restriction stays until a soak shows the elementwise
+    minimum green with the floor (spec/tolerances.md, "Gradients")."""
     u = tol.unit_roundoff(dtype)
     worst_a = np.broadcast_to(np.asarray(worst, dtype=np.float64), np.shape(probabilistic))
     return tol.Bound(np.where(np.isfinite(worst_a), worst_a, probabilistic),

@@ -55,7 +55,8 @@ def unit_roundoff(dtype: np.dtype | type) -> float:
 
 
 #: Bounds of long or deep runs on large values may overflow float64: they become inf (no bound),
-#: never a warning or NaN. A decorator (and context manager) for the functions that compute them.
+#: never a warning or NaN. A decorator for the functions that compute them (one shared np.errstate
+#: cannot be entered twice as a context manager; as a decorator it nests).
 overflow_is_infinite = np.errstate(over="ignore", invalid="ignore")
 
 

@@ -241,6 +241,7 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
         dx = Computed(time_major(g.value, batch_first), time_major(g.error, batch_first))
         return dx, [Computed(s["value"], s["error"]) for s in d_states], d_params
 
+    @tol.overflow_is_infinite  # an overflowed V is infinite: no bound
     def probabilistic_() -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
         """V of the gradients (checks/bounds/backpropagation.py), (∂x, ∂state0…, ∂params): each
         direction's adjoint on its trajectory; ∂(layer input) with its V is the cotangent of the
@@ -273,8 +274,7 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
             Vg = shares[0][1] if D == 1 else shares[0][1] + shares[1][1] + g * g
         return time_major(Vg, batch_first), V_states, V_params
 
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflowed V is infinite: no bound
-        V_dx, V_states, V_params = probabilistic_()
+    V_dx, V_states, V_params = probabilistic_()
     ok = linear & sure & BP.squarable(*cotangents)
     s = P.scale(dtype, V_dx.size + sum(v.size for v in V_states) + sum(v.size for v in V_params.values()))
 

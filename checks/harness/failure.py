@@ -243,25 +243,26 @@ def _findings(err: np.ndarray, bound: Bound, impl: Implementation | str, fn: str
     float32 rounding, checks/oracle/diagnosis.py), a known variant or bug, an approximation."""
     if isinstance(impl, str):
         return []
+    named = impl.diagnosis()
+    if any(isinstance(line, Finding) and line.kind == "variant or bug" and line.confidence == "high"
+           for line in named):
+        # A formula reproduced at the rounding level explains the error: a lower precision would
+        # be a second explanation of the same error, and the atlas met it as a false one (Flax
+        # NNX's GRU, gru.bug.no_bias_hn at 1.9e-16, also said to compute in float32). Asked
+        # first, so that the precision test's calls to the implementation are not made for
+        # nothing.
+        return named
     lines = []
     # Like impl.diagnosis(), only on Hypothesis's final replay: the claim re-evaluates the spec.
     if bound.unit and final_replay():
         line = lower_precision_behind(impl.precision or impl.dtype.name, err, bound.atol,
                                       bound.unit, list(impl.calls), fn, want, draw=impl.draw)
         lines += [line] if line else []
-    named = impl.diagnosis()
-    if any(isinstance(line, Finding) and line.kind == "variant or bug" and line.confidence == "high"
-           for line in named):
-        # A formula reproduced at the rounding level explains the error: a lower precision would
-        # be a second explanation of the same error, and the atlas met it as a false one (Flax
-        # NNX's GRU, gru.bug.no_bias_hn at 1.9e-16, also said to compute in float32).
-        return named
     if lines:  # a lower precision already explains the error; unmatched-formula lines add noise
         named = [line for line in named if "matches no known" not in line
                  and " is an approximat" not in line and "by float32 rounding" not in line
                  and not (isinstance(line, Finding) and line.kind in _EXPLAINED_BY_PRECISION)]
     return lines + named
-
 
 
 def fail(spec_id: str, impl: Implementation | str, message: str, *, call: str = "") -> None:

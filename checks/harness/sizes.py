@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from nnspec.reference.sequence import GATES
+
 
 @dataclass(frozen=True)
 class Size:
@@ -94,10 +96,6 @@ def typical_layer(size: Size, gates: int, rng: np.random.Generator,
     return (rng.standard_normal((size.T, size.B, size.D)), *states,
             rng.uniform(-s, s, (gates * size.H, size.D)), rng.uniform(-s, s, (gates * size.H, size.H)),
             rng.uniform(-s, s, gates * size.H), rng.uniform(-s, s, gates * size.H))
-
-
-#: Gate blocks per recurrent kind.
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
 def float32_layer_vjp(kind: str, size: Size, rng: np.random.Generator) -> tuple[tuple, tuple]:

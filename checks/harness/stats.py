@@ -5,7 +5,7 @@ hypothesis test of "the implementation samples the distribution the spec states"
 rejects a correct implementation with probability at most :data:`ALPHA` (its false-alarm rate).
 The suite runs at most :data:`MAX_STATISTICAL_TESTS` of them per implementation, so the
 family-wise false-alarm rate per implementation is at most their product (Bonferroni), 1e-4 with
-the values below; the session fails if the budget is exceeded (checks/conftest.py). The budget
+the values below; the run fails if the budget is exceeded (nnspec/pytest_plugin.py). The budget
 holds for a whole run, however many processes share it: each check's report carries the
 statistical tests it ran (:func:`new_counts`), and the process that receives every report (the
 checks' own, or pytest-xdist's controller) checks their sum (:func:`over_budget`). Seeds are
@@ -28,7 +28,8 @@ from nnspec.checks.harness.implementation import Implementation
 ALPHA = 1e-6
 
 #: Upper bound on the number of statistical tests in one run per implementation; the session
-#: fails when RUN_COUNTS exceeds it, so the stated family-wise rate stays true.
+#: fails when the sum the checks' reports carry exceeds it, so the stated family-wise rate stays
+#: true.
 MAX_STATISTICAL_TESTS = 100
 
 FAMILY_WISE_ALPHA = ALPHA * MAX_STATISTICAL_TESTS
@@ -42,7 +43,7 @@ _HANDED_OUT: Counter[str] = Counter()
 
 def new_counts() -> dict[str, int]:
     """The statistical tests run in this process since the last call, per implementation (the
-    checks' conftest puts them on the report of the check that ran them)."""
+    pytest plugin, nnspec/pytest_plugin.py, puts them on the report of the check that ran them)."""
     new = RUN_COUNTS - _HANDED_OUT
     _HANDED_OUT.update(new)
     return dict(new)
