@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import nnspec
+from nnspec.checks.oracle.diagnosis import named_ids
 
 #: The schema of reports/atlas.json.
 SCHEMA = "nnspec-atlas/1"
@@ -216,7 +217,6 @@ FINDINGS: tuple[Finding, ...] = (
              Expectation("keras_torch", "gru.cell.textbook", "pass"))),
 )
 
-_VARIANT = re.compile(r"\(\) matches ([a-z0-9_]+(?:\.[a-z0-9_]+)+)")
 _COMPUTES_IN = re.compile(r"computes in (\w+) while declaring")
 
 
@@ -285,7 +285,7 @@ def row(spec_id: str, verdict: str, diagnosis: list[str], messages: list[str], d
     lower precision the diagnosis found, when it named no variant (a variant matched to rounding
     explains the failure at the declared precision, and a lower-precision line beside it comes
     from a call where variant and spec differ by rounding only), else ``dtype``."""
-    variants = [m.group(1) for line in diagnosis for m in _VARIANT.finditer(line)]
+    variants = [sid for line in diagnosis for sid in named_ids(line)]
     lower = [m.group(1) for line in diagnosis for m in _COMPUTES_IN.finditer(line)]
     provided = verdict != "not provided"
     return Row(spec_id=spec_id, verdict=verdict, variant=variants[0] if variants else None,

@@ -765,3 +765,19 @@ def test_readme_examples_are_identified(example, formula, line):
     found = identify(cell, params, kind=settings["kind"], input_size=settings.get("input_size"),
                      hidden_size=settings.get("hidden_size"), run_checks=False)
     assert found.identified and found.variant == formula and line in found.source
+
+
+def test_a_cell_declared_float32_that_returns_float64_is_probed_at_float32():
+    """The declared DTYPE reaches the probes: a cell rounding its output to float32 but returning
+    float64 was ruled out everywhere at a relative distance of 2e-8 (float64's threshold)."""
+    from nnspec.reference import gru as ref_gru
+
+    def cell(x, h, w_ih, w_hh, b_ih, b_hh):
+        return ref_gru.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh).astype(np.float32).astype(np.float64)
+
+    def params(d: int, h: int) -> dict[str, tuple[int, ...]]:
+        return {"w_ih": (3 * h, d), "w_hh": (3 * h, h), "b_ih": (3 * h,), "b_hh": (3 * h,)}
+
+    found = identify(cell, params, kind="gru", input_size=3, hidden_size=4, dtype=np.float32,
+                     run_checks=False)
+    assert found.identified and found.variant == "gru.cell.pytorch", found.ruled_out

@@ -175,7 +175,7 @@ def variants(kind: str) -> list[Variant]:
     return found
 
 
-def _describe(kind: str, a: Attempt, probe: Probe, hidden: int) -> tuple[list[str], list[str]]:
+def _describe(kind: str, a: Attempt, hidden: int) -> tuple[list[str], list[str]]:
     """Notes on the chosen layout (negated gates, offsets) and the PyTorch parameters missing."""
     notes = []
     names = BLOCKS[kind]
@@ -230,7 +230,8 @@ def identify(cell: Callable[..., Any], params: ParamsSpec, *, kind: str,
     - ``params``: {name: shape} at ``input_size``, ``hidden_size``, or a function of the two
       returning it (then the probe picks the sizes).
     - ``kind``: ``"gru"``, ``"lstm"`` or ``"rnn"``.
-    - ``dtype``: the precision the cell computes in, for the checks (default: its output's).
+    - ``dtype``: the precision the cell computes in, for the probes and the checks (default: its
+      output's).
     - ``seed``: seeds the probe's random inputs and the checks (same seed, same run).
     - ``run_checks``: verify with the full checks (default True); without, ``ok`` is False.
     - ``examples``: Hypothesis examples per check in the verification (default: the profile's).
@@ -247,7 +248,10 @@ def identify(cell: Callable[..., Any], params: ParamsSpec, *, kind: str,
     shapes = _shapes(params, sizes)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    probe = Probe(cell, kind, shapes, Inputs.draw(kind, sizes, rng))
+    # The declared precision sets the probe's "same formula" threshold from the start: a cell
+    # that computes in float32 and returns float64 is otherwise held to float64's rounding.
+    probe = Probe(cell, kind, shapes, Inputs.draw(kind, sizes, rng),
+                  dtype=np.dtype(dtype) if dtype is not None else np.dtype(np.float64))
     zero_signatures = probe.signatures(probe.zeros(), probe.entries)
     attempts: list[Attempt] = []
     for v in variants(kind):
@@ -323,7 +327,7 @@ def _finish(result: Identification, best: Attempt, probe: Probe, kind: str, size
     # A bug of spec/ is checked as the contract function of its family: its checks fail and the
     # diagnosis names it, which is the verification that it computes that bug.
     result.function = v.function if v.in_spec else FUNCTIONS[kind][0]
-    result.notes, result.missing = _describe(kind, best, probe, sizes.hidden)
+    result.notes, result.missing = _describe(kind, best, sizes.hidden)
     formulas = best.formulas(probe)
     summary = f"PyTorch's {kind.upper()} weights -> this cell's parameters ({v.id}{_phi(v)})."
     try:

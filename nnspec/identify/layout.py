@@ -138,7 +138,7 @@ def _vector(kind: str, table: np.ndarray, hidden: int, what: str) -> str:
     return _concat([_piece_expr(kind, p) for p in _merge(kind, pieces)])
 
 
-def _segments(row: list[Formula], hidden: int, what: str) -> list[tuple[tuple[str, ...], float, bool]]:
+def _segments(row: list[Formula], what: str) -> list[tuple[tuple[str, ...], float, bool]]:
     """A row of a weight matrix as segments: (tensors, const, is a bias column)."""
     out = []
     c = 0
@@ -175,7 +175,7 @@ def _matrix(kind: str, table: np.ndarray, hidden: int, what: str) -> str:
             if any(f.row != k * hidden + j or f.sign != sign for f in row):
                 raise LayoutError(f"{what}: rows {start} … {start + hidden - 1} are not one gate "
                                   f"block's units 0 … H − 1 with one sign")
-            segs = _segments(row, hidden, what)
+            segs = _segments(row, what)
             if pattern is None:
                 pattern = segs
             elif segs != pattern:

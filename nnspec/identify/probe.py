@@ -52,7 +52,6 @@ UNIQUE = 1e-1
 #: Stages of probing (see the module docstring); two suffice for every layout of the tests.
 MAX_STAGES = 4
 
-TENSORS = ("w_ih", "w_hh", "b_ih", "b_hh")
 
 Theta = dict[str, np.ndarray]
 Cell = Callable[..., Any]
@@ -85,13 +84,6 @@ class Slot:
     def is_bias(self) -> bool:
         return self.terms[0].col is None
 
-    def label(self, kind: str, hidden: int) -> str:
-        gate = BLOCKS[kind][self.row // hidden]
-        unit = self.row % hidden
-        if self.is_bias:
-            return " + ".join(f"{t.tensor}[{gate}][{unit}]" for t in self.terms)
-        t = self.terms[0]
-        return f"{t.tensor}[{gate}][{unit}, {t.col}]"
 
 
 @dataclass(frozen=True)

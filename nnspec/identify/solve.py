@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
+from nnspec.checks.bounds.rules import unit_roundoff
 from nnspec.checks.oracle.diagnosis import ROUNDING_LEVEL, distance
 from nnspec.identify.layout import Formula, convert
 from nnspec.identify.probe import (
@@ -47,10 +48,6 @@ REASONS = {"no match": "change the output as no PyTorch parameter does",
            "ambiguous": "change it as several PyTorch parameters do alike",
            "no effect": "do not change it at the points probed"}
 
-
-def unit(dtype: np.dtype) -> float:
-    """Unit roundoff of the precision the cell computes in."""
-    return float(np.finfo(dtype).eps) / 2
 
 
 @dataclass
@@ -147,7 +144,8 @@ def attempt(variant: Variant, probe: Probe, kind: str, sizes: Sizes, rng: np.ran
             zero_signatures: np.ndarray) -> Attempt:
     """Identify the cell's layout under ``variant``; ``zero_signatures`` are the cell's entry
     signatures at the all-zero point (the same for every variant, so computed once)."""
-    a = Attempt(variant, slots(variant, kind, sizes, rng), limit=ROUNDING_LEVEL * unit(probe.dtype))
+    a = Attempt(variant, slots(variant, kind, sizes, rng),
+                limit=ROUNDING_LEVEL * unit_roundoff(probe.dtype))
     if not _offsets(a, probe, kind, sizes):
         return a
     entries = probe.entries
