@@ -137,10 +137,10 @@ class Adjoint(NamedTuple):
     grads: dict[str, Open]
 
 
-def _previous(traj: Trajectory, h0: np.ndarray, Vh0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """h_{t−1} for every step, with V: h0, then y_1 … y_{T−1}."""
-    V0 = np.zeros_like(h0) if Vh0 is None else Vh0
-    return (np.concatenate([h0[None], traj.y[:-1]]), np.concatenate([V0[None], traj.Vy[:-1]]))
+def _previous(traj: Trajectory, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """h_{t−1} for every step, with V: h0 (given, exact), then y_1 … y_{T−1}."""
+    return (np.concatenate([h0[None], traj.y[:-1]]),
+            np.concatenate([np.zeros_like(h0)[None], traj.Vy[:-1]]))
 
 
 def _weights(dA_ih: np.ndarray, VdA_ih: np.ndarray, x: np.ndarray, Vx: np.ndarray | None,
@@ -159,7 +159,7 @@ def _cotangent(gy: np.ndarray, Vgy: np.ndarray | None, t: int, g: np.ndarray,
 
 @tol.overflow_is_infinite
 def lstm(traj: Trajectory, tape: Sequence[LSTMTape], x: np.ndarray, Vx: np.ndarray | None,
-         h0: np.ndarray, Vh0: np.ndarray | None, w_ih: np.ndarray, w_hh: np.ndarray,
+         h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
          w_hr: np.ndarray | None, gy: np.ndarray, Vgy: np.ndarray | None, ghT: np.ndarray,
          gcT: np.ndarray) -> Adjoint:
     """lstm.layer's VJP (lstm.cell.projection's with ``w_hr``) as autograd evaluates it from the
@@ -200,7 +200,7 @@ def lstm(traj: Trajectory, tape: Sequence[LSTMTape], x: np.ndarray, Vx: np.ndarr
         gc, Vgc = _product((dc, Vdc), (s[:, H:2 * H], Vs[:, H:2 * H]))
         gh, Vgh = _cotangent(gy, Vgy, t - 1, dh, Vdh) if t > 0 else (dh, Vdh)
     dx, Vdx = through(dA, VdA, w_ih)
-    hp, Vhp = _previous(traj, h0, Vh0)
+    hp, Vhp = _previous(traj, h0)
     grads = _weights(dA, VdA, x, Vx, dA, VdA, hp, Vhp)
     if w_hr is not None:
         assert GH is not None and VGH is not None
@@ -211,7 +211,7 @@ def lstm(traj: Trajectory, tape: Sequence[LSTMTape], x: np.ndarray, Vx: np.ndarr
 
 @tol.overflow_is_infinite
 def gru(traj: Trajectory, tape: Sequence[GRUTape], x: np.ndarray, Vx: np.ndarray | None,
-        h0: np.ndarray, Vh0: np.ndarray | None, w_ih: np.ndarray, w_hh: np.ndarray,
+        h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         gy: np.ndarray, Vgy: np.ndarray | None, ghT: np.ndarray) -> Adjoint:
     """gru.layer's VJP (PyTorch's cell, spec/gru.md): dA_n = g (1 − z)(1 − n²),
     dA_z = g (h − n) σ'_z, dA_hn = dA_n r, dA_r = dA_n A_hn σ'_r; ∂h = g z + [dA_r dA_z dA_hn] w_hh,
@@ -220,7 +220,7 @@ def gru(traj: Trajectory, tape: Sequence[GRUTape], x: np.ndarray, Vx: np.ndarray
     T, B, _ = x.shape
     H = w_hh.shape[1]
     W2 = w_hh * w_hh
-    hp, Vhp = _previous(traj, h0, Vh0)
+    hp, Vhp = _previous(traj, h0)
     d_ih, Vd_ih = np.empty((T, B, 3 * H)), np.empty((T, B, 3 * H))
     d_hh, Vd_hh = np.empty((T, B, 3 * H)), np.empty((T, B, 3 * H))
     gh, Vgh = _cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT))
@@ -246,7 +246,7 @@ def gru(traj: Trajectory, tape: Sequence[GRUTape], x: np.ndarray, Vx: np.ndarray
 
 @tol.overflow_is_infinite
 def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray,
-        Vx: np.ndarray | None, h0: np.ndarray, Vh0: np.ndarray | None, w_ih: np.ndarray,
+        Vx: np.ndarray | None, h0: np.ndarray, w_ih: np.ndarray,
         w_hh: np.ndarray, nonlinearity: str, gy: np.ndarray, Vgy: np.ndarray | None,
         ghT: np.ndarray) -> Adjoint:
     """rnn.layer's VJP: g_a = g_h φ'(a) with φ' = 1 − h² (tanh), h(1 − h) (σ), 1 (identity), the
@@ -255,7 +255,7 @@ def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.n
     T, B, _ = x.shape
     H = w_hh.shape[1]
     W2 = w_hh * w_hh
-    hp, Vhp = _previous(traj, h0, Vh0)
+    hp, Vhp = _previous(traj, h0)
     ga, Vga = np.empty((T, B, H)), np.empty((T, B, H))
     gh, Vgh = _cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT))
     for t in reversed(range(T)):

@@ -87,11 +87,11 @@ class Direction:
         p = self.p
         w_ih, w_hh = p["weight_ih"], p["weight_hh"]
         if self.mode == "lstm":
-            return BP.lstm(traj, tape, x, Vx, h0, None, w_ih, w_hh, p.get("weight_hr"), gy, Vgy,
+            return BP.lstm(traj, tape, x, Vx, h0, w_ih, w_hh, p.get("weight_hr"), gy, Vgy,
                            *g_state)
         if self.mode == "gru":
-            return BP.gru(traj, tape, x, Vx, h0, None, w_ih, w_hh, gy, Vgy, *g_state)
-        return BP.rnn(traj, tape, x, Vx, h0, None, w_ih, w_hh, self.nonlinearity, gy, Vgy,
+            return BP.gru(traj, tape, x, Vx, h0, w_ih, w_hh, gy, Vgy, *g_state)
+        return BP.rnn(traj, tape, x, Vx, h0, w_ih, w_hh, self.nonlinearity, gy, Vgy,
                       *g_state)
 
     def backward(self, gy: Computed, g_state: tuple[Computed, ...],
