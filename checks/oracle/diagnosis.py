@@ -494,7 +494,7 @@ def evidence_calls(calls: list[Call], fn: str | None, unit: float,
     return _evidence(calls, fn, Experiment(own[-1], unit, draw))
 
 
-def _evidence(calls: list[Call], fn: str, experiment: Any) -> list[Call]:
+def _evidence(calls: list[Call], fn: str | None, experiment: Any) -> list[Call]:
     """The recorded calls of ``fn`` and the implementation's outputs on an experiment's designed
     inputs."""
     return [c for c in calls if c.fn == fn] + _designed_calls(experiment)
