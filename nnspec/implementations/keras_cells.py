@@ -194,15 +194,23 @@ def contract_functions(keras: Any, dtype: Any, *, order: Mapping[str, Sequence[i
             "lstm_cell": lstm_cell, "lstm_layer": lstm_layer}
 
 
-def import_keras(backend: str) -> Any:
+def import_keras(backend: str, extra: str = "keras") -> Any:
     """Import Keras with ``backend``, which must be chosen before Keras' first import: raise
-    ImplementationUnavailable when Keras is absent or this process already runs it on another
-    backend (run each Keras implementation in a worker process of its own, the default)."""
+    ImplementationUnavailable when the backend's package (named like it: torch, jax, tensorflow)
+    or Keras is absent — ``extra`` is the nnspec extra that installs them — or when this process
+    already runs Keras on another backend (run each Keras implementation in a worker process of
+    its own, the default)."""
+    import importlib
     import os
     import sys
 
     from nnspec.checks.harness.loading import ImplementationUnavailable
 
+    try:
+        importlib.import_module(backend)
+    except ImportError as exc:
+        raise ImplementationUnavailable(f"the {backend} package is not installed ({exc}); "
+                                        f"pip install 'nnspec[{extra}]'") from exc
     if sys.modules.get("keras") is not None:
         current = sys.modules["keras"].backend.backend()
         if current != backend:
@@ -214,7 +222,7 @@ def import_keras(backend: str) -> Any:
         import keras
     except ImportError as exc:
         raise ImplementationUnavailable(f"the keras package is not installed ({exc}); "
-                                        f"pip install 'nnspec[keras]'") from exc
+                                        f"pip install 'nnspec[{extra}]'") from exc
     if keras.backend.backend() != backend:
         raise ImplementationUnavailable(
             f"Keras runs on {keras.backend.backend()}, not {backend}")

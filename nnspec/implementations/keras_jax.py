@@ -15,18 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnspec.checks.harness.loading import ImplementationUnavailable
 from nnspec.implementations.keras_cells import contract_functions, import_keras
-
-try:
-    import jax
-except ImportError as exc:
-    raise ImplementationUnavailable(f"the jax package is not installed ({exc}); "
-                                    f"pip install 'nnspec[keras,jax]'") from exc
 
 DTYPE = np.float32
 
-keras = import_keras("jax")
+keras = import_keras("jax", extra="keras,jax")
+import jax  # noqa: E402  (present: import_keras has imported it)
 
 # Compiled per module and shape: JAX's op-by-op execution compiles each primitive anew for
 # every shape the checks draw, seconds per call.

@@ -12,17 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnspec.checks.harness.loading import ImplementationUnavailable
 from nnspec.implementations.keras_cells import contract_functions, import_keras
-
-try:
-    import tensorflow  # noqa: F401  (Keras' TensorFlow backend needs it)
-except ImportError as exc:
-    raise ImplementationUnavailable(f"the tensorflow package is not installed ({exc}); "
-                                    f"pip install 'nnspec[tensorflow]'") from exc
 
 DTYPE = np.float32
 
-keras = import_keras("tensorflow")
+keras = import_keras("tensorflow", extra="tensorflow")
 
 globals().update(contract_functions(keras, DTYPE))
