@@ -87,7 +87,7 @@ def _loadable(name: str, extra_args: Sequence[str]) -> None:
 def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int | None = None,
           seed: int = 0, quiet: bool = True, implementation_only: bool = False,
           extra_args: Sequence[str] = (), plugins: Sequence[object] = (),
-          preload: bool = True) -> OracleResult:
+          preload: bool = True, jobs: int = 1) -> OracleResult:
     """Run every check (or those of ``only``) against ``module`` and return the findings.
 
     - ``module``: an importable module path, a shipped short name (``torch``, ``reference``…) or
@@ -105,6 +105,8 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
     - ``preload``: load a module path before the run, so that one that cannot be used raises
       (above); ``nnspec check`` turns it off, since its header plugin loads the module while
       pytest starts and reports a load error itself.
+    - ``jobs``: pytest-xdist workers for the run (1: serially; more needs pytest-xdist), whose
+      verdicts are a serial run's (nnspec.conformance.run).
     """
     if preload and not isinstance(module, ModuleType):
         _loadable(module, extra_args)
@@ -117,7 +119,7 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
         args.append(f"--nnspec-examples={examples}")
     if implementation_only:
         args.append("--nnspec-impl-only")
-    conformance = run([name], extra_args=args, quiet=quiet, plugins=plugins)
+    conformance = run([name], extra_args=args, quiet=quiet, plugins=plugins, jobs=jobs)
     verdicts: dict[str, str] = {}
     messages: dict[str, list[str]] = {}
     diagnoses: dict[str, list[str]] = {}

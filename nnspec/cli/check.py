@@ -188,7 +188,6 @@ def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
     ``--json``; return the exit status (raise :class:`_Usage` for 2)."""
     from nnspec import oracle, speclib, verdicts
     from nnspec.checks.harness.implementation import prestart
-    from nnspec.conformance import parallel_args
 
     if not args.module:
         hint = (" (--only takes several ids, so it swallowed the module name: put MODULE first, "
@@ -234,8 +233,8 @@ def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
         with redirect_stdout(pytest_output):
             result = oracle.check(args.module, only=args.only, examples=args.examples,
                                   seed=args.seed, quiet=False, implementation_only=True,
-                                  extra_args=[*run_args, *parallel_args(jobs)],
-                                  plugins=[progress, header], preload=False)
+                                  extra_args=run_args, plugins=[progress, header],
+                                  preload=False, jobs=jobs)
     # Before the interruption: pytest.exit, with which the header ends a run, reads as one.
     if header.usage:
         raise _Usage(header.usage)
