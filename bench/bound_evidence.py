@@ -40,6 +40,7 @@ import torch
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.checks.bounds import propagation as P
+from nnspec.checks.harness import significand
 from nnspec.reference import gru as gru_ref
 from nnspec.reference import lstm as lstm_ref
 from nnspec.reference.activations import sigmoid
@@ -108,16 +109,13 @@ def torch_layer(kind: str, c: Case, dtype: torch.dtype) -> np.ndarray:
 
 
 def tf32(a: torch.Tensor) -> torch.Tensor:
-    """float32 → TF32 (10 stored mantissa bits) by rounding to nearest, ties to even, on the bits:
-    the 13 low mantissa bits are dropped."""
-    bits = a.contiguous().view(torch.int32)
-    bits = (bits + 0x0FFF + ((bits >> 13) & 1)) & ~0x1FFF
-    return bits.view(torch.float32)
+    """float32 → TF32 (11 significant bits), to nearest even, back in float32."""
+    return torch.from_numpy(significand.rounded(a.detach().numpy(), significand.BITS["TF32"]))
 
 
 def bfloat16(a: torch.Tensor) -> torch.Tensor:
-    """float32 → bfloat16 (7 stored mantissa bits), round to nearest even, back in float32."""
-    return a.to(torch.bfloat16).float()
+    """float32 → bfloat16 (8 significant bits), to nearest even, back in float32."""
+    return torch.from_numpy(significand.rounded(a.detach().numpy(), significand.BITS["bfloat16"]))
 
 
 def unrounded(a: torch.Tensor) -> torch.Tensor:

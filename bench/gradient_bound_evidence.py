@@ -20,7 +20,7 @@ import torch
 
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
-from nnspec.checks.harness import sizes
+from nnspec.checks.harness import significand, sizes
 from nnspec.reference import gru as gru_ref
 from nnspec.reference import lstm as lstm_ref
 
@@ -34,9 +34,8 @@ def problem(kind: str, T: int, B: int, H: int, seed: int = 0) -> tuple[tuple, tu
 
 
 def tf32(a: torch.Tensor) -> torch.Tensor:
-    """float32 rounded to nearest even at TF32's 10-bit significand."""
-    b = a.contiguous().view(torch.int32)
-    return ((b + 0x0FFF + ((b >> 13) & 1)) & -0x2000).view(torch.float32)
+    """float32 rounded to nearest even at TF32's 11 significant bits."""
+    return torch.from_numpy(significand.rounded(a.detach().numpy(), significand.BITS["TF32"]))
 
 
 class TF32Product(torch.autograd.Function):

@@ -23,6 +23,7 @@ from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.harness import sizes
+from nnspec.checks.harness.significand import BITS, rounded
 from nnspec.checks.oracle import catalogue, diagnosis
 from nnspec.oracle import check
 from nnspec.reference import activations as ref
@@ -219,13 +220,6 @@ def _float32_lstm(problem: tuple[np.ndarray, ...], operands) -> np.ndarray:
     return np.stack(ys).astype(np.float64)
 
 
-def _tf32(a: np.ndarray) -> np.ndarray:
-    """float32 rounded to nearest (ties to even) at TF32's 10-bit mantissa."""
-    bits = a.astype(np.float32).view(np.uint32)
-    bits = (bits + np.uint32(0x0FFF) + ((bits >> np.uint32(13)) & np.uint32(1))) & np.uint32(0xFFFFE000)
-    return bits.view(np.float32)
-
-
 def test_the_probabilistic_bound_holds_for_a_float32_layer_and_stays_finite():
     # T = 60 steps at H = 64: the running worst case alone is already infinite somewhere or
     # 10³× looser; the combined bound must be finite everywhere and hold a float32 evaluation.
@@ -248,11 +242,10 @@ def test_the_bound_is_finite_where_the_worst_case_is_not():
 def test_reduced_precision_matmul_operands_exceed_the_float32_bound(name):
     # A float32-declared layer computing its matmuls on TF32 or bf16 operands (GPU tensor
     # cores) errs ~10³× more than float32: most elements must exceed the bound.
-    bf16 = lambda a: (a.astype(np.float32).view(np.uint32) + np.uint32(0x7FFF)  # noqa: E731
-                      & np.uint32(0xFFFF0000)).view(np.float32)
+    bits = BITS["TF32" if name == "tf32" else "bfloat16"]
     problem = _lstm_problem(60, 3, 64)
     bound = lstm_bounds.lstm_layer(*problem, dtype=np.float32)[0].atol
-    err = np.abs(_float32_lstm(problem, _tf32 if name == "tf32" else bf16)
+    err = np.abs(_float32_lstm(problem, lambda a: rounded(a, bits))
                  - ref_lstm.lstm_layer(*problem)[0])
     assert np.mean(err > bound) > 0.5, f"{name}: only {np.mean(err > bound):.1%} of elements exceed"
 

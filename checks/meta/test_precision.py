@@ -18,23 +18,8 @@ import numpy as np
 import pytest
 
 from nnspec.checks.harness.loading import ImplementationLoadError, precision_of
+from nnspec.checks.harness.significand import BITS, rounded
 from nnspec.oracle import check
-
-#: Significand bits kept (with the implicit one): TF32 11, bfloat16 8; float32 has 24.
-BITS = {"TF32": 11, "bfloat16": 8}
-
-
-def rounded(a: np.ndarray, bits: int) -> np.ndarray:
-    """float32 ``a`` rounded to ``bits`` significand bits, to nearest even (ties away never
-    matter here), as tensor-core operand conversion does."""
-    drop = 24 - bits
-    if drop == 0:
-        return np.asarray(a, dtype=np.float32)
-    raw = np.asarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    half, keep = 1 << (drop - 1), ~np.uint64((1 << drop) - 1)
-    lsb = (raw >> np.uint64(drop)) & np.uint64(1)
-    raw = (raw + np.uint64(half - 1) + lsb) & keep
-    return raw.astype(np.uint32).view(np.float32)
 
 
 def low_precision_layer(bits: int | None) -> Callable[..., tuple[np.ndarray, ...]]:
@@ -85,6 +70,16 @@ def test_rounding_keeps_the_stated_significand_bits():
     assert np.all(np.abs(tf32 - x) <= 2.0**-11 * np.abs(x))
     assert len(np.unique(tf32)) < len(np.unique(x))
     assert np.array_equal(rounded(x, 24), x)
+
+
+def test_rounding_goes_to_nearest_with_ties_to_even_and_carries_into_the_exponent():
+    step = 2.0**-10  # TF32's spacing in [1, 2)
+    ties = np.array([1 + step / 2, 1 + 3 * step / 2, -(1 + step / 2)], dtype=np.float32)
+    assert rounded(ties, 11).tolist() == [1.0, 1 + 2 * step, -1.0]
+    assert rounded(np.float32(1 + step / 2 + 2.0**-20), 11) == np.float32(1 + step)
+    assert rounded(np.float32(2 - 2.0**-23), 11) == np.float32(2.0)
+    with pytest.raises(ValueError, match="bits = 25"):
+        rounded(np.ones(1), 25)
 
 
 @pytest.mark.parametrize("name", list(BITS))
