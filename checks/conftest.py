@@ -25,6 +25,7 @@ from nnspec.checks.harness.implementation import (
     load,
 )
 from nnspec.checks.harness.isolation import DEFAULT_TIMEOUT
+from nnspec.speclib import selects
 
 # "ci" is the default: deterministic (derandomized, no example database) and small enough for
 # a few minutes on two cores. "thorough" is opt-in: --hypothesis-profile=thorough.
@@ -132,7 +133,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     def selected(item: pytest.Item) -> bool:
         ids = [sid for m in item.iter_markers("spec") for sid in m.args]
-        return any(sid == w or (w.endswith(".") and sid.startswith(w)) for sid in ids for w in wanted)
+        return any(selects(w, sid) for sid in ids for w in wanted)
 
     keep = [item for item in items if selected(item)]
     config.hook.pytest_deselected(items=[item for item in items if not selected(item)])

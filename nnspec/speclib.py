@@ -78,6 +78,12 @@ class SpecError(ValueError):
     """A spec file is malformed."""
 
 
+def selects(wanted: str, spec_id: str) -> bool:
+    """Whether an ``--only`` word selects ``spec_id``: the id itself, or a family prefix ending in
+    '.' (``gru.`` selects ``gru.cell.pytorch``; ``gru`` alone selects nothing)."""
+    return spec_id == wanted or (wanted.endswith(".") and spec_id.startswith(wanted))
+
+
 def spec_dir() -> Path:
     return Path(next(iter(nnspec.spec.__path__)))
 

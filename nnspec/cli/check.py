@@ -199,7 +199,7 @@ def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
     order = list(entries)
     known = set(order) | {bug for entry in entries.values() for bug in entry.bugs}
     for sid in args.only:
-        if not (sid in known or (sid.endswith(".") and any(k.startswith(sid) for k in known))):
+        if not any(speclib.selects(sid, k) for k in known):
             close = difflib.get_close_matches(sid, sorted(known) + sorted(
                 {k.split(".")[0] + "." for k in known}), n=3)
             raise _Usage(f"--only {sid!r} is neither a spec id nor a family prefix ending in '.'"
@@ -215,8 +215,8 @@ def _check(args: argparse.Namespace, out: TextIO, data: dict[str, Any]) -> int:
     prestart(args.module, **options.load_options(args))
     header = _Header(args, out, data)
     run_args = options.pytest_args(args)
-    chosen = [sid for sid in order if not args.only or any(
-        sid == w or (w.endswith(".") and sid.startswith(w)) for w in args.only)]
+    chosen = [sid for sid in order if not args.only
+              or any(speclib.selects(w, sid) for w in args.only)]
     jobs = options.workers(args, len(chosen), "check")
     data.update(only=list(args.only), seed=args.seed, examples=args.examples,
                 tolerance_policy=args.tolerance_policy,
