@@ -82,7 +82,7 @@ ADAPTERS: tuple[Adapter, ...] = (
             ("keras", "jax"), ("keras", "jax"), "keras,jax", "as keras_torch"),
     Adapter("keras_tensorflow", "Keras 3, TensorFlow backend (tf.keras), float32",
             "nnspec.implementations.keras_tensorflow", ("keras", "tensorflow"),
-            ("keras", "tensorflow"), "tensorflow", "as keras_torch"),
+            ("keras", "tensorflow", "tensorflow-cpu"), "tensorflow", "as keras_torch"),
     Adapter("keras_misordered", "Keras 3, torch backend, GRU loaded in PyTorch's block order "
             "(keras-team/keras#15915; a deliberate mis-mapping)",
             "nnspec.implementations.keras_misordered", ("keras", "torch"), ("keras", "torch"),
@@ -103,9 +103,11 @@ ADAPTERS: tuple[Adapter, ...] = (
             "nnspec.implementations.onnx_runtime", ("onnx", "onnxruntime"),
             ("onnxruntime", "onnx"), "onnx",
             "GRU z, r, h (linear_before_reset 1 and 0), LSTM i, o, f, c, B = [Wb, Rb]"),
-    Adapter("openvino", "OpenVINO", None, ("openvino",), ("openvino",), "",
-            "", reason="no adapter yet: openvino 2026.4 installs beside numpy 2.4 (tried in a "
-                       "separate environment) but is not installed in this one"),
+    Adapter("openvino", "OpenVINO CPU plugin through its ONNX frontend, float32 (inference "
+            "precision hint f32)", "nnspec.implementations.openvino_runtime", ("onnx", "openvino"),
+            ("openvino", "onnx"), "openvino",
+            "the ONNX graphs of onnx_runtime: GRU z, r, h (linear_before_reset 1 and 0), LSTM i, o, "
+            "f, c, B = [Wb, Rb]"),
     Adapter("coremltools", "Core ML (coremltools)", None, ("coremltools",), ("coremltools",), "",
             "", reason="Core ML runs a converted model only on macOS; its GRU adds b_hn outside "
                        "the reset gate (apple/coremltools#1124), not run here"),
@@ -152,6 +154,26 @@ import numpy as np, keras
 a = keras.ops.convert_to_tensor(np.full((2, 2), 1 / 3), dtype="float64")
 print("float64 @ float64 ->", keras.ops.matmul(a, a).dtype)"""
 
+_OPENVINO_BF16 = """\
+import numpy as np, openvino as ov
+from nnspec.implementations import onnx_graphs, reference
+rng = np.random.default_rng(0)
+x, h = rng.normal(size=(3, 5)), rng.normal(size=(3, 4))
+w = [rng.normal(size=s) for s in ((12, 5), (12, 4), (12,), (12,))]
+feeds = {"X": x[None], "initial_h": h[None], **onnx_graphs.onnx_weights("gru", *w, np.float32)}
+feeds = {k: np.asarray(v, np.float32) for k, v in feeds.items()}
+core = ov.Core()
+gru = onnx_graphs.recurrent_model("gru", 4, np.dtype(np.float32))
+model = core.read_model(gru.SerializeToString(), b"")
+model.reshape({k: list(v.shape) for k, v in feeds.items()})
+ran = []
+for config in ({}, {"INFERENCE_PRECISION_HINT": "f32"}):
+    compiled = core.compile_model(model, "CPU", config)
+    error = np.abs(compiled(feeds)[compiled.outputs[1]][0] - reference.gru_cell(x, h, *w)).max()
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+    ran.append(f"{'default' if not config else 'hint f32'}: ran in {hint}, max error {error:.1e}")
+print("; ".join(ran))"""
+
 FINDINGS: tuple[Finding, ...] = (
     Finding("keras_gru_layout", "Keras' GRU stacks its gates z, r, h and keeps two bias rows: "
             "PyTorch weights loaded without the z, r swap compute another cell",
@@ -193,18 +215,32 @@ FINDINGS: tuple[Finding, ...] = (
             "the default 0 is the textbook cell", ("microsoft/onnxscript#2852",),
             "An exporter that drops the attribute (torch.onnx.export(dynamo=True) through "
             "onnxscript's aten_gru) turns nn.GRU into gru.cell.textbook. Both runtimes compute "
-            "each value of the attribute as the spec defines it.",
+            "each value of the attribute as the spec defines it, and so does OpenVINO's ONNX "
+            "frontend.",
             (Expectation("onnx_runtime", "gru.cell.pytorch", "pass"),
              Expectation("onnx_runtime", "gru.cell.textbook", "pass"),
-             Expectation("onnx_reference", "gru.cell.textbook", "pass"))),
-    Finding("tensorflow_installs_apart", "TensorFlow (tensorflow-cpu 2.21) and OpenVINO 2026.4 "
-            "install beside numpy 2.4; Keras on TensorFlow conforms on every recurrent id", (),
-            "pip's dry run in this environment would add tensorflow-cpu 2.21 without changing "
-            "torch, numpy, jax, jaxlib or ml_dtypes (it moves h5py from 3.16 to 3.14); in a "
-            "separate environment with numpy 2.4.6, `nnspec atlas --only keras_tensorflow` "
-            "passed all 7 ids in float32. They are not installed in this one: `pip install "
-            "'nnspec[tensorflow]'` and this command give the rows here.",
+             Expectation("onnx_reference", "gru.cell.textbook", "pass"),
+             Expectation("openvino", "gru.cell.pytorch", "pass"),
+             Expectation("openvino", "gru.cell.textbook", "pass"))),
+    Finding("tensorflow_conforms", "Keras 3 on TensorFlow (tensorflow-cpu 2.21) conforms on every "
+            "recurrent id in float32", (),
+            "tensorflow-cpu 2.21 installs beside numpy 2.4, torch, JAX and ONNX Runtime (of what "
+            "the project already uses, pip moves only h5py, from 3.16 to 3.14); `pip install "
+            "'nnspec[tensorflow]'` gives these rows.",
             tuple(Expectation("keras_tensorflow", sid, "pass") for sid in RECURRENT_IDS)),
+    Finding("openvino_bf16_default", "OpenVINO's CPU plugin runs a float32 model in bf16 on CPUs "
+            "with bf16 arithmetic unless told otherwise",
+            ("https://docs.openvino.ai/2025/openvino-workflow/running-inference/"
+             "optimize-inference/precision-control.html",),
+            "The CPU plugin's default INFERENCE_PRECISION_HINT is bf16 where the CPU has "
+            "AVX512_BF16 or AMX (f16 where it computes float16 natively), whatever the model's "
+            "dtype; the same float32 ONNX GRU is then off by about 1e-2. The openvino rows set "
+            "the hint to f32 and pass at float32 bounds; without it the checks fail, the "
+            "diagnosis naming a lower precision. The reproduction prints the hint each "
+            "compilation ran with.",
+            (Expectation("openvino", "gru.cell.pytorch", "pass"),
+             Expectation("openvino", "lstm.cell", "pass")),
+            _OPENVINO_BF16, ("openvino", "onnx")),
     Finding("coreml_b_hn_outside", "Core ML's GRU adds b_hn outside the reset gate",
             ("apple/coremltools#1124",),
             "n = tanh(W_in x + r ⊙ (W_hn h) + b_in + b_hn): the spec's gru.bug.bias_hn_outside_reset. "
@@ -389,6 +425,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _link(upstream: str) -> str:
+    """A finding's upstream reference as a Markdown link: ``owner/repo#N`` is a GitHub issue; a
+    full address (a framework's documentation) is shown by its site and page."""
+    if upstream.startswith("https://"):
+        site, *_, page = upstream.removeprefix("https://").split("/")
+        return f"[{site}: {page.removesuffix('.html')}]({upstream})"
+    return f"[{upstream}](https://github.com/{upstream.replace('#', '/issues/')})"
+
+
 def markdown(data: dict[str, Any]) -> str:
     """reports/atlas.md from the atlas' data."""
     ran = [f for f in data["frameworks"] if f["status"] == "ran"]
@@ -426,8 +471,7 @@ def markdown(data: dict[str, Any]) -> str:
                          f"`{r['reproduce']}` |")
     lines += ["", "## Findings", ""]
     for g in data["findings"]:
-        refs = ", ".join(f"[{u}](https://github.com/{u.replace('#', '/issues/')})"
-                         for u in g["upstream"])
+        refs = ", ".join(_link(u) for u in g["upstream"])
         lines += [f"### {g['title']}", ""]
         lines += [f"Upstream: {refs}.", ""] if refs else []
         lines += [g["detail"], ""]

@@ -135,7 +135,7 @@ def test_an_adapter_whose_packages_are_absent_is_skipped_naming_the_extra():
 @pytest.mark.parametrize(("module", "package", "extra"),
                          [("keras_torch", "keras", "keras"), ("keras_jax", "keras", "keras"),
                           ("keras_tensorflow", "tensorflow", "tensorflow"),
-                          ("flax_nnx", "flax", "jax")])
+                          ("flax_nnx", "flax", "jax"), ("openvino_runtime", "openvino", "openvino")])
 def test_an_adapter_module_without_its_framework_is_unavailable_with_the_reason(
         monkeypatch, module, package, extra):
     # A None entry in sys.modules makes `import package` raise ImportError, as if it were absent;
@@ -153,6 +153,27 @@ def test_a_keras_backend_other_than_the_one_already_imported_is_unavailable(monk
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     with pytest.raises(ImplementationUnavailable, match="already imported with the jax backend"):
         keras_cells.import_keras("torch")
+
+
+def test_every_adapter_with_a_module_is_importable_by_its_path_and_names_an_extra_or_none():
+    """A runnable adapter's module exists (an absent framework aside) and its skip names the
+    extra that installs the framework; the OpenVINO row runs the shipped adapter."""
+    for a in atlas.ADAPTERS:
+        if a.module is None:
+            assert a.reason, f"{a.key}: no module and no reason"
+            continue
+        assert importlib.util.find_spec(a.module) is not None, a.module
+        assert a.extra or set(a.imports) <= {"torch"}, f"{a.key}: no extra to name"
+    openvino = next(a for a in atlas.ADAPTERS if a.key == "openvino")
+    assert openvino.module == "nnspec.implementations.openvino_runtime" and not openvino.reason
+
+
+def test_every_findings_rows_name_adapters_and_spec_ids_the_atlas_runs():
+    keys = {a.key: a for a in atlas.ADAPTERS}
+    for f in atlas.FINDINGS:
+        for e in f.expect:
+            assert e.adapter in keys, f"{f.key}: unknown adapter {e.adapter}"
+            assert e.spec_id in keys[e.adapter].ids, f"{f.key}: {e.adapter} runs no {e.spec_id}"
 
 
 # ---- the atlas as data and as Markdown ------------------------------------------------------------
