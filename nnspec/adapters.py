@@ -10,6 +10,8 @@ cells are written that way; these helpers wrap one in a few lines:
   concatenation ``[h, x]`` or ``[x, h]`` (seeds 002 and 004). Forward only.
 - :func:`from_jax` — a JAX function with the contract's signature. Forward, and gradients through
   ``jax.vjp``. JAX is imported only when this is called; nnspec does not depend on it.
+- :func:`contract_module` — what the three build on: a module from any ``forward`` (and
+  ``backward``) on the contract's arguments (nnspec.identify wraps a cell of unknown layout so).
 
 Each returns a :class:`types.ModuleType` with ``DTYPE``, the contract functions and ``__all__``,
 which :func:`nnspec.oracle.check` takes as it is. For ``nnspec check`` or ``pytest --impl``, build
@@ -100,8 +102,8 @@ def _order(order: str) -> str:
 
 # ---- the contract functions, for any way of computing the cell -------------------------------
 
-def _module(name: str, function: str, dtype: np.dtype, forward: Forward,
-            backward: Backward | None, doc: str) -> types.ModuleType:
+def contract_module(name: str, function: str, dtype: np.dtype, forward: Forward,
+                    backward: Backward | None, doc: str) -> types.ModuleType:
     """A module defining DTYPE, ``function`` and, given ``backward``, ``vjp_<function>``, each
     with the contract's signature (checks/harness/contract.py).
 
@@ -358,7 +360,7 @@ def from_torch_cell(cell: Any, *, kind: Kind, mapping: ParameterMapping | None =
                ContractParams(kind, *(tensor(np.zeros(s)) for s in
                                       ((G * 2, 3), (G * 2, 2), (G * 2,), (G * 2,)))))
     doc = f"{label} through from_torch_cell(kind={kind!r}): {function} in {dt}"
-    return _module(name, function, dt, forward, backward if gradients else None, doc)
+    return contract_module(name, function, dt, forward, backward if gradients else None, doc)
 
 
 # ---- one matrix per gate over a concatenation ------------------------------------------------
@@ -414,7 +416,7 @@ def from_concatenated(fn: Callable[..., Any], *, kind: Kind, order: str = "hx",
         return (fn(x, *states, weights(params)),)
 
     doc = f"{name}: {function} in {dt}, weights per block over [{order[0]}, {order[1]}]"
-    return _module(name, function, dt, forward, None, doc)
+    return contract_module(name, function, dt, forward, None, doc)
 
 
 # ---- JAX -------------------------------------------------------------------------------------
@@ -477,8 +479,8 @@ def from_jax(fn: Callable[..., Any], *, kind: Kind, variant: str = "pytorch",
                      for g, keep in zip(grads, present, strict=True))
 
     doc = f"{name}: {function} in {dt} through JAX"
-    return _module(name, function, dt, forward, backward if gradients else None, doc)
+    return contract_module(name, function, dt, forward, backward if gradients else None, doc)
 
 
-__all__ = ["BLOCKS", "ContractParams", "from_concatenated", "from_jax",
+__all__ = ["BLOCKS", "ContractParams", "contract_module", "from_concatenated", "from_jax",
            "from_torch_cell", "linear_per_gate"]

@@ -320,12 +320,19 @@ class Worker:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-        if self.process is not None and self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            kill_group(self.process)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill ``process``, started with ``start_new_session=True``, with its process group (what it
+    started too), and reap it; nothing when it has ended."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            process.kill()
+        process.wait()
 
 
 class _PlainUnpickler(pickle.Unpickler):

@@ -21,7 +21,7 @@ from scipy.special import expit as sigmoid
 
 from nnspec.cli import identify as identify_cli
 from nnspec.identify import Identification, IdentifyError, identify
-from nnspec.identify.verify import Verification, contract_module, spec_id, verify
+from nnspec.identify.verify import Verification, conversion_module, spec_id, verify
 
 
 def _split(a: np.ndarray, count: int, axis: int = 1) -> list[np.ndarray]:
@@ -341,8 +341,8 @@ def test_a_wrong_conversion_fails_the_full_checks():
     assert wrong != found.source
     namespace: dict[str, Any] = {}
     exec(wrong, namespace)
-    module = contract_module(cell, namespace["from_torch"], kind="gru", function="gru_cell",
-                             dtype=np.float64)
+    module = conversion_module(cell, namespace["from_torch"], kind="gru", function="gru_cell",
+                               dtype=np.float64)
     # Swapped gate blocks are wrong on every input: two examples per check show it cheaply.
     verdict = verify(module, spec_id("gru_cell"), examples=2)
     assert verdict.verdict == "fail" and not verdict.ok, verdict
@@ -526,16 +526,18 @@ def torch_module_cell(kind: str) -> tuple[Callable[..., Any], Callable[..., Any]
 
 def flax_linen_cell(kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """flax.linen's GRUCell or LSTMCell (carry (c, h)), its nested parameters flattened to
-    "layer.kernel" names, jitted per size."""
+    "layer.kernel" names, jitted per size. PARAMS reads the shapes from ``jax.eval_shape`` of
+    ``init``: running the initialisers would compile them, for values never used."""
     jax = pytest.importorskip("jax", reason="jax is not installed")
     linen = pytest.importorskip("flax.linen", reason="flax is not installed")
     module = linen.GRUCell if kind == "gru" else linen.LSTMCell
     steps: dict[tuple[int, int], Any] = {}
 
     def shapes(D: int, H: int) -> dict[str, tuple[int, ...]]:
-        carry = jax.numpy.zeros((1, H))
-        variables = module(features=H).init(jax.random.key(0), (carry, carry) if kind == "lstm"
-                                            else carry, jax.numpy.zeros((1, D)))
+        carry = jax.ShapeDtypeStruct((1, H), jax.numpy.float32)
+        variables = jax.eval_shape(module(features=H).init, jax.random.key(0),
+                                   (carry, carry) if kind == "lstm" else carry,
+                                   jax.ShapeDtypeStruct((1, D), jax.numpy.float32))
         return {f"{layer}.{name}": tuple(v.shape)
                 for layer, leaves in variables["params"].items() for name, v in leaves.items()}
 
@@ -555,26 +557,38 @@ def flax_linen_cell(kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
 
 
 def flax_nnx_gru_cell() -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """flax.nnx.GRUCell (float32), one module per size, its parameters set in place."""
-    pytest.importorskip("jax", reason="jax is not installed")
+    """flax.nnx.GRUCell (float32) as NNX code runs, under ``jax.jit``: one step per size that
+    merges the cell's graph with the given parameters. The module is built abstractly
+    (``nnx.eval_shape``): its own initial values would be replaced at every call, and building
+    them compiles its random initialisers anew at each size, seconds a size."""
+    jax = pytest.importorskip("jax", reason="jax is not installed")
     nnx = pytest.importorskip("flax.nnx", reason="flax is not installed")
-    import jax.numpy as jnp
+    f32 = jax.numpy.float32
+    steps: dict[tuple[int, int], Any] = {}
 
     def shapes(D: int, H: int) -> dict[str, tuple[int, ...]]:
         return {"dense_i.kernel": (D, 3 * H), "dense_i.bias": (3 * H,),
                 "dense_h.kernel": (H, 3 * H)}
 
-    cells: dict[tuple[int, int], Any] = {}
+    def step(D: int, H: int) -> Any:
+        if (D, H) not in steps:
+            graphdef, abstract = nnx.split(nnx.eval_shape(
+                lambda: nnx.GRUCell(D, H, rngs=nnx.Rngs(0))))
+
+            def apply(params, h, x):
+                state = jax.tree.map(lambda leaf: leaf, abstract)  # a copy, filled below
+                nnx.replace_by_pure_dict(state, {
+                    layer: {name: params[f"{layer}.{name}"] for name in leaves}
+                    for layer, leaves in nnx.to_pure_dict(abstract).items()})
+                return nnx.merge(graphdef, state)(h, x)[0]
+
+            steps[(D, H)] = jax.jit(apply)
+        return steps[(D, H)]
 
     def cell(x, h, **p):
-        key = (x.shape[1], h.shape[1])
-        if key not in cells:
-            cells[key] = nnx.GRUCell(*key, rngs=nnx.Rngs(0))
-        gru = cells[key]
-        for path, value in p.items():
-            layer, name = path.split(".")
-            getattr(getattr(gru, layer), name)[...] = jnp.asarray(value, dtype=jnp.float32)
-        return np.asarray(gru(jnp.asarray(h, dtype=jnp.float32), jnp.asarray(x, dtype=jnp.float32))[0])
+        params = {k: jax.numpy.asarray(v, dtype=f32) for k, v in p.items()}
+        return np.asarray(step(x.shape[1], h.shape[1])(params, jax.numpy.asarray(h, dtype=f32),
+                                                      jax.numpy.asarray(x, dtype=f32)))
 
     return cell, shapes
 
@@ -582,10 +596,11 @@ def flax_nnx_gru_cell() -> tuple[Callable[..., Any], Callable[..., Any]]:
 def onnx_runtime_cell(kind: str, linear_before_reset: int = 1) -> tuple[Callable[..., Any],
                                                                          Callable[..., Any]]:
     """ONNX Runtime's GRU, LSTM or RNN (tanh) operator over one step, W, R, B as graph inputs
-    (float32), with the operator's own shapes."""
+    (float32), with the operator's own shapes: the graph nnspec.implementations.onnx_graphs
+    builds for its adapters."""
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
     pytest.importorskip("onnx", reason="onnx is not installed")
-    from onnx import TensorProto, helper
+    from nnspec.implementations.onnx_graphs import recurrent_model
 
     G = {"gru": 3, "lstm": 4, "rnn": 1}[kind]
     sessions: dict[int, Any] = {}
@@ -595,30 +610,16 @@ def onnx_runtime_cell(kind: str, linear_before_reset: int = 1) -> tuple[Callable
 
     def session(H: int) -> Any:
         if H not in sessions:
-            states = ["h0", "c0"] if kind == "lstm" else ["h0"]
-            outs = ["Y", "Y_h", "Y_c"] if kind == "lstm" else ["Y", "Y_h"]
-            attrs: dict[str, Any] = {"hidden_size": H}
-            if kind == "gru":
-                attrs["linear_before_reset"] = linear_before_reset
-            if kind == "rnn":
-                attrs["activations"] = ["Tanh"]
-            node = helper.make_node(kind.upper(), ["X", "W", "R", "B", "", *states], outs, **attrs)
-
-            def tensor(name: str, rank: int) -> Any:
-                return helper.make_tensor_value_info(name, TensorProto.FLOAT, [None] * rank)
-
-            graph = helper.make_graph([node], "g", [tensor(n, 3) for n in ("X", "W", "R")]
-                                      + [tensor("B", 2)] + [tensor(s, 3) for s in states],
-                                      [tensor("Y", 4)] + [tensor(o, 3) for o in outs[1:]])
-            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+            model = recurrent_model(kind, H, np.dtype(np.float32),
+                                    linear_before_reset=linear_before_reset)
             sessions[H] = ort.InferenceSession(model.SerializeToString(),
                                                providers=["CPUExecutionProvider"])
         return sessions[H]
 
     def cell(x, h, *c, W, R, B):
-        feeds = {"X": x[None], "W": W, "R": R, "B": B, "h0": h[None]}
+        feeds = {"X": x[None], "W": W, "R": R, "B": B, "initial_h": h[None]}
         if c:
-            feeds["c0"] = c[0][None]
+            feeds["initial_c"] = c[0][None]
         out = session(h.shape[1]).run(None, {k: np.asarray(v, dtype=np.float32)
                                              for k, v in feeds.items()})
         return (out[1][0], out[2][0]) if c else out[1][0]

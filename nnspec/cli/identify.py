@@ -17,6 +17,13 @@ mapping is printed as code, `from_torch(w_ih, w_hh, b_ih, b_hh) -> {name: array}
 checks of the formula's spec id have run on the cell with it: the verdict is printed above it.
 When no layout fits, it says what was ruled out for each formula.
 
+A cell's first call at each size carries its framework's first-call costs (JAX compiles), and
+the probe calls CELL at two sizes, the checks at many: a JAX cell is fastest jitted once per size
+with its modules built abstractly (jax.eval_shape, nnx.eval_shape), since their parameters come
+from each call. A Flax NNX GRUCell called eagerly and built with its random initialisers at each
+size took 3-8 s to identify and 30-43 s to verify on a loaded two-core machine; jitted and built
+abstractly, 0.6-0.8 s and 5-8 s.
+
 The identification runs in a child process (a fresh Python running this command), so that a cell
 that hangs, crashes, calls os._exit or sys.exit, or takes down the interpreter cannot end this
 command with a false status: the result counts only when the child hands it over complete; a
@@ -199,6 +206,9 @@ def _stderr_fd() -> int | None:
 def _isolated(args: argparse.Namespace, out: TextIO) -> int:
     """Run the child, wait at most ``args.timeout`` seconds, and print its result; raise
     ValueError with the reason where it ended without one."""
+    # Imported here: every nnspec command imports this module, and the harness pulls in NumPy.
+    from nnspec.checks.harness.isolation import kill_group
+
     # The child imports nnspec from where this process did, installed or not.
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -217,8 +227,7 @@ def _isolated(args: argparse.Namespace, out: TextIO) -> int:
             except subprocess.TimeoutExpired:
                 code = None
             finally:
-                if child.poll() is None:
-                    _kill(child)
+                kill_group(child)
             log.seek(0)
             sys.stderr.write(log.read().decode(errors="replace"))
         if code is None:
@@ -230,15 +239,6 @@ def _isolated(args: argparse.Namespace, out: TextIO) -> int:
                              f"identification finished") from None
     out.write(data["output"])
     return int(data["status"])
-
-
-def _kill(child: subprocess.Popen[bytes]) -> None:
-    """End the child and its process group, and reap it."""
-    try:
-        os.killpg(child.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        child.kill()
-    child.wait()
 
 
 def _ending(code: int) -> str:

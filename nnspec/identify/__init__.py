@@ -63,11 +63,10 @@ from typing import Any
 import numpy as np
 
 from nnspec.adapters import BLOCKS
-from nnspec.checks.oracle.diagnosis import distance
 from nnspec.identify.layout import LayoutError, convert, source
-from nnspec.identify.probe import IdentifyError, Inputs, Probe, Sizes, Variant, call, flat, zeros
-from nnspec.identify.solve import Attempt, attempt
-from nnspec.identify.verify import Verification, contract_module, spec_id, verify
+from nnspec.identify.probe import IdentifyError, Inputs, Probe, Sizes, Variant, zeros
+from nnspec.identify.solve import Attempt, attempt, random_distance
+from nnspec.identify.verify import Verification, conversion_module, spec_id, verify
 
 #: Probe sizes when PARAMS is a function: small (few cell calls), D ≠ H, both ≥ 2; and the second
 #: size at which the generated code is checked before the full checks run.
@@ -205,20 +204,6 @@ def _compile(code: str) -> Callable[..., Any]:
     return namespace["from_torch"]
 
 
-def _code_check(kind: str, variant: Variant, cell: Callable[..., Any], convert_fn: Callable[..., Any],
-                sizes: Sizes, missing: set[tuple[str, int]], rng: np.random.Generator) -> float:
-    """Relative distance between the cell on ``convert_fn``'s parameters and the variant, at
-    ``sizes``, on random weights (the blocks the cell has no place for zero)."""
-    theta = {k: rng.uniform(-1, 1, size=v.shape) / np.sqrt(sizes.hidden)
-             for k, v in zeros(kind, sizes).items()}
-    for tensor, gate in missing:
-        theta[tensor][gate * sizes.hidden:(gate + 1) * sizes.hidden] = 0.0
-    inputs = Inputs.draw(kind, sizes, rng)
-    got = flat(call(cell, inputs, convert_fn(**theta)), kind, inputs.x.shape[0], sizes.hidden,
-               "CELL")
-    return distance(got, variant(kind, inputs, theta))
-
-
 def identify(cell: Callable[..., Any], params: ParamsSpec, *, kind: str,
              input_size: int | None = None, hidden_size: int | None = None,
              dtype: Any = None, seed: int = 0, run_checks: bool = True,
@@ -243,11 +228,11 @@ def identify(cell: Callable[..., Any], params: ParamsSpec, *, kind: str,
     ``os._exit`` or ``sys.exit``, or crashes takes the caller with it. ``nnspec identify`` runs
     this in a child process with a wall-clock limit (nnspec.cli.identify) for a cell not trusted.
     """
+    start = time.perf_counter()
     kind = _kind(kind)
     sizes = _sizes(params, input_size, hidden_size)
     shapes = _shapes(params, sizes)
     rng = np.random.default_rng(seed)
-    start = time.perf_counter()
     # The declared precision sets the probe's "same formula" threshold from the start: a cell
     # that computes in float32 and returns float64 is otherwise held to float64's rounding.
     probe = Probe(cell, kind, shapes, Inputs.draw(kind, sizes, rng),
@@ -275,8 +260,8 @@ def identify(cell: Callable[..., Any], params: ParamsSpec, *, kind: str,
     result.seconds = time.perf_counter() - start
     result.cell_calls = probe.calls
     if result.identified and run_checks and result.from_torch is not None and result.function:
-        module = contract_module(cell, result.from_torch, kind=kind, function=result.function,
-                                 dtype=result.dtype, nonlinearity=result.nonlinearity)
+        module = conversion_module(cell, result.from_torch, kind=kind, function=result.function,
+                                   dtype=result.dtype, nonlinearity=result.nonlinearity)
         result.verification = verify(module, spec_id(result.function), seed=seed,
                                      examples=examples)
     return result
@@ -348,9 +333,15 @@ def _finish(result: Identification, best: Attempt, probe: Probe, kind: str, size
         result.ruled_out.append(f"{v.id}: the block structure written as code does not give the "
                                 f"entries found (a partial block); no conversion is reported")
         return
-    missing = {(t.tensor, t.row // sizes.hidden) for s in best.unfilled for t in s.terms}
     if callable(params):
-        second = _code_check(kind, v, probe.cell, from_torch, SECOND_SIZES, missing, rng)
+        # At another size the entries the cell has no place for are their whole gate blocks.
+        H = SECOND_SIZES.hidden
+        zero = {k: np.zeros(w.shape, dtype=bool) for k, w in zeros(kind, SECOND_SIZES).items()}
+        for t in (t for s in best.unfilled for t in s.terms):
+            gate = t.row // sizes.hidden
+            zero[t.tensor][gate * H:(gate + 1) * H] = True
+        second = random_distance(probe.cell, v, kind, SECOND_SIZES,
+                                 lambda theta: from_torch(**theta), rng, zero=zero)
         if second > best.limit:
             result.ruled_out.append(
                 f"{v.id}: the layout found at D={sizes.input}, H={sizes.hidden} misses at "

@@ -10,7 +10,9 @@ threshold for "the same formula"). A wrong layout misses by tens of percent.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -20,6 +22,7 @@ from nnspec.checks.oracle.diagnosis import ROUNDING_LEVEL, distance
 from nnspec.identify.layout import Formula, convert
 from nnspec.identify.probe import (
     MAX_STAGES,
+    Cell,
     Entry,
     Inputs,
     Probe,
@@ -202,19 +205,31 @@ def attempt(variant: Variant, probe: Probe, kind: str, sizes: Sizes, rng: np.ran
 
 def check(a: Attempt, probe: Probe, kind: str, sizes: Sizes, rng: np.random.Generator) -> float:
     """The largest relative distance, over :data:`DRAWS` random PyTorch weights and inputs,
-    between the cell on the converted parameters and the variant; PyTorch entries the cell has
-    no place for are zero."""
+    between the cell on the entry-wise converted parameters and the variant; PyTorch entries the
+    cell has no place for are zero."""
     formulas = a.formulas(probe)
-    missing = {t for s in a.unfilled for t in s.terms}
+    zero = {k: np.zeros(v.shape, dtype=bool) for k, v in zeros(kind, sizes).items()}
+    for s in a.unfilled:
+        for t in s.terms:
+            zero[t.tensor][(t.row,) if t.col is None else (t.row, t.col)] = True
+    return random_distance(probe.cell, a.variant, kind, sizes, lambda theta: convert(formulas, theta),
+                           rng, zero=zero, draws=DRAWS)
+
+
+def random_distance(cell: Cell, variant: Variant, kind: str, sizes: Sizes,
+                    to_cell: Callable[[Theta], Mapping[str, Any]], rng: np.random.Generator, *,
+                    zero: Mapping[str, np.ndarray] | None = None, draws: int = 1) -> float:
+    """The largest relative distance, over ``draws`` random PyTorch weights θ (uniform in
+    ±1/√H, the entries where ``zero`` [tensor] is True set to 0) and inputs at ``sizes``, between
+    ``cell`` on ``to_cell(θ)`` and ``variant`` on θ."""
     worst = 0.0
-    for _ in range(DRAWS):
+    for _ in range(draws):
         theta = {k: rng.uniform(-1, 1, size=v.shape) / np.sqrt(sizes.hidden)
                  for k, v in zeros(kind, sizes).items()}
-        for t in missing:
-            theta = moved(theta, t, -(theta[t.tensor][t.row] if t.col is None
-                                      else theta[t.tensor][t.row, t.col]))
+        for tensor, mask in (zero or {}).items():
+            theta[tensor][mask] = 0.0
         inputs = Inputs.draw(kind, sizes, rng)
-        got = flat(call(probe.cell, inputs, convert(formulas, theta)), kind, inputs.x.shape[0],
-                   sizes.hidden, "CELL")
-        worst = max(worst, distance(got, a.variant(kind, inputs, theta)))
+        got = flat(call(cell, inputs, to_cell(theta)), kind, inputs.x.shape[0], sizes.hidden,
+                   "CELL")
+        worst = max(worst, distance(got, variant(kind, inputs, theta)))
     return worst

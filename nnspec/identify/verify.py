@@ -1,6 +1,6 @@
 """Verifying a conversion with the full checks: the cell and ``from_torch`` as a contract module.
 
-:func:`contract_module` builds the module the checks call — the contract function of the
+:func:`conversion_module` builds the module the checks call — the contract function of the
 identified variant (``gru_cell``, ``gru_cell_textbook``, ``lstm_cell`` or ``rnn_cell``) converting
 the contract's PyTorch-layout weights with ``from_torch`` and calling the cell — and
 :func:`verify` runs :func:`nnspec.oracle.check` on it for that function's spec id. The verdict
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nnspec.checks.harness import contract
+from nnspec.adapters import contract_module
 
 FromTorch = Callable[..., Mapping[str, Any]]
 
@@ -35,37 +35,26 @@ def spec_id(function: str) -> str:
     return found
 
 
-def contract_module(cell: Callable[..., Any], from_torch: FromTorch, *, kind: str,
-                    function: str, dtype: Any, nonlinearity: str | None = None,
-                    name: str = "identified_cell") -> types.ModuleType:
-    """A module defining ``DTYPE`` and ``function`` (the contract's signature): the cell called
-    on ``from_torch(w_ih, w_hh, b_ih, b_hh)``, an absent bias passed as zeros. For the RNN, the
-    other nonlinearity than ``nonlinearity`` raises NotImplementedError (*not provided*)."""
-    states = ("h", "c") if kind == "lstm" else ("h",)
+def conversion_module(cell: Callable[..., Any], from_torch: FromTorch, *, kind: str,
+                      function: str, dtype: Any, nonlinearity: str | None = None,
+                      name: str = "identified_cell") -> types.ModuleType:
+    """A contract module (nnspec.adapters.contract_module) defining ``DTYPE`` and ``function``:
+    the cell called on ``from_torch(w_ih, w_hh, b_ih, b_hh)``, an absent bias passed as zeros.
+    For the RNN, the other nonlinearity than ``nonlinearity`` raises NotImplementedError (*not
+    provided*)."""
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        bound = contract.signature(function).bind(*args, **kwargs)
-        bound.apply_defaults()
-        v = bound.arguments
-        if kind == "rnn" and v["nonlinearity"] != nonlinearity:
+    def forward(x: np.ndarray, states: tuple[np.ndarray, ...], params: tuple[Any, ...],
+                phi: str) -> tuple[np.ndarray, ...]:
+        if kind == "rnn" and phi != nonlinearity:
             raise NotImplementedError(f"the cell computes nonlinearity={nonlinearity!r} only")
-        w_ih, w_hh = v["w_ih"], v["w_hh"]
+        w_ih, w_hh, b_ih, b_hh = params
         zero = np.zeros(w_hh.shape[0], dtype=w_hh.dtype)
-        params = from_torch(w_ih, w_hh, zero if v["b_ih"] is None else v["b_ih"],
-                            zero if v["b_hh"] is None else v["b_hh"])
-        out = cell(v["x"], *(v[s] for s in states), **params)
-        if kind == "lstm":
-            return tuple(np.asarray(o) for o in out)
-        return np.asarray(out)
+        out = cell(x, *states, **from_torch(w_ih, w_hh, zero if b_ih is None else b_ih,
+                                            zero if b_hh is None else b_hh))
+        return tuple(np.asarray(o) for o in out) if kind == "lstm" else (np.asarray(out),)
 
-    call.__name__ = call.__qualname__ = function
-    call.__module__ = name
-    call.__signature__ = contract.signature(function)  # type: ignore[attr-defined]
-    module = types.ModuleType(name, f"{name}: the identified conversion as {function}")
-    module.DTYPE = np.dtype(dtype).type  # type: ignore[attr-defined]
-    setattr(module, function, call)
-    module.__all__ = ["DTYPE", function]  # type: ignore[attr-defined]
-    return module
+    return contract_module(name, function, np.dtype(dtype), forward, None,
+                           f"{name}: the identified conversion as {function}")
 
 
 @dataclass
