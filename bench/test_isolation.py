@@ -56,6 +56,9 @@ def test_whole_check_of_torch(benchmark, isolation, jobs):
     benchmark.group = "isolation: nnspec check torch, a fresh process"
     benchmark.extra_info.update(impl=isolation if jobs == 1 else f"{isolation}, {jobs} jobs",
                                 what="isolation", jobs=jobs)
-    done = benchmark.pedantic(lambda: subprocess.run(command, capture_output=True, text=True),
-                              rounds=1, iterations=1)
-    assert done.returncode == 0, done.stdout[-2000:]
+    # Three rounds: one whole run varies by a second or more with the page cache and whatever
+    # else the machine runs; the report gives their median.
+    runs: list[subprocess.CompletedProcess[str]] = []
+    benchmark.pedantic(lambda: runs.append(subprocess.run(command, capture_output=True, text=True)),
+                       rounds=3, iterations=1)
+    assert all(done.returncode == 0 for done in runs), [done.stdout[-2000:] for done in runs]
