@@ -18,9 +18,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from nnspec.bench.bound_evidence import tf32
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
-from nnspec.checks.harness import significand, sizes
+from nnspec.checks.harness import sizes
 from nnspec.reference import gru as gru_ref
 from nnspec.reference import lstm as lstm_ref
 
@@ -31,11 +32,6 @@ def problem(kind: str, T: int, B: int, H: int, seed: int = 0) -> tuple[tuple, tu
     """(g, args) of vjp_{kind}_layer, every array exactly float32 (sizes.float32_layer_vjp)."""
     return sizes.float32_layer_vjp(kind, sizes.Size(T=T, B=B, H=H, D=H),
                                    np.random.default_rng(seed))
-
-
-def tf32(a: torch.Tensor) -> torch.Tensor:
-    """float32 rounded to nearest even at TF32's 11 significant bits."""
-    return torch.from_numpy(significand.rounded(a.detach().numpy(), significand.BITS["TF32"]))
 
 
 class TF32Product(torch.autograd.Function):

@@ -14,9 +14,8 @@ issue's 5 s as ``target_s``. What is asserted is that the cell is identified as 
 
 The first-call costs are the cell's, at each of the two sizes the probe uses; identification's
 own work is a few tenths of a second. The JAX cells are written as JAX code runs, jitted once
-per size and built abstractly (checks/meta/test_identify.py says why): a Flax NNX GRUCell
-called eagerly and built with its random initialisers at each size took 3.7–4.1 s to a first
-identification in a fresh process here, jitted and built abstractly 0.55–0.77 s.
+per size and built abstractly (checks/meta/test_identify.py says why; README.md, "nnspec
+identify", gives the times measured both ways).
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ TARGET_S = 5.0
 ROUNDS = 3
 
 Factory = Callable[[pytest.MonkeyPatch], tuple[Callable[..., Any], Any]]
-
 
 
 def _given(cell: Any, params: Any) -> Factory:

@@ -326,13 +326,13 @@ class Worker:
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:
     """Kill ``process``, started with ``start_new_session=True``, with its process group (what it
-    started too), and reap it; nothing when it has ended."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+    started too, which may outlive it), and reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # the group is gone, or not ours to kill
+        if process.poll() is None:
             process.kill()
-        process.wait()
+    process.wait()
 
 
 class _PlainUnpickler(pickle.Unpickler):

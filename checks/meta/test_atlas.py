@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import re
 import sys
 import types
 from dataclasses import replace
@@ -155,9 +156,10 @@ def test_a_keras_backend_other_than_the_one_already_imported_is_unavailable(monk
         keras_cells.import_keras("torch")
 
 
-def test_every_adapter_with_a_module_is_importable_by_its_path_and_names_an_extra_or_none():
-    """A runnable adapter's module exists (an absent framework aside) and its skip names the
-    extra that installs the framework; the OpenVINO row runs the shipped adapter."""
+def test_every_adapter_with_a_module_has_one_and_names_an_extra_or_none():
+    """A runnable adapter's module is found by its path (not imported: its framework may be
+    absent) and its skip names the extra that installs the framework; the OpenVINO row runs the
+    shipped adapter."""
     for a in atlas.ADAPTERS:
         if a.module is None:
             assert a.reason, f"{a.key}: no module and no reason"
@@ -166,6 +168,17 @@ def test_every_adapter_with_a_module_is_importable_by_its_path_and_names_an_extr
         assert a.extra or set(a.imports) <= {"torch"}, f"{a.key}: no extra to name"
     openvino = next(a for a in atlas.ADAPTERS if a.key == "openvino")
     assert openvino.module == "nnspec.implementations.openvino_runtime" and not openvino.reason
+
+
+def test_every_reproduction_that_imports_openvino_turns_its_telemetry_off_first():
+    # `import openvino` reports a usage event unless CI=true (nnspec.implementations.
+    # openvino_runtime); a reproduction runs in a fresh interpreter of its own.
+    probes = [f for f in atlas.FINDINGS if f.probe and "openvino" in f.probe]
+    assert probes, "no reproduction imports openvino: the test has nothing to hold"
+    for f in probes:
+        first_import = re.search(r"^(import|from) [^#\n]*\bopenvino\b", f.probe, re.MULTILINE)
+        assert first_import, f.key
+        assert 'os.environ["CI"] = "true"' in f.probe[:first_import.start()], f.key
 
 
 def test_every_findings_rows_name_adapters_and_spec_ids_the_atlas_runs():

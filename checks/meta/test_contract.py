@@ -21,7 +21,8 @@ from nnspec.checks.harness.implementation import ImplementationUnavailable
 
 SHIPPED = ("reference", "torch_cpu", "torch_cpu_float32", "torch_cuda", "torch_cuda_float32",
            "torch_cuda_tf32",
-           "onnx_reference", "onnx_runtime", "flax_cells", "torch_modules")
+           "onnx_reference", "onnx_runtime", "flax_cells", "torch_modules", "openvino_runtime",
+           "openvino_default_precision")
 
 #: Mismatches a shipped implementation has today, to be fixed in the implementation (the stub is
 #: the contract): nnspec.implementations.reference binds the reference's own functions, whose

@@ -78,6 +78,8 @@ def test_rounding_goes_to_nearest_with_ties_to_even_and_carries_into_the_exponen
     assert rounded(ties, 11).tolist() == [1.0, 1 + 2 * step, -1.0]
     assert rounded(np.float32(1 + step / 2 + 2.0**-20), 11) == np.float32(1 + step)
     assert rounded(np.float32(2 - 2.0**-23), 11) == np.float32(2.0)
+    nans = np.array([0x7F800001, 0xFF800FFF], dtype=np.uint32).view(np.float32)
+    assert np.all(np.isnan(rounded(nans, 11))) and np.all(np.isnan(rounded(nans, 8)))
     with pytest.raises(ValueError, match="bits = 25"):
         rounded(np.ones(1), 25)
 

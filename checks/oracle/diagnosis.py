@@ -94,11 +94,16 @@ class Precision:
 #: precision than declared"). TF32 keeps 10 significand bits (u = 2⁻¹¹) and is what cuBLAS and
 #: cuDNN multiply float32 with by default on NVIDIA Ampere and later; float16 has the same
 #: significand, so the two cannot be told apart by their rounding. bfloat16 keeps 7 (u = 2⁻⁸).
+#: The name is the precision the error scales like, not a claim about the hardware: OpenVINO's
+#: CPU plugin in its default bf16 mode errs closer to TF32's prediction than to bfloat16's
+#: (reports/atlas.md, openvino_bf16_default).
 LOWER_PRECISIONS: dict[str, tuple[Precision, ...]] = {
     "float64": (Precision("float32", 2.0**-24, "computes in float32", np.float32),),
-    "float32": (Precision("TF32", 2.0**-11, "multiplies with TF32 operands (10-bit significand: "
-                                             "cuBLAS/cuDNN's default on Ampere and later; float16 "
-                                             "operands round alike)"),
+    "float32": (Precision("TF32", 2.0**-11, "multiplies with operands of TF32's precision (10-bit "
+                                             "significand: cuBLAS/cuDNN's TF32 default on Ampere "
+                                             "and later; float16 operands round alike, and "
+                                             "bfloat16 on only part of the operands errs between "
+                                             "the two)"),
                 Precision("bfloat16", 2.0**-8, "computes with bfloat16 operands (7-bit "
                                                 "significand)")),
 }

@@ -20,7 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=options.seed, default=0,
                    help="seed of the checks, as nnspec check's (default 0)")
     p.add_argument("--only", action="extend", nargs="+", default=[], metavar="FRAMEWORK",
-                   help="run only these adapters, by their atlas key (e.g. keras_torch flax_nnx)")
+                   help="run only these adapters, by their atlas key (e.g. keras_torch flax_nnx; "
+                        "the first column of atlas.md's verdicts; an unknown key is refused "
+                        "with the list)")
     p.set_defaults(run=run)
 
 

@@ -20,9 +20,7 @@ When no layout fits, it says what was ruled out for each formula.
 A cell's first call at each size carries its framework's first-call costs (JAX compiles), and
 the probe calls CELL at two sizes, the checks at many: a JAX cell is fastest jitted once per size
 with its modules built abstractly (jax.eval_shape, nnx.eval_shape), since their parameters come
-from each call. A Flax NNX GRUCell called eagerly and built with its random initialisers at each
-size took 3-8 s to identify and 30-43 s to verify on a loaded two-core machine; jitted and built
-abstractly, 0.6-0.8 s and 5-8 s.
+from each call (README.md, "nnspec identify", gives the times measured both ways).
 
 The identification runs in a child process (a fresh Python running this command), so that a cell
 that hangs, crashes, calls os._exit or sys.exit, or takes down the interpreter cannot end this

@@ -90,7 +90,8 @@ class Identification:
       ``missing`` (PyTorch parameters the cell has no place for).
     - ``ruled_out``: per formula tried and not chosen, why.
     - ``verification``: the full checks' verdict on ``source`` (None when not run).
-    - ``seconds``: the identification's time, the verification's apart.
+    - ``seconds``: the identification's time (reading the cell's PARAMS included), the
+      verification's apart.
     """
 
     kind: str

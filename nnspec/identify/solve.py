@@ -52,7 +52,6 @@ REASONS = {"no match": "change the output as no PyTorch parameter does",
            "no effect": "do not change it at the points probed"}
 
 
-
 @dataclass
 class Attempt:
     """What probing found for one variant."""

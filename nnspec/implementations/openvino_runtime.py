@@ -20,17 +20,17 @@ without the onnx and openvino packages: pip install 'nnspec[openvino]'.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from nnspec.checks.harness.loading import ImplementationUnavailable
-from nnspec.implementations.onnx_graphs import contract_functions
 
-# `import openvino` sends a usage event to Google Analytics (openvino_telemetry, in a forked
-# process) unless the user opted out or CI=true, its only switch besides a consent file in the
-# home directory. Checking a framework must not report to a third party: CI=true is set for the
-# import alone, then restored.
+# `import openvino` sends a usage event to Google Analytics (openvino_telemetry, from a forked
+# process) unless the user opted out with a consent file in the home directory or the process
+# looks like a CI job (CI=true, TF_BUILD, JENKINS_URL). Checking a framework must not report to a
+# third party: CI=true is set for this import alone, then restored.
 _ci = os.environ.get("CI")
 os.environ["CI"] = "true"
 try:
@@ -44,26 +44,36 @@ finally:
     else:
         os.environ["CI"] = _ci
 
+try:
+    from nnspec.implementations.onnx_graphs import contract_functions
+except ImplementationUnavailable as exc:  # openvino without onnx: the graphs cannot be built
+    raise ImplementationUnavailable(f"{exc}; the OpenVINO adapter needs it too: "
+                                    f"pip install 'nnspec[openvino]'") from exc
+
 DTYPE = np.float32
 
 #: What the CPU plugin is compiled with: float32 arithmetic, one thread.
 CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1}
 
 _core = openvino.Core()
-_compiled: dict[tuple[int, tuple[tuple[str, tuple[int, ...]], ...]], Any] = {}
 
 
-def _run(model: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Run ``model`` (an onnx.ModelProto) on ``feeds``, compiled for the CPU at these shapes on
-    first use; the outputs in the graph's order."""
-    key = (id(model), tuple((name, a.shape) for name, a in feeds.items()))
-    if key not in _compiled:
-        read = _core.read_model(model.SerializeToString(), b"")
-        read.reshape({name: list(a.shape) for name, a in feeds.items()})
-        _compiled[key] = _core.compile_model(read, "CPU", CONFIG)
-    compiled = _compiled[key]
-    results = compiled(feeds)
-    return [np.asarray(results[output]) for output in compiled.outputs]
+def runner(config: dict[str, Any]) -> Callable[[Any, dict[str, np.ndarray]], list[np.ndarray]]:
+    """``run(model, feeds)``: an onnx.ModelProto run on ``feeds`` by the CPU plugin compiled with
+    ``config``, once per graph and input shapes; the outputs in the graph's order."""
+    compiled_models: dict[tuple[int, tuple[tuple[str, tuple[int, ...]], ...]], Any] = {}
+
+    def run(model: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        key = (id(model), tuple((name, a.shape) for name, a in feeds.items()))
+        if key not in compiled_models:
+            read = _core.read_model(model.SerializeToString(), b"")
+            read.reshape({name: list(a.shape) for name, a in feeds.items()})
+            compiled_models[key] = _core.compile_model(read, "CPU", config)
+        compiled = compiled_models[key]
+        results = compiled(feeds)
+        return [np.asarray(results[output]) for output in compiled.outputs]
+
+    return run
 
 
-globals().update(contract_functions(_run, DTYPE))
+globals().update(contract_functions(runner(CONFIG), DTYPE))
