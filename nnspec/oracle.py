@@ -21,6 +21,7 @@ from types import ModuleType
 
 from nnspec.checks.harness.failure import Failure
 from nnspec.conformance import Conformance, run
+from nnspec.speclib import selects
 
 
 @dataclass
@@ -95,7 +96,8 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
       raises ImplementationLoadError before any check runs. A path or name runs in a worker
       process of its own (unless ``--nnspec-isolation=none`` is among ``extra_args``); a module
       object runs in-process, as it is in memory.
-    - ``only``: spec ids, or family prefixes ending in '.', to restrict the run.
+    - ``only``: spec ids, or family prefixes ending in '.', to restrict the run and the verdicts
+      (a check that also carries another id gives no verdict on that one).
     - ``examples``: Hypothesis examples per check (default: the ``ci`` profile's).
     - ``seed``: seeds the checks' generators (``--nnspec-seed``); the same seed reproduces a run.
     - ``implementation_only``: run only the checks that call ``module`` (``--nnspec-impl-only``),
@@ -126,6 +128,10 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
     failures: dict[str, list[Failure]] = {}
     for (sid, impl), cell in conformance.cells.items():
         if impl != name and impl != "(implementation-independent)":
+            continue
+        # A check marked with several ids runs for any of them: with --only lstm.cell, the one
+        # check of lstm.layer that also carries lstm.cell is no verdict on lstm.layer.
+        if only and not any(selects(w, sid) for w in only):
             continue
         if impl == "(implementation-independent)" and sid in verdicts:
             continue

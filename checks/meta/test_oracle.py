@@ -124,3 +124,21 @@ def test_the_python_api_raises_for_a_module_it_cannot_import(isolation):
 
     with pytest.raises(ImplementationLoadError, match="no module named 'no_such_module_xyz'"):
         check("no_such_module_xyz", only=["lstm.cell"], extra_args=isolation)
+
+
+def test_only_restricts_the_verdicts_to_the_ids_asked_for():
+    """lstm.layer's step-by-step check also carries lstm.cell, so --only lstm.cell runs it: a new
+    user read 'lstm.layer pass' on one check. It gives no verdict on an id not asked for."""
+    from types import ModuleType
+
+    import numpy as np
+
+    from nnspec.oracle import check
+    from nnspec.reference import lstm
+
+    module = ModuleType("nnspec_only_lstm")
+    module.DTYPE, module.lstm_cell, module.lstm_layer = np.float64, lstm.lstm_cell, lstm.lstm_layer
+    result = check(module, only=["lstm.cell"], examples=3, implementation_only=True)
+    assert set(result.verdicts) == {"lstm.cell"}, result.verdicts
+    family = check(module, only=["lstm."], examples=3, implementation_only=True)
+    assert {"lstm.cell", "lstm.layer"} <= set(family.verdicts), family.verdicts
