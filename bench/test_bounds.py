@@ -11,6 +11,9 @@ The machine these run on may be shared, so the two sides are interleaved: each r
 both, the first one alternating, each timed by the wall clock, and the figure is the median over
 rounds of bound / reference (``extra_info["ratio"]``, printed with ``-s``), so load falls on
 both sides alike. Both sides run on NumPy's BLAS threads as configured (OPENBLAS_NUM_THREADS).
+The ratio of the process's CPU times is recorded too (``extra_info["cpu_ratio"]``): with
+OPENBLAS_NUM_THREADS=1 it is the figure other processes on the machine disturb least (with more
+BLAS threads it counts their spinning as well).
 """
 
 from __future__ import annotations
@@ -39,14 +42,16 @@ LAYERS = {"lstm": (4, lstm_ref.lstm_layer, lstm_bounds.lstm_layer, lstm_ref.lstm
 
 def _interleaved(sides: dict[str, Callable[[], object]]) -> dict[str, np.ndarray]:
     """Seconds per call of each side, ROUNDS rounds, the first side alternating; round 0 warms
-    up and is dropped."""
-    times: dict[str, list[float]] = {name: [] for name in sides}
+    up and is dropped. Wall-clock seconds under each side's name, CPU seconds under
+    ``cpu <name>``."""
+    times: dict[str, list[float]] = {key: [] for name in sides for key in (name, f"cpu {name}")}
     pair = list(sides.items())
     for r in range(ROUNDS + 1):
         for name, fn in (pair if r % 2 == 0 else pair[::-1]):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             fn()
             times[name].append(time.perf_counter() - start)
+            times[f"cpu {name}"].append(time.process_time() - cpu)
     return {name: np.array(t[1:]) for name, t in times.items()}
 
 
@@ -69,10 +74,12 @@ def test_layer_bound_cost(benchmark, rng, kind, what):
     benchmark.group = f"{kind}_layer bound cost ({what}) T={T} B={B} H={H}, interleaved"
     times = benchmark.pedantic(_interleaved, args=(sides,), rounds=1, iterations=1)
     ratios = times["bound"] / times["reference"]
+    cpu_ratios = times["cpu bound"] / times["cpu reference"]
     benchmark.extra_info.update(
         kind=kind, T=T, B=B, H=H, what=what, rounds=ROUNDS,
         reference_median_s=float(np.median(times["reference"])),
-        bound_median_s=float(np.median(times["bound"])), ratio=float(np.median(ratios)))
+        bound_median_s=float(np.median(times["bound"])), ratio=float(np.median(ratios)),
+        cpu_ratio=float(np.median(cpu_ratios)))
     print(f"\n{kind} {what}: bound / reference = {np.median(ratios):.2f} (median of {ROUNDS} "
           f"interleaved rounds; reference {np.median(times['reference']):.3f} s, bound "
-          f"{np.median(times['bound']):.3f} s)")
+          f"{np.median(times['bound']):.3f} s; CPU time {np.median(cpu_ratios):.2f})")
