@@ -2,7 +2,7 @@
 5 s here"), the verification's run of the checks excluded (``run_checks=False``), for every
 layout of checks/meta/test_identify.py: the NumPy cells written in Keras 3's, ONNX's, Flax linen's
 and NNX's, torch's and TF1's layouts and the permuted and flipped ones, and the frameworks' own
-cells (torch, Flax linen and NNX, ONNX Runtime, Keras 3) where they are installed — a framework
+cells (torch, Flax linen and NNX, ONNX Runtime, OpenVINO, Keras 3) where they are installed — a framework
 that is not skips with the reason.
 
 A figure, not a test of speed: each case records ``extra_info["first_call_s"]`` (the first
@@ -54,17 +54,25 @@ CASES |= {
     "flax.linen GRUCell": (lambda _: layouts.flax_linen_cell("gru"), "gru", {"gru.cell.pytorch"}),
     "flax.linen LSTMCell": (lambda _: layouts.flax_linen_cell("lstm"), "lstm", {"lstm.cell"}),
     "flax.nnx GRUCell": (lambda _: layouts.flax_nnx_gru_cell(), "gru", {"gru.cell.pytorch"}),
-    "onnxruntime GRU lbr=1": (lambda _: layouts.onnx_runtime_cell("gru", 1), "gru",
-                              {"gru.cell.pytorch"}),
-    "onnxruntime GRU lbr=0": (lambda _: layouts.onnx_runtime_cell("gru", 0), "gru",
-                              {"gru.cell.textbook"}),
-    "onnxruntime LSTM": (lambda _: layouts.onnx_runtime_cell("lstm"), "lstm", {"lstm.cell"}),
-    "onnxruntime RNN": (lambda _: layouts.onnx_runtime_cell("rnn"), "rnn", {"rnn.cell"}),
     "keras GRUCell": (lambda mp: layouts.keras_cell(layouts.keras_module(mp), "gru"), "gru",
                       {"gru.cell.pytorch"}),
     "keras LSTMCell": (lambda mp: layouts.keras_cell(layouts.keras_module(mp), "lstm"), "lstm",
                        {"lstm.cell"}),
 }
+
+#: ONNX's operators, as each runtime runs them: (name, kind, linear_before_reset, formula).
+ONNX_OPERATORS = (("GRU lbr=1", "gru", 1, "gru.cell.pytorch"),
+                  ("GRU lbr=0", "gru", 0, "gru.cell.textbook"),
+                  ("LSTM", "lstm", 1, "lstm.cell"), ("RNN", "rnn", 1, "rnn.cell"))
+
+
+def _operator(kind: str, linear_before_reset: int, runtime: str) -> Callable[[Any], Any]:
+    return lambda _: layouts.onnx_operator_cell(kind, linear_before_reset, runtime)
+
+
+CASES |= {f"{label} {name}": (_operator(kind, lbr, runtime), kind, {formula})
+          for label, runtime in (("onnxruntime", "onnx_runtime"), ("openvino", "openvino_runtime"))
+          for name, kind, lbr, formula in ONNX_OPERATORS}
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -10,6 +10,7 @@ BasicLSTMCell); the last section runs the frameworks themselves where they are i
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 from scipy.special import expit as sigmoid
 
+from nnspec.checks.harness.loading import ImplementationUnavailable
 from nnspec.cli import identify as identify_cli
 from nnspec.identify import Identification, IdentifyError, identify
 from nnspec.identify.verify import Verification, conversion_module, spec_id, verify
@@ -593,35 +595,33 @@ def flax_nnx_gru_cell() -> tuple[Callable[..., Any], Callable[..., Any]]:
     return cell, shapes
 
 
-def onnx_runtime_cell(kind: str, linear_before_reset: int = 1) -> tuple[Callable[..., Any],
-                                                                         Callable[..., Any]]:
-    """ONNX Runtime's GRU, LSTM or RNN (tanh) operator over one step, W, R, B as graph inputs
-    (float32), with the operator's own shapes: the graph nnspec.implementations.onnx_graphs
-    builds for its adapters."""
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
-    pytest.importorskip("onnx", reason="onnx is not installed")
-    from nnspec.implementations.onnx_graphs import recurrent_model
-
+def onnx_operator_cell(kind: str, linear_before_reset: int = 1, runtime: str = "onnx_runtime"
+                       ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """ONNX's GRU, LSTM or RNN (tanh) operator over one step, W, R, B as graph inputs (float32),
+    with the operator's own shapes: the graph nnspec.implementations.onnx_graphs builds for its
+    adapters, run by ``runtime``'s adapter (onnx_runtime: ONNX Runtime's CPU kernels;
+    openvino_runtime: OpenVINO's CPU plugin at f32). Skips with the reason where it is absent."""
+    try:
+        from nnspec.implementations import onnx_graphs
+        adapter = importlib.import_module(f"nnspec.implementations.{runtime}")
+    except ImplementationUnavailable as exc:
+        pytest.skip(f"{runtime} cannot run here: {exc}")
+    run = adapter.runner(adapter.CONFIG) if runtime == "openvino_runtime" else adapter._run
     G = {"gru": 3, "lstm": 4, "rnn": 1}[kind]
-    sessions: dict[int, Any] = {}
+    models: dict[int, Any] = {}
 
     def shapes(D: int, H: int) -> dict[str, tuple[int, ...]]:
         return {"W": (1, G * H, D), "R": (1, G * H, H), "B": (1, 2 * G * H)}
 
-    def session(H: int) -> Any:
-        if H not in sessions:
-            model = recurrent_model(kind, H, np.dtype(np.float32),
-                                    linear_before_reset=linear_before_reset)
-            sessions[H] = ort.InferenceSession(model.SerializeToString(),
-                                               providers=["CPUExecutionProvider"])
-        return sessions[H]
-
     def cell(x, h, *c, W, R, B):
+        H = h.shape[1]
+        if H not in models:
+            models[H] = onnx_graphs.recurrent_model(kind, H, np.dtype(np.float32),
+                                                    linear_before_reset=linear_before_reset)
         feeds = {"X": x[None], "W": W, "R": R, "B": B, "initial_h": h[None]}
         if c:
             feeds["initial_c"] = c[0][None]
-        out = session(h.shape[1]).run(None, {k: np.asarray(v, dtype=np.float32)
-                                             for k, v in feeds.items()})
+        out = run(models[H], {k: np.asarray(v, dtype=np.float32) for k, v in feeds.items()})
         return (out[1][0], out[2][0]) if c else out[1][0]
 
     return cell, shapes
@@ -700,11 +700,12 @@ def test_identify_flax_nnx_gru_has_no_place_for_b_hn():
     assert any("gru.bug." in note for note in found.notes), found.notes
 
 
+@pytest.mark.parametrize("runtime", ["onnx_runtime", "openvino_runtime"])
 @pytest.mark.parametrize(("kind", "linear_before_reset", "formula"),
                          [("gru", 1, "gru.cell.pytorch"), ("gru", 0, "gru.cell.textbook"),
                           ("lstm", 1, "lstm.cell"), ("rnn", 1, "rnn.cell")])
-def test_identify_onnx_runtime_operators(kind, linear_before_reset, formula):
-    cell, shapes = onnx_runtime_cell(kind, linear_before_reset)
+def test_identify_onnx_operators_in_each_runtime(kind, linear_before_reset, formula, runtime):
+    cell, shapes = onnx_operator_cell(kind, linear_before_reset, runtime)
     # The textbook GRU is verified too: ONNX's default, in float32, judged at float32's bounds.
     # Two examples per check keep it in the default run; the full verification's power is the
     # checks' own, measured in their tests.
