@@ -6,6 +6,7 @@ plugin nnspec/pytest_plugin.py, which pytest loads before it parses the command 
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Generator
 from pathlib import Path
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import FailedHealthCheck, Unsatisfiable
 
+from nnspec.checks.bounds.rules import declared_precision
 from nnspec.checks.harness.failure import failures_in
 from nnspec.checks.harness.implementation import (
     Implementation,
@@ -25,6 +27,7 @@ from nnspec.checks.harness.implementation import (
     load,
 )
 from nnspec.checks.harness.isolation import DEFAULT_TIMEOUT
+from nnspec.checks.harness.loading import PRECISIONS
 from nnspec.speclib import selects
 
 # "ci" is the default: deterministic (derandomized, no example database) and small enough for
@@ -165,17 +168,23 @@ def impl(request: pytest.FixtureRequest) -> Implementation:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """Start each check with an empty record of the contract functions it called, and skip as
+    """Start each check with an empty record of the contract functions it called (and, for an
+    implementation declaring a PRECISION, with float32's bounds at that precision), and skip as
     *not provided* a Hypothesis check whose examples the implementation refused (raised
     NotImplementedError for) until Hypothesis gave up: Unsatisfiable, or its filter_too_much
     health check (checks/harness/implementation.py), never an error."""
     impl = getattr(item, "funcargs", {}).get("impl")
+    declared: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if isinstance(impl, Implementation):
         impl.called.clear()
         impl.missing.clear()
         impl.provision.clear()
+        if impl.precision:
+            # Its bounds are computed at the precision it declares (rules.declared_precision).
+            declared = declared_precision(PRECISIONS[impl.precision])
     try:
-        return (yield)
+        with declared:
+            return (yield)
     except (Unsatisfiable, FailedHealthCheck) as exc:
         reason = impl.every_example_refused(exc) if isinstance(impl, Implementation) else None
         if reason is None:

@@ -23,6 +23,9 @@ The constants are stated once here; no check may pass its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,9 +52,36 @@ REORDER_ULPS = 4.0
 ABSOLUTE_SCALE = {"sigmoid": 1.0, "tanh": 1.0}
 
 
-def unit_roundoff(dtype: np.dtype | type) -> float:
-    """u = eps/2 of a floating dtype."""
+#: The unit roundoff a float32 implementation declares behind DTYPE (its PRECISION: TF32 or
+#: bfloat16 matrix-product operands) while its checks run; None: float32's own.
+_DECLARED_UNIT: ContextVar[float | None] = ContextVar("declared_float32_unit", default=None)
+
+
+@contextmanager
+def declared_precision(unit: float) -> Iterator[None]:
+    """Within: every bound computed for float32 is computed at unit roundoff ``unit``. The bounds
+    are not first order in u — σ' and tanh' are taken at the point of the computed argument's
+    reachable interval nearest 0 (engine._reach), which a wider interval moves — so a bound
+    scaled from float32's u after the fact can miss a gate that a lower precision flips."""
+    token = _DECLARED_UNIT.set(unit)
+    try:
+        yield
+    finally:
+        _DECLARED_UNIT.reset(token)
+
+
+def own_unit(dtype: np.dtype | type) -> float:
+    """u = eps/2 of a floating dtype, whatever precision is declared."""
     return float(np.finfo(dtype).eps) / 2.0
+
+
+def unit_roundoff(dtype: np.dtype | type) -> float:
+    """The unit roundoff bounds are computed at: :func:`own_unit`, but for float32 the declared
+    precision's while :func:`declared_precision` is in force."""
+    declared = _DECLARED_UNIT.get()
+    if declared is not None and np.dtype(dtype) == np.float32:
+        return declared
+    return own_unit(dtype)
 
 
 #: Bounds of long or deep runs on large values may overflow float64: they become inf (no bound),

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pytest
 
 from nnspec.checks.harness.failure import assert_outputs_close, fail
 from nnspec.checks.harness.implementation import Implementation, describe_args
@@ -30,6 +31,12 @@ def check_outputs(impl: Implementation, fn: str, spec_id: str, names: Sequence[s
         for name, bound in zip(names, limits, strict=True):
             if bound is not None and not np.all(np.isfinite(bound.atol)):
                 vacuous = int(np.sum(~np.isfinite(bound.atol)))
+                if impl.precision:
+                    # At a declared TF32 or bfloat16 unit the first-order bound leaves its range
+                    # (LINEARISATION_LIMIT) within a long run: the model cannot judge it there.
+                    pytest.skip(f"not judged at {impl.precision}'s unit roundoff: the bound of "
+                                f"{name} is infinite at {vacuous} of {bound.atol.size} elements "
+                                f"(the first-order error model leaves its range over this run)")
                 fail(spec_id, "reference", f"setup: the bound of {name} is infinite at {vacuous} "
                      f"of {bound.atol.size} elements, so no value could fail there "
                      f"({bound.rule})", call=call)

@@ -109,7 +109,7 @@ PRECISIONS = {"tf32": 2.0**-11, "bfloat16": 2.0**-8}
 
 def precision_of(module: object, name: str, dtype: np.dtype) -> str | None:
     """The lower precision a module declares in ``PRECISION`` (None if none), or a one-line
-    load error: the checks then hold it to the bounds restated at that precision's u."""
+    load error: the checks then compute its bounds at that precision's u."""
     value = getattr(module, "PRECISION", None)
     if value is None:
         return None

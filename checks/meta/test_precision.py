@@ -115,3 +115,53 @@ def test_a_bad_precision_declaration_is_one_line(dtype, precision, message):
     with pytest.raises(ImplementationLoadError, match=message) as info:
         precision_of(m, "bad", np.dtype(dtype))
     assert "\n" not in str(info.value)
+
+
+def low_precision_cell(bits: int, gates: tuple[int, int, int, int] = (0, 1, 2, 3)
+                       ) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """lstm_cell in float32 whose two matrix products take operands rounded to ``bits``, its
+    gate blocks read in ``gates``' order (i, f, g, o: the spec's; another order is a bug)."""
+
+    def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+        f32 = np.float32
+        A = (rounded(x, bits) @ rounded(w_ih, bits).T + rounded(h, bits) @ rounded(w_hh, bits).T)
+        for bias in (b_ih, b_hh):
+            if bias is not None:
+                A = A + np.asarray(bias, dtype=f32)
+        H = np.shape(h)[1]
+        i, f, g, o = (A[:, k * H:(k + 1) * H] for k in gates)
+        c_new = _sigmoid(f) * np.asarray(c, dtype=f32) + _sigmoid(i) * np.tanh(g)
+        return _sigmoid(o) * np.tanh(c_new), c_new
+
+    return lstm_cell
+
+
+@pytest.mark.parametrize(("name", "declared", "seed", "examples"),
+                         [("bfloat16", "bfloat16", 1, 60), ("TF32", "tf32", 3, 100)])
+def test_a_cell_declaring_its_precision_passes_where_large_inputs_flip_its_gates(
+        name, declared, seed, examples):
+    # A new user's correct cells failed these runs: the float32 bound was scaled to the declared
+    # u after the fact, while at that u the computed pre-activations' intervals reach where σ and
+    # tanh are steep (gates flip); the checks now compute the bounds at the declared u.
+    m: Any = ModuleType(f"nnspec_declared_{declared}")
+    m.DTYPE, m.PRECISION, m.lstm_cell = np.float32, declared, low_precision_cell(BITS[name])
+    result = check(m, only=["lstm.cell"], seed=seed, examples=examples, implementation_only=True)
+    assert result.verdicts.get("lstm.cell") == "pass", result.failures
+
+
+def test_a_wrong_cell_declaring_a_lower_precision_still_fails():
+    m: Any = ModuleType("nnspec_declared_bfloat16_wrong")
+    m.DTYPE, m.PRECISION = np.float32, "bfloat16"
+    m.lstm_cell = low_precision_cell(BITS["bfloat16"], gates=(1, 0, 2, 3))  # i and f swapped
+    result = check(m, only=["lstm.cell"], implementation_only=True)
+    assert result.verdicts.get("lstm.cell") == "fail", result.verdicts
+
+
+def test_the_declared_precision_holds_only_inside_its_context():
+    from nnspec.checks.bounds import rules
+
+    with rules.declared_precision(2.0**-8):
+        assert rules.unit_roundoff(np.float32) == 2.0**-8
+        assert rules.unit_roundoff(np.float64) == 2.0**-53
+        assert rules.own_unit(np.float32) == 2.0**-24
+    assert rules.unit_roundoff(np.float32) == 2.0**-24

@@ -146,8 +146,9 @@ class VectorCase:
         if name not in output.bounds:
             raise KeyError(f"{self.spec_id}/{self.function}.{self.case}: no bound for {name}; "
                            f"the vectors hold bounds for {sorted(output.bounds)}")
+        # Stored at the dtype's own unit roundoff, whatever precision the checks now compute at.
         return tol.Bound(output.bounds[name], output.rules[name] + " [stored in the vectors]",
-                         tol.unit_roundoff(dtype))
+                         tol.own_unit(dtype))
 
 
 def _decode(arg: dict, arrays: Any) -> Any:
