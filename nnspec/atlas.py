@@ -264,7 +264,9 @@ FINDINGS: tuple[Finding, ...] = (
              Expectation("keras_torch", "gru.cell.textbook", "pass"))),
 )
 
-_COMPUTES_IN = re.compile(r"computes in (\w+) while declaring")
+#: The lower-precision finding (checks/oracle/diagnosis.py, lower_precision_behind): "the error
+#: scales like TF32 rounding: … while declaring DTYPE float32".
+_COMPUTES_IN = re.compile(r"the error scales like (\S+) rounding: .* while declaring")
 
 
 @dataclass

@@ -22,8 +22,8 @@ SHIPPED: dict[str, str] = {
     "reference": "nnspec.implementations.reference",
     **{n: f"nnspec.implementations.{n}"
        for n in ("onnx_reference", "onnx_runtime", "flax_cells", "flax_nnx", "torch_modules",
-                 "keras_torch", "keras_jax", "keras_tensorflow", "openvino_runtime",
-                 "openvino_default_precision")},
+                 "keras_torch", "keras_jax", "keras_tensorflow", "keras_torch_float64",
+                 "keras_misordered", "openvino_runtime", "openvino_default_precision")},
 }
 
 

@@ -212,6 +212,10 @@ def test_a_row_reads_the_lower_precision_the_diagnosis_found_unless_it_named_a_v
     absent = atlas.row("gru.layer", "not provided", [], ["does not define gru_layer()"], "float64",
                        "cmd")
     assert absent.computes_in is None and absent.message == "does not define gru_layer()"
+    # Behind float32 (OpenVINO's default bf16 mode): the precision the error scales like.
+    tf32 = ("the error scales like TF32 rounding: max 0.00041 …: the implementation multiplies "
+            "with operands of TF32's precision (…) while declaring DTYPE float32")
+    assert atlas.row("gru.cell.pytorch", "fail", [tf32], [], "float32", "cmd").computes_in == "TF32"
 
 
 def test_a_finding_is_confirmed_only_by_the_verdict_and_the_variant_it_predicts():
