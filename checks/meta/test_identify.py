@@ -248,6 +248,11 @@ def test_identify_recovers_layout_and_formula_of_each_framework_layout(cell, par
     extra = {"nonlinearity": found.nonlinearity} if kind == "rnn" else {}
     want = getattr(reference, found.function)(x, *states, *w.values(), **extra)
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-12, atol=1e-12)
+    # Its docstring says an absent bias is zeros: None converts as zeros would.
+    unbiased = namespace["from_torch"](w["w_ih"], w["w_hh"], None, None)
+    zeros = namespace["from_torch"](w["w_ih"], w["w_hh"], 0 * w["b_ih"], 0 * w["b_hh"])
+    for name, array in zeros.items():
+        np.testing.assert_array_equal(unbiased[name], array)
 
 
 def test_identify_names_the_onnx_and_keras_gate_orders_in_the_code():
@@ -406,9 +411,13 @@ def test_cli_text_says_what_the_verification_found():
     assert "3 not provided: cell does not define gru_cell()" in text
     assert "gradients and layers" not in text  # said only where that is what was skipped
     out = io.StringIO()
-    identify_cli._text("cell.py", _found("fail", passed=2, failed=1, first_failure="gru_cell: wrong"),
-                       out)
+    same = "gru_cell() matches gru.bug.no_bias_hn (relative distance 0); the spec is at 0.3"
+    identify_cli._text("cell.py", _found("fail", passed=2, failed=3, first_failure="gru_cell: wrong",
+                                         diagnoses=[same, same, same]), out)
     assert "the checks of gru.cell.pytorch FAIL with it" in out.getvalue()
+    # One diagnosis line per failing call repeated itself: the first, then what the rest name.
+    assert out.getvalue().count("diagnosis: ") == 1
+    assert "(2 more failing calls diagnosed, naming gru.bug.no_bias_hn)" in out.getvalue()
     out = io.StringIO()
     identify_cli._text("cell.py", _found("pass", passed=7, not_provided=5, reasons_complete=False,
                                          not_provided_reasons=["cell does not define vjp_gru_cell()"]),

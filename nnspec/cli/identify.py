@@ -144,8 +144,15 @@ def _text(target: str, found: Any, out: TextIO) -> None:
         print(f"  {v.problem}", file=out)
     if v.first_failure:
         print(f"  first failure: {v.first_failure}", file=out)
-    for line in v.diagnoses:
-        print(f"  diagnosis: {line}", file=out)
+    if v.diagnoses:
+        # One line per failing call would repeat itself: the first, then what the others name.
+        from nnspec.checks.oracle.diagnosis import named_ids
+
+        print(f"  diagnosis: {v.diagnoses[0]}", file=out)
+        if others := v.diagnoses[1:]:
+            named = sorted({sid for line in others for sid in named_ids(line)})
+            print(f"  ({len(others)} more failing call{'s' * (len(others) > 1)} diagnosed"
+                  + (f", naming {', '.join(named)})" if named else ")"), file=out)
     state = {"pass": "verified", "fail": f"the checks of {v.spec_id} FAIL with it"}.get(
         v.verdict, f"not verified: the checks of {v.spec_id} gave no verdict on it")
     print(f"\n# The conversion ({state}):\n{found.source}", file=out, end="")
