@@ -179,9 +179,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         impl.called.clear()
         impl.missing.clear()
         impl.provision.clear()
-        if impl.precision:
-            # Its bounds are computed at the precision it declares (rules.declared_precision).
-            declared = declared_precision(PRECISIONS[impl.precision])
+        # Its bounds at the precision it declares (rules.declared_precision), else at its
+        # dtype's own, also inside a run nested in another's declaration.
+        declared = declared_precision(PRECISIONS[impl.precision] if impl.precision else None)
     try:
         with declared:
             return (yield)

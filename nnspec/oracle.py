@@ -97,7 +97,7 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
       process of its own (unless ``--nnspec-isolation=none`` is among ``extra_args``); a module
       object runs in-process, as it is in memory.
     - ``only``: spec ids, or family prefixes ending in '.', to restrict the run and the verdicts
-      (a check that also carries another id gives no verdict on that one).
+      (a check that also carries another id gives no pass on that one; a failure is kept).
     - ``examples``: Hypothesis examples per check (default: the ``ci`` profile's).
     - ``seed``: seeds the checks' generators (``--nnspec-seed``); the same seed reproduces a run.
     - ``implementation_only``: run only the checks that call ``module`` (``--nnspec-impl-only``),
@@ -130,8 +130,9 @@ def check(module: str | ModuleType, *, only: Sequence[str] = (), examples: int |
         if impl != name and impl != "(implementation-independent)":
             continue
         # A check marked with several ids runs for any of them: with --only lstm.cell, the one
-        # check of lstm.layer that also carries lstm.cell is no verdict on lstm.layer.
-        if only and not any(selects(w, sid) for w in only):
+        # check of lstm.layer that also carries lstm.cell is no verdict on lstm.layer — unless it
+        # failed there, which is evidence, and may explain a failure of an id asked for.
+        if only and not any(selects(w, sid) for w in only) and cell.verdict != "fail":
             continue
         if impl == "(implementation-independent)" and sid in verdicts:
             continue

@@ -122,8 +122,11 @@ def _note(result: OracleResult, sid: str) -> str:
     if verdict == "not provided":
         reason = next(iter(result.messages[sid]), "")
         return reason.removeprefix("not provided: ").removeprefix(f"{result.implementation} ")
-    # A pass on the examples the module supports: what it refused (NotImplementedError) goes with it.
-    return "; ".join(result.conformance.cells[(sid, result.implementation)].partly)
+    # A pass on the examples the module supports: what it refused (NotImplementedError) goes with
+    # it, and a check not judged at a declared precision (checks/harness/compare.py).
+    unjudged = [m for m in result.messages[sid] if m.startswith("not judged")]
+    return "; ".join([*result.conformance.cells[(sid, result.implementation)].partly,
+                      *unjudged[:1]])
 
 
 def reproduce(module: str, only: Sequence[str], seed: int, n_examples: int | None,

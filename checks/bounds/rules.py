@@ -58,8 +58,9 @@ _DECLARED_UNIT: ContextVar[float | None] = ContextVar("declared_float32_unit", d
 
 
 @contextmanager
-def declared_precision(unit: float) -> Iterator[None]:
-    """Within: every bound computed for float32 is computed at unit roundoff ``unit``. The bounds
+def declared_precision(unit: float | None) -> Iterator[None]:
+    """Within: every bound computed for float32 is computed at unit roundoff ``unit`` (None:
+    float32's own, also inside an outer declaration). The bounds
     are not first order in u — σ' and tanh' are taken at the point of the computed argument's
     reachable interval nearest 0 (engine._reach), which a wider interval moves — so a bound
     scaled from float32's u after the fact can miss a gate that a lower precision flips."""

@@ -253,6 +253,10 @@ def test_identify_recovers_layout_and_formula_of_each_framework_layout(cell, par
     zeros = namespace["from_torch"](w["w_ih"], w["w_hh"], 0 * w["b_ih"], 0 * w["b_hh"])
     for name, array in zeros.items():
         np.testing.assert_array_equal(unbiased[name], array)
+    torch = pytest.importorskip("torch")  # PyTorch's own tensors, as a user converts them
+    tensors = namespace["from_torch"](torch.tensor(w["w_ih"]), torch.tensor(w["w_hh"]), None, None)
+    for name, array in zeros.items():
+        np.testing.assert_array_equal(np.asarray(tensors[name]), array)
 
 
 def test_identify_names_the_onnx_and_keras_gate_orders_in_the_code():

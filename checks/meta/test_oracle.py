@@ -142,3 +142,7 @@ def test_only_restricts_the_verdicts_to_the_ids_asked_for():
     assert set(result.verdicts) == {"lstm.cell"}, result.verdicts
     family = check(module, only=["lstm."], examples=3, implementation_only=True)
     assert {"lstm.cell", "lstm.layer"} <= set(family.verdicts), family.verdicts
+    # A failure of a shared check is evidence, and may be what fails the id asked for: kept.
+    module.lstm_layer = lambda *args: tuple(1.5 * a for a in lstm.lstm_layer(*args))
+    broken = check(module, only=["lstm.cell"], examples=3, implementation_only=True)
+    assert broken.verdicts.get("lstm.layer") == "fail", broken.verdicts

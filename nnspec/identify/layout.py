@@ -245,8 +245,8 @@ def source(kind: str, formulas: Mapping[str, np.ndarray], hidden: int, summary: 
              f"    PyTorch's layout: w_ih ({rows}, D), w_hh ({rows}, H), b_ih, b_hh ({rows},);",
              f"    {blocks}an absent bias (None) is zeros.",
              '    """',
-             "    b_ih = np.zeros(w_ih.shape[0], w_ih.dtype) if b_ih is None else b_ih",
-             "    b_hh = np.zeros(w_hh.shape[0], w_hh.dtype) if b_hh is None else b_hh"]
+             "    b_ih = np.zeros(len(w_ih), np.asarray(w_ih).dtype) if b_ih is None else b_ih",
+             "    b_hh = np.zeros(len(w_hh), np.asarray(w_hh).dtype) if b_hh is None else b_hh"]
     if G > 1:
         lines += ["    H = w_hh.shape[1]",
                   f"    {', '.join(BLOCKS[kind])} = (slice(k * H, (k + 1) * H) for k in range({G}))"]
