@@ -33,6 +33,7 @@ them apart); an absent bias is zero.
 from __future__ import annotations
 
 import copy
+import importlib
 import types
 import warnings
 from collections.abc import Callable, Mapping
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 import numpy as np
 
 from nnspec.checks.harness import contract
+from nnspec.checks.harness.loading import ImplementationUnavailable
 
 if TYPE_CHECKING:
     import torch
@@ -428,6 +430,22 @@ def _import_jax() -> Any:
         raise ImportError("from_jax needs JAX, which is not installed (pip install jax); nnspec "
                           "itself does not depend on it") from exc
     return jax
+
+
+def import_flax(api: str) -> tuple[Any, Any]:
+    """``jax`` and ``flax.<api>`` (``linen`` or ``nnx``) with float64 enabled (jax_enable_x64:
+    the Flax adapters compute in float64), or ImplementationUnavailable naming the extra."""
+    try:
+        import jax
+        # The package before its module: flax.nnx imported earlier stays in sys.modules even
+        # where flax itself can no longer be imported.
+        flax = importlib.import_module("flax")
+        module = getattr(flax, api, None) or importlib.import_module(f"flax.{api}")
+    except ImportError as exc:
+        raise ImplementationUnavailable(f"the jax and flax packages are not installed ({exc}); "
+                                        f"pip install 'nnspec[jax]'") from exc
+    jax.config.update("jax_enable_x64", True)
+    return jax, module
 
 
 def from_jax(fn: Callable[..., Any], *, kind: Kind, variant: str = "pytorch",

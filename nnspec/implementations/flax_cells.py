@@ -26,18 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from nnspec.checks.harness.loading import ImplementationUnavailable
+from nnspec.adapters import from_jax, import_flax
 
-try:
-    import jax
-    from flax import linen
-except ImportError as exc:
-    raise ImplementationUnavailable(f"the jax and flax packages are not installed ({exc}); "
-                                    f"pip install 'nnspec[jax]'") from exc
-
-from nnspec.adapters import from_jax
-
-jax.config.update("jax_enable_x64", True)
+jax, linen = import_flax("linen")
 
 DTYPE = np.float64
 _F64 = jax.numpy.float64
