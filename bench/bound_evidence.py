@@ -302,16 +302,16 @@ def tangent_variance(c: Case, K: int, rng: np.random.Generator) -> tuple[np.ndar
         squares = (x[t] ** 2) @ (w_ih ** 2).T + (h ** 2) @ (w_hh ** 2).T + b_ih ** 2 + b_hh ** 2
         eA = eh @ w_hh.T + signs(4 * H) * np.sqrt(n * A * A + (n + 1) * squares)
         s = sigmoid(A)
-        es = s * (1 - s) * eA + signs(4 * H) * np.sqrt(P.library(s))
+        es = s * (1 - s) * eA + signs(4 * H) * np.sqrt(P.library_sigmoid(s))
         i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
         g = np.tanh(A[:, 2 * H:3 * H])
-        eg = (1 - g * g) * eA[..., 2 * H:3 * H] + signs(H) * np.sqrt(P.library(g))
+        eg = (1 - g * g) * eA[..., 2 * H:3 * H] + signs(H) * np.sqrt(P.library_tanh(g))
         ei, ef, eo = es[..., :H], es[..., H:2 * H], es[..., 3 * H:]
         c_new = f * cell + i * g
         ec = (f * ec + cell * ef + g * ei + i * eg
               + signs(H) * np.sqrt((f * cell) ** 2 + (i * g) ** 2 + c_new ** 2))
         tc = np.tanh(c_new)
-        etc = (1 - tc * tc) * ec + signs(H) * np.sqrt(P.library(tc))
+        etc = (1 - tc * tc) * ec + signs(H) * np.sqrt(P.library_tanh(tc))
         m = o * tc
         eh = o * etc + tc * eo + signs(H) * np.abs(m)
         h, cell = m, c_new
@@ -348,6 +348,70 @@ def variance_model(sizes: Sequence[tuple[int, int, int, int]]) -> list[str]:
 
 # ---- the report ---------------------------------------------------------------------------------
 
+def _library_arguments() -> np.ndarray:
+    """float32 arguments of table 6: a dense grid over σ's and tanh's whole range, and N(0, 4²)."""
+    normal = 4.0 * np.random.default_rng(0).standard_normal(1_000_000)
+    return np.concatenate([np.linspace(-30.0, 30.0, 2_000_001), normal]).astype(np.float32)
+
+
+def _frameworks() -> dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]]:
+    """(σ, tanh) in float32 of the frameworks installed here, each a function of a float32
+    array; torch always, JAX, ONNX Runtime and TensorFlow where importable."""
+    found: dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {
+        "torch": lambda x: (torch.sigmoid(torch.from_numpy(x)).numpy(),
+                            torch.tanh(torch.from_numpy(x)).numpy()),
+        "torch 2σ(2x) − 1, ½(1 + tanh(x/2))": lambda x: (
+            (0.5 * (1 + torch.tanh(0.5 * torch.from_numpy(x)))).numpy(),
+            (2 * torch.sigmoid(2 * torch.from_numpy(x)) - 1).numpy())}
+    try:
+        import jax
+        import jax.numpy as jnp
+        found["JAX (XLA CPU)"] = lambda x: (np.asarray(jax.jit(jax.nn.sigmoid)(x)),
+                                            np.asarray(jax.jit(jnp.tanh)(x)))
+    except ImportError:
+        pass
+    try:
+        import onnxruntime
+        from onnx import TensorProto, helper
+
+        def ort(op: str, x: np.ndarray) -> np.ndarray:
+            io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None]) for n in "xy"]
+            graph = helper.make_graph([helper.make_node(op, ["x"], ["y"])], op, io[:1], io[1:])
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+            model.ir_version = 8
+            session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                                   providers=["CPUExecutionProvider"])
+            return session.run(None, {"x": x})[0]
+        found["ONNX Runtime (MLAS)"] = lambda x: (ort("Sigmoid", x), ort("Tanh", x))
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+        found["TensorFlow (Eigen)"] = lambda x: (tf.math.sigmoid(x).numpy(), tf.math.tanh(x).numpy())
+    except ImportError:
+        pass
+    return found
+
+
+def library_calls() -> list[str]:
+    """Table 6: one float32 σ or tanh call's largest |error| as a share of the probabilistic
+    model's scale, u·√library_sigmoid(s) and u·√library_tanh(t) (propagation.py), over
+    :func:`_library_arguments`; the model holds where the share is ≤ 1."""
+    x = _library_arguments()
+    xd = x.astype(np.float64)
+    exact = (sigmoid(xd), np.tanh(xd))
+    models = (P.library_sigmoid, P.library_tanh)
+    u = 2.0 ** -24
+    rows = ["| float32 σ, tanh of | σ: max \\|err\\| / model | tanh: max \\|err\\| / model |",
+            "|---|---|---|"]
+    for name, fn in _frameworks().items():
+        shares = [float(np.max(np.abs(np.asarray(got, np.float64) - want) / (u * np.sqrt(model(want)))))
+                  for got, want, model in zip(fn(x), exact, models, strict=True)]
+        rows.append(f"| {name} | {shares[0]:.2f} | {shares[1]:.2f} |")
+        _progress(rows[-1])
+    return rows
+
+
 def _triple(text: str, n: int) -> tuple[int, ...]:
     values = tuple(int(v) for v in text.split(","))
     if len(values) != n or min(values) < 1:
@@ -365,6 +429,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--variance", nargs="+", type=lambda s: _triple(s, 4),
                         default=list(VARIANCE_SIZES), metavar="T,B,H,K",
                         help="sizes and tangents of table 5 (default: %(default)s)")
+    parser.add_argument("--no-library", dest="library", action="store_false",
+                        help="skip table 6 (σ and tanh of the installed frameworks)")
     parser.add_argument("--out", type=Path, help="also write the tables there as markdown")
     return parser.parse_args(argv)
 
@@ -379,6 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     exact_rows = float64_exact(*args.long_double)
     ulps_rows = library_allowance(*args.long_double)
     variance_rows = variance_model(args.variance)
+    library_rows = library_calls() if args.library else ["(not run: --no-library)"]
     lines = [
         f"<!-- Generated by `{command}`; do not edit by hand. -->", "",
         "# Recurrent layer bounds at production scale", "",
@@ -415,7 +482,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "against V_exact, the mean square of K tangents of the same linear model with random-sign "
         "local errors (relative standard error of √V_exact ≈ 1/√(2K); its own row shows 1). "
         "Seconds: one run of each.", "",
-        *variance_rows, ""]
+        *variance_rows, "",
+        "## 6. One σ or tanh call against the model", "",
+        "The largest |error| of one float32 call over 3·10⁶ arguments (a grid on [−30, 30] and "
+        "N(0, 4²)), as a share of the scale the model gives it: u·√`library_sigmoid`(s), "
+        "u·√`library_tanh`(t) (checks/bounds/propagation.py). The second row's σ is "
+        "½(1 + tanh(x/2)) and its tanh 2σ(2x) − 1.", "",
+        *library_rows, ""]
     text = "\n".join(lines)
     print(text)
     if args.out:

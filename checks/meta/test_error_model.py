@@ -21,6 +21,7 @@ from nnspec.checks.bounds import activations as bounds
 from nnspec.checks.bounds import engine as E
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
+from nnspec.checks.bounds import propagation as P
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.harness import sizes
 from nnspec.checks.harness.significand import BITS, rounded
@@ -67,6 +68,35 @@ def test_every_legitimate_tanh_formula_holds_the_bound(dtype, name):
     err = np.abs(_in(dtype, TANH_FORMULAS[name]) - ref.tanh(x))
     bound = bounds.tanh(x, dtype=np.dtype(dtype)).atol
     assert np.all(err <= bound), f"tanh = {name} in {np.dtype(dtype)}: {np.max(err / bound):.3g}× the bound"
+
+
+def _one_call(dtype: type, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """|error| / u of one σ or tanh call by formula ``name`` in ``dtype``, and the probabilistic
+    model's scale for it, √(propagation.library_sigmoid or library_tanh)."""
+    x = X.astype(dtype).astype(np.float64)
+    if name in SIGMOID_FORMULAS:
+        exact, fn = ref.sigmoid(x), SIGMOID_FORMULAS[name]
+        scale = np.sqrt(P.library_sigmoid(exact))
+    else:
+        exact, fn = ref.tanh(x), TANH_FORMULAS[name]
+        scale = np.sqrt(P.library_tanh(exact))
+    return np.abs(_in(dtype, fn) - exact) / tol.unit_roundoff(dtype), scale
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", [*SIGMOID_FORMULAS, *TANH_FORMULAS])
+def test_every_legitimate_formula_is_within_the_layers_probabilistic_model(dtype, name):
+    # The layers' bound (propagation.py) takes one σ or tanh call's error as at most
+    # √library_sigmoid(s)·u or √library_tanh(t)·u; a formula beyond it would be a false alarm.
+    err, scale = _one_call(dtype, name)
+    assert np.all(err <= scale), f"{name} in {np.dtype(dtype)}: {np.max(err / scale):.3g}× the model"
+
+
+def test_the_probabilistic_model_of_sigmoid_is_not_vacuous():
+    # A σ off by 10 ulp (20u relative) around s = ½ is beyond the model of any correct formula.
+    x = np.linspace(-0.5, 0.5, 101)
+    s = ref.sigmoid(x)
+    assert np.all(20 * s > np.sqrt(P.library_sigmoid(s)))
 
 
 def test_the_cancelling_sigmoid_formula_needs_the_absolute_scale():
