@@ -10,10 +10,9 @@ looser, so at this size nearly all the time is the probabilistic pass.
 The machine these run on may be shared, so the two sides are interleaved: each round calls
 both, the first one alternating, each timed by the wall clock, and the figure is the median over
 rounds of bound / reference (``extra_info["ratio"]``, printed with ``-s``), so load falls on
-both sides alike. Both sides run on NumPy's BLAS threads as configured (OPENBLAS_NUM_THREADS).
-The ratio of the process's CPU times is recorded too (``extra_info["cpu_ratio"]``): with
-OPENBLAS_NUM_THREADS=1 it is the figure other processes on the machine disturb least (with more
-BLAS threads it counts their spinning as well).
+both sides alike. Both sides run on one BLAS thread (bench/threads.py says why). The ratio of
+the process's CPU times is recorded too (``extra_info["cpu_ratio"]``), the figure other
+processes on the machine disturb least.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from nnspec.bench.threads import one_thread
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.reference import gru as gru_ref
@@ -72,7 +72,8 @@ def test_layer_bound_cost(benchmark, rng, kind, what):
         sides = {"reference": lambda: vjp(g, x, *states, *params),
                  "bound": lambda: vjp_bound(g, x, *states, *params, dtype=np.float32)}
     benchmark.group = f"{kind}_layer bound cost ({what}) T={T} B={B} H={H}, interleaved"
-    times = benchmark.pedantic(_interleaved, args=(sides,), rounds=1, iterations=1)
+    with one_thread():
+        times = benchmark.pedantic(_interleaved, args=(sides,), rounds=1, iterations=1)
     ratios = times["bound"] / times["reference"]
     cpu_ratios = times["cpu bound"] / times["cpu reference"]
     benchmark.extra_info.update(

@@ -3,17 +3,19 @@
 Each case runs both implementations in one session, so the ratio in the report is measured in one
 run. Sizes span T, batch and hidden; the issue's target case is T = 100, batch 32, hidden 128,
 where :func:`test_layer_forward_interleaved` times the reference's layer and nn.RNN/GRU/LSTM's
-forward in alternating rounds (issue 11: the reference within 1.3× of torch there).
+forward in alternating rounds, both on one thread (issue 11: the reference within 1.3× of torch
+there).
 """
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 import pytest
 import torch
+
+from nnspec.bench.threads import one_thread
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
@@ -61,21 +63,14 @@ ROUNDS = 21
 MODULES = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
 
 
-def _blas_threads() -> int:
-    """The threads NumPy's OpenBLAS runs on: the first of OPENBLAS_NUM_THREADS,
-    GOTO_NUM_THREADS, OMP_NUM_THREADS that is set, else the CPUs this process may use."""
-    for name in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
-        if os.environ.get(name, "").isdigit() and int(os.environ[name]) > 0:
-            return int(os.environ[name])
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
 def test_layer_forward_interleaved(benchmark, implementations, rng, kind):
     """The reference's ``{kind}_layer`` against nn.RNN/GRU/LSTM's forward under torch.no_grad with
     the same float64 weights, built once (no conversions timed): each round calls both, the
     first one alternating, and the ratio is the median over rounds of reference / torch, so
-    load on the machine falls on both sides alike. torch runs on as many threads as OpenBLAS."""
+    load on the machine falls on both sides alike.
+
+    Both sides run on one thread (bench/threads.py says why): the issue's target."""
     T, B, H = TARGET
     x = rng.standard_normal((T, B, H))
     states = [np.zeros((B, H))] * (2 if kind == "lstm" else 1)
@@ -106,16 +101,12 @@ def test_layer_forward_interleaved(benchmark, implementations, rng, kind):
                 times[name].append(time.perf_counter() - start)
         return {name: np.array(t[1:]) for name, t in times.items()}  # round 0 warms up
 
-    threads, blas_threads = torch.get_num_threads(), _blas_threads()
     benchmark.group = (f"{kind}_layer T={T} B={B} H={H}, interleaved with "
-                       f"nn.{MODULES[kind].__name__}, {blas_threads} thread(s)")
-    torch.set_num_threads(blas_threads)
-    try:
+                       f"nn.{MODULES[kind].__name__}, 1 thread")
+    with one_thread():
         times = benchmark.pedantic(interleaved, rounds=1, iterations=1)
-    finally:
-        torch.set_num_threads(threads)
     benchmark.extra_info.update(
-        kind=kind, T=T, B=B, H=H, what="interleaved", rounds=ROUNDS, threads=blas_threads,
+        kind=kind, T=T, B=B, H=H, what="interleaved", rounds=ROUNDS, threads=1,
         reference_median_s=float(np.median(times["reference"])),
         torch_median_s=float(np.median(times["torch"])),
         ratio=float(np.median(times["reference"] / times["torch"])))

@@ -24,7 +24,7 @@ import nnspec.bench
 #: pytest ``-k`` selections per report size; "large" runs every case.
 SELECTIONS = {
     "default": "layer_forward_interleaved or (cell_forward and 32-128) or gradient "
-               "or isolation",
+               "or isolation or layer_bound_cost",
     "large": "",
 }
 
@@ -55,7 +55,8 @@ def run(size: str = "default", *, quiet: bool = True) -> dict[str, Any]:
 
 def ratios(benchmarks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per group, every case's median over the group's baseline (torch, or gradcheck fast); an
-    interleaved case (bench/test_recurrent.py) carries both sides and its ratio itself."""
+    interleaved case (bench/test_recurrent.py; a bound against the reference, bench/test_bounds.py)
+    carries both sides and its ratio itself."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     rows = []
     for b in benchmarks:
@@ -64,6 +65,10 @@ def ratios(benchmarks: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for case, ratio in (("reference", info["ratio"]), ("torch", 1.0)):
                 rows.append({"group": b["group"], "case": case, "median_s": info[f"{case}_median_s"],
                              "baseline": "torch", "ratio": ratio, "threads": info["threads"]})
+        elif "bound_median_s" in info:
+            for case, ratio in (("bound", info["ratio"]), ("reference", 1.0)):
+                rows.append({"group": b["group"], "case": case, "median_s": info[f"{case}_median_s"],
+                             "baseline": "reference", "ratio": ratio})
         else:
             groups[b["group"]].append(b)
     for group, cases in groups.items():

@@ -34,6 +34,9 @@ TARGETS = [
     ("gru_layer T=100 B=32 H=128, interleaved", "reference", "torch", 1.3),
     ("lstm_layer T=100 B=32 H=128, interleaved", "reference", "torch", 1.3),
     ("rnn_layer T=100 B=32 H=128, interleaved", "reference", "torch", 1.3),
+    # issue 11: a layer's bound within 2× the reference's own forward (bench/test_bounds.py)
+    ("lstm_layer bound cost (forward)", "bound", "reference", 2.0),
+    ("gru_layer bound cost (forward)", "bound", "reference", 2.0),
     ("gradient check", "nnspec check_gradient (complex)", "gradcheck fast mode", 10.0),
     ("gradient check", "nnspec check_gradient (richardson)", "gradcheck fast mode", 10.0),
 ]

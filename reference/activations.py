@@ -38,19 +38,31 @@ def sigmoid(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
     """
     _check_alpha(alpha)
     z = x if alpha == 1 else alpha * x
-    # One division for both signs (the recurrent layers spend a third of their time here); the
-    # values are those of 1/(1 + e) and e/(1 + e) exactly: the numerator exp(min(z, 0)) is 1
-    # where z ≥ 0 and e where z < 0, bit for bit, and costs less than np.where would.
     if np.isrealobj(z):
         z = np.asarray(z, dtype=np.result_type(z, np.float64))  # float64 at least, as before
-        denominator = np.exp(np.minimum(z, -z))
-        denominator += 1.0
-        numerator = np.exp(np.minimum(z, 0.0))
-        numerator /= denominator
-        return numerator
+        return _sigmoid_real(z[None])[0] if z.ndim == 0 else _sigmoid_real(z)
     s = _sign(z)
     e = np.exp(-s * z)
     return np.where(s > 0, 1.0, e) / (1.0 + e)
+
+
+def _sigmoid_real(z: np.ndarray) -> np.ndarray:
+    """σ(z) for a real array z (ndim ≥ 1): 1/(1 + e) where z ≥ 0 and e/(1 + e) where z < 0,
+    e = exp(min(z, −z)) = exp(−|z|).
+
+    The recurrent layers spend a good part of their time here, so one division serves both signs
+    and one exponential both terms: the numerator, 1 where z ≥ 0 and e where z < 0, is
+    max(e, [z ≥ 0]) since 0 ≤ e ≤ 1 (it equals exp(min(z, 0)) bit for bit, NaN included).
+    """
+    z = np.ascontiguousarray(z)  # a column block of the gates, say: one copy, then fast passes
+    e = np.negative(z)
+    np.minimum(z, e, out=e)  # −|z|, with the NaN bits min(z, −z) had before
+    np.exp(e, out=e)
+    denominator = e + 1.0
+    step = np.greater_equal(z, 0, out=np.empty_like(e), casting="unsafe")  # [z ≥ 0] as 1.0, 0.0
+    np.maximum(e, step, out=e)  # NaN stays NaN: maximum propagates e's
+    e /= denominator
+    return e
 
 
 def sigmoid_vjp(g: np.ndarray, x: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray]:

@@ -36,6 +36,7 @@ from nnspec.reference.activations import (
     tanh,
     tanh_vjp,
 )
+from nnspec.reference.steps import store
 
 Cell = Callable[..., Any]
 
@@ -195,26 +196,35 @@ def layer_pytorch(X: Any, H0: Any, p: Params) -> tuple[Any, Any]:
     # The in-place sums below need HA in the result's dtype: complex where only x or a bias is
     # (a complex step in one argument), while h0 and W_h are real.
     dtype = np.result_type(XA, H0, W_h, b_rz, p.b_h, p.b_hh)
-    H, Y = H0, []
-    for XA_t in XA:
+    # A_rz is laid out (2, n, h), the r block before the z block, so that R and Z are contiguous;
+    # the views below read HA's and XA_t's [r z] columns in that order without copying.
+    b_rz = np.reshape(b_rz, (2, 1, h))
+    A_rz = np.empty((2, n, h), dtype)
+    H, Y = H0, None
+    for t, XA_t in enumerate(XA):
         HA = (H @ W_h).astype(dtype, copy=False)
-        # In place on HA's blocks: the same sums and products in the same order, bit for bit
-        # (addition and multiplication commute), without a temporary per operation.
-        A_rz, HA_h = HA[:, :2 * h], HA[:, 2 * h:]
-        A_rz += XA_t[:, :2 * h]
+        # The same sums and products in the same order, bit for bit (addition and
+        # multiplication commute), in place where that saves a temporary.
+        np.add(_rz_blocks(HA, n, h), _rz_blocks(XA_t, n, h), out=A_rz)
         A_rz += b_rz
-        RZ = sigmoid(A_rz)
-        R, Z = RZ[:, :h], RZ[:, h:]
+        R, Z = sigmoid(A_rz)
+        HA_h = HA[:, 2 * h:]
         HA_h += p.b_hh
         HA_h *= R
-        A_h = XA_t[:, 2 * h:] + p.b_h
-        A_h += HA_h
-        H_tilde = tanh(A_h)
+        H_tilde = XA_t[:, 2 * h:] + p.b_h
+        H_tilde += HA_h
+        np.tanh(H_tilde, out=H_tilde)
         H_tilde *= 1 - Z
-        H = Z * H
+        Y, H = store(Y, t, len(XA), Z, H)  # Y[t] = Z ⊙ H_{t−1}, written in place
         H += H_tilde
-        Y.append(H)
-    return np.stack(Y), H
+    if Y is None:
+        raise ValueError("need at least one step")  # T = 0, as np.stack([]) said before
+    return Y, H.copy()
+
+
+def _rz_blocks(A: Any, n: int, h: int) -> Any:
+    """The first two column blocks of A (n, ≥ 2h) as a (2, n, h) view: [A_r, A_z]."""
+    return np.transpose(np.reshape(A[:, :2 * h], (n, 2, h)), (1, 0, 2))
 
 
 def layer_vjp(cell: Cell, cell_vjp: Cell, G_Y: Any, G_HT: Any, X: Any, H0: Any,
@@ -229,14 +239,16 @@ def layer_vjp(cell: Cell, cell_vjp: Cell, G_Y: Any, G_HT: Any, X: Any, H0: Any,
     states = [H0]
     for X_t in X:
         states.append(cell(X_t, states[-1], p))
-    G_H = G_HT
-    dX, dps = [], []
+    G_H, dX, dp = G_HT, [], None
     for t in reversed(range(len(X))):
         dX_t, G_H, dp_t = cell_vjp(G_Y[t] + G_H, X[t], states[t], p)
         dX.append(dX_t)
-        dps.append(dp_t)
-    dp = Params(*(sum(parts) for parts in zip(*dps, strict=True)))
-    return np.stack(dX[::-1]), G_H, dp
+        # Summed as the steps come: keeping every step's ∂params for one sum at the end held
+        # T copies of the weights' size (12 GB at T = 1000, H = 512).
+        dp = dp_t if dp is None else Params(*(a + b for a, b in zip(dp, dp_t, strict=True)))
+    dX_all = np.stack(dX[::-1])  # raises ValueError for T = 0, the one case that leaves dp None
+    assert dp is not None
+    return dX_all, G_H, dp
 
 
 # ---- PyTorch's layout ------------------------------------------------------------------------

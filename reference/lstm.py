@@ -26,6 +26,7 @@ from nnspec.reference.activations import (
     sigmoid_vjp,
     tanh_vjp,
 )
+from nnspec.reference.steps import store
 
 
 class Params(NamedTuple):
@@ -222,17 +223,23 @@ def layer(X: np.ndarray, H0: np.ndarray, C0: np.ndarray,
     # The in-place sums below need A in the result's dtype: complex where only x or a bias is
     # (a complex step in one argument), while h0 and W_h are real.
     dtype = np.result_type(XA, H0, W_h, b)
-    H, C, Y = H0, C0, []
-    for XA_t in XA:
+    H, C, Y = H0, C0, None
+    for t, XA_t in enumerate(XA):
         A = (H @ W_h).astype(dtype, copy=False)
         A += XA_t  # in place, and commutative: the sums of XA_t + H W_h + b, bit for bit
         A += b
         IFO = sigmoid(A[:, :3 * h])
         I, F, O = IFO[:, :h], IFO[:, h:2 * h], IFO[:, 2 * h:]
-        C = F * C + I * np.tanh(A[:, 3 * h:])
-        H = O * np.tanh(C)
-        Y.append(H)
-    return np.stack(Y), H, C
+        IC = np.tanh(A[:, 3 * h:])
+        # I ⊙ C̃ over C̃ where that keeps the product's dtype (float64, complex128), then
+        # C_t = F ⊙ C + I ⊙ C̃ in place over F ⊙ C, whose dtype already has I's (I, F: one σ).
+        IC = np.multiply(I, IC, out=IC) if IC.dtype == I.dtype else I * IC
+        C = F * C
+        C += IC
+        Y, H = store(Y, t, len(XA), O, np.tanh(C))
+    if Y is None:
+        raise ValueError("need at least one step")  # T = 0, as np.stack([]) said before
+    return Y, H.copy(), C
 
 
 def layer_vjp(G_Y: np.ndarray, G_HT: np.ndarray, G_CT: np.ndarray, X: np.ndarray, H0: np.ndarray,
