@@ -37,6 +37,8 @@ TARGETS = [
     # issue 11: a layer's bound within 2× the reference's own forward (bench/test_bounds.py)
     ("lstm_layer bound cost (forward)", "bound", "reference", 2.0),
     ("gru_layer bound cost (forward)", "bound", "reference", 2.0),
+    ("lstm_layer bound cost (vjp)", "bound", "reference", 2.0),
+    ("gru_layer bound cost (vjp)", "bound", "reference", 2.0),
     ("gradient check", "nnspec check_gradient (complex)", "gradcheck fast mode", 10.0),
     ("gradient check", "nnspec check_gradient (richardson)", "gradcheck fast mode", 10.0),
 ]
