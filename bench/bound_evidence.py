@@ -303,16 +303,16 @@ def tangent_variance(c: Case, K: int, rng: np.random.Generator) -> tuple[np.ndar
         squares = (x[t] ** 2) @ (w_ih ** 2).T + (h ** 2) @ (w_hh ** 2).T + b_ih ** 2 + b_hh ** 2
         eA = eh @ w_hh.T + signs(4 * H) * np.sqrt(n * A * A + (n + 1) * squares)
         s = sigmoid(A)
-        es = s * (1 - s) * eA + signs(4 * H) * np.sqrt(P.library_sigmoid(s))
+        es = s * (1 - s) * eA + signs(4 * H) * np.sqrt(P.library(s))
         i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
         g = np.tanh(A[:, 2 * H:3 * H])
-        eg = (1 - g * g) * eA[..., 2 * H:3 * H] + signs(H) * np.sqrt(P.library_tanh(g))
+        eg = (1 - g * g) * eA[..., 2 * H:3 * H] + signs(H) * np.sqrt(P.library(g))
         ei, ef, eo = es[..., :H], es[..., H:2 * H], es[..., 3 * H:]
         c_new = f * cell + i * g
         ec = (f * ec + cell * ef + g * ei + i * eg
               + signs(H) * np.sqrt((f * cell) ** 2 + (i * g) ** 2 + c_new ** 2))
         tc = np.tanh(c_new)
-        etc = (1 - tc * tc) * ec + signs(H) * np.sqrt(P.library_tanh(tc))
+        etc = (1 - tc * tc) * ec + signs(H) * np.sqrt(P.library(tc))
         m = o * tc
         eh = o * etc + tc * eo + signs(H) * np.abs(m)
         h, cell = m, c_new
@@ -396,19 +396,23 @@ def _frameworks() -> dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarr
 
 def library_calls() -> list[str]:
     """Table 6: one float32 σ or tanh call's largest |error| as a share of the probabilistic
-    model's scale, u·√library_sigmoid(s) and u·√library_tanh(t) (propagation.py), over
-    :func:`_library_arguments`; the model holds where the share is ≤ 1."""
+    model's scale for it, u·√library(f) = 8u·(|f| + 1) (propagation.py), and as a share of
+    k·max(s, 1 − s)·u, what σ's correct formulas need per call up to one rounding
+    (spec/tolerances.md, "Local errors" and "Steady states"), over
+    :func:`_library_arguments`."""
     x = _library_arguments()
     xd = x.astype(np.float64)
-    exact = (sigmoid(xd), np.tanh(xd))
-    models = (P.library_sigmoid, P.library_tanh)
+    s, t = sigmoid(xd), np.tanh(xd)
     u = 2.0 ** -24
-    rows = ["| float32 σ, tanh of | σ: max \\|err\\| / model | tanh: max \\|err\\| / model |",
-            "|---|---|---|"]
+    sigma_derived = P.LIBRARY_ULPS * np.maximum(s, 1.0 - s)
+    rows = ["| float32 σ, tanh of | σ: max \\|err\\| / model | σ: / k·max(s, 1 − s) | "
+            "tanh: max \\|err\\| / model |", "|---|---|---|---|"]
     for name, fn in _frameworks().items():
-        shares = [float(np.max(np.abs(np.asarray(got, np.float64) - want) / (u * np.sqrt(model(want)))))
-                  for got, want, model in zip(fn(x), exact, models, strict=True)]
-        rows.append(f"| {name} | {shares[0]:.2f} | {shares[1]:.2f} |")
+        got_s, got_t = (np.asarray(v, np.float64) for v in fn(x))
+        err_s, err_t = np.abs(got_s - s) / u, np.abs(got_t - t) / u
+        shares = (np.max(err_s / np.sqrt(P.library(s))), np.max(err_s / sigma_derived),
+                  np.max(err_t / np.sqrt(P.library(t))))
+        rows.append(f"| {name} | " + " | ".join(f"{q:.2f}" for q in shares) + " |")
         _progress(rows[-1])
     return rows
 
@@ -524,8 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         *variance_rows, "",
         "## 6. One σ or tanh call against the model", "",
         "The largest |error| of one float32 call over 3·10⁶ arguments (a grid on [−30, 30] and "
-        "N(0, 4²)), as a share of the scale the model gives it: u·√`library_sigmoid`(s), "
-        "u·√`library_tanh`(t) (checks/bounds/propagation.py). The second row's σ is "
+        "N(0, 4²)), as a share of the scale the model gives it, u·√`library`(f) = 8u·(|f| + 1) "
+        "(checks/bounds/propagation.py), and for σ also of k·max(s, 1 − s)·u, the largest error "
+        "of σ's correct formulas (spec/tolerances.md, \"Steady states\"). The second row's σ is "
         "½(1 + tanh(x/2)) and its tanh 2σ(2x) − 1.", "",
         *library_rows, "",
         "## 7. The bound's cost", "",

@@ -8,9 +8,8 @@ implementation's state s̃_t = step(s̃_{t−1}) + δ_t is linearised about the 
     e_T = Σ_t J_T ⋯ J_{t+1} δ_t,      J_t = the step's actual (signed) Jacobian,
 
 and every elementary rounding inside δ_t is an independent, mean-zero error bounded by u·|its
-exact result| (Higham & Mary, SIAM J. Sci. Comput. 41(5), 2019), and a σ or tanh call by the
-largest first-order error of its correct formulas (:func:`library_sigmoid`,
-:func:`library_tanh`). Then e_{T,i} = Σ_ρ a_ρ ε_ρ and Hoeffding's inequality gives
+exact result| (Higham & Mary, SIAM J. Sci. Comput. 41(5), 2019), and a library σ or tanh by
+:data:`LIBRARY_ULPS`·u·(|f| + 1). Then e_{T,i} = Σ_ρ a_ρ ε_ρ and Hoeffding's inequality gives
 |e_{T,i}| ≤ λ·u·√V_i with V_i = Σ_ρ a_ρ² s_ρ² (s_ρ the bound on ε_ρ / u), with probability at
 least 1 − 2 exp(−λ²/2). V is carried forward per element ("diagonal variance propagation"):
 
@@ -47,10 +46,10 @@ from nnspec.reference.activations import sigmoid as _sigmoid
 #: family-wise budget of tol.statistical (checks/harness/stats.py).
 CALL_ALPHA = 1e-8
 
-#: Relative error of one library σ, tanh or exp in the probabilistic model, in units of u:
-#: vectorised math libraries document ≤ 4 ulp = 8u (SLEEF, MKL VML, CUDA libdevice). The formulas
-#: built on them (½(1 + tanh(x/2)), 2σ(2x) − 1, 1/(1 + e^{−x})) are counted in
-#: :func:`library_sigmoid` and :func:`library_tanh`, their own roundings included.
+#: Error of one σ or tanh call in the probabilistic model, in units of u·(|f| + 1): vectorised
+#: math libraries document ≤ 4 ulp = 8u (SLEEF, MKL VML, CUDA libdevice); the cancelling formulas
+#: (½(1 + tanh(x/2)), 2σ(2x) − 1) err by a few u absolutely. The products and sums around the call
+#: are counted here as roundings of their own, which tol.elementwise's 16 ulp also covers.
 LIBRARY_ULPS = 8.0
 
 #: The first-order model neglects e²-terms (|σ''| ≤ 0.1, |tanh''| ≤ 0.77, the gate products):
@@ -97,26 +96,9 @@ def summed(A: np.ndarray, squares: np.ndarray, n: int) -> np.ndarray:
     return n * A * A + (n + 1) * squares
 
 
-def library_tanh(t: np.ndarray) -> np.ndarray:
-    """One tanh call, the square of its error in units of u: (LIBRARY_ULPS·(|t| + 1))². The
-    direct library errs by LIBRARY_ULPS·|t|;
-    2σ(2x) − 1 and 1 − 2σ(−2x), σ by the library, by up to LIBRARY_ULPS·(1 + |t|) — the
-    subtraction is exact (Sterbenz) in the form whose σ is the larger; the other's is smaller."""
-    return (LIBRARY_ULPS * (np.abs(t) + 1.0)) ** 2
-
-
-def library_sigmoid(s: np.ndarray) -> np.ndarray:
-    """One σ call, s = σ(x) ∈ [0, 1], the square of its error in units of u:
-    (LIBRARY_ULPS·max(s, 1 − s))², the largest of the correct formulas' first-order errors
-    (k = LIBRARY_ULPS, the library functions' relative bound; spec/tolerances.md, "Local errors"):
-
-    - a library σ: k·s, and 1 − σ(−x) (its subtraction exact, Sterbenz, where it cancels): k·(1 − s);
-    - 1/(1 + e^{−x}), e^x/(1 + e^x), where(x ≥ 0, 1, e)/(1 + e) with e = exp(−|x|): the
-      exponential's k reaches s through e/(1 + e) = 1 − s (or s), and the sum and the quotient
-      round: s·(k·(1 − s) + 2) (or with s and 1 − s exchanged), ≤ k·max(s, 1 − s) for k ≥ 4;
-    - ½(1 + tanh(x/2)), 0.5 + 0.5·tanh(0.5x): tanh's k·|t| halved, and 1 + t rounds:
-      (k/2)·|2s − 1| + s ≤ k·max(s, 1 − s)."""
-    return (LIBRARY_ULPS * np.maximum(s, 1.0 - s)) ** 2
+def library(f: np.ndarray) -> np.ndarray:
+    """One σ or tanh call: (LIBRARY_ULPS·(|f| + 1))²."""
+    return (LIBRARY_ULPS * (np.abs(f) + 1.0)) ** 2
 
 
 def uncorrelated(*terms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -247,17 +229,17 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
         VA = n * A * A + inp.rest[t] + spread(h, Vh, Whh2, n)
         s = _sigmoid(A)
         ds = s * (1.0 - s)
-        Vs = ds * ds * VA + library_sigmoid(s)
+        Vs = ds * ds * VA + library(s)
         i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
         Vi, Vf, Vo = Vs[:, :H], Vs[:, H:2 * H], Vs[:, 3 * H:]
         g = np.tanh(A[:, 2 * H:3 * H])
-        Vg = (1.0 - g * g) ** 2 * VA[:, 2 * H:3 * H] + library_tanh(g)
+        Vg = (1.0 - g * g) ** 2 * VA[:, 2 * H:3 * H] + library(g)
         fc, ig = f * c, i * g
         c_new = fc + ig
         c_prev, Vc_prev = c, Vc
         Vc = uncorrelated((f, Vc), (c, Vf), (g, Vi), (i, Vg)) + fc * fc + ig * ig + c_new * c_new
         tc = np.tanh(c_new)
-        Vtc = (1.0 - tc * tc) ** 2 * Vc + library_tanh(tc)
+        Vtc = (1.0 - tc * tc) ** 2 * Vc + library(tc)
         m = o * tc
         Vm = uncorrelated((o, Vtc), (tc, Vo)) + m * m
         if w_hr is None:
@@ -304,7 +286,7 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         VA_rz = n_rz * A_rz * A_rz + inp_rz.rest[t] + spread(h, Vh, W2_rz, n_rz)
         s = _sigmoid(A_rz)
         ds = s * (1.0 - s)
-        Vs = ds * ds * VA_rz + library_sigmoid(s)
+        Vs = ds * ds * VA_rz + library(s)
         r, z, Vr, Vz = s[:, :H], s[:, H:], Vs[:, :H], Vs[:, H:]
         A_in = inp_n.xw[t]
         VA_in = (D + 1) * A_in * A_in + inp_n.rest[t]
@@ -314,7 +296,7 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         A_n = A_in + P
         VA_n = uncorrelated((np.ones_like(P), VA_in), (r, VA_hn), (A_hn, Vr)) + P * P + A_n * A_n
         nv = np.tanh(A_n)
-        Vn = (1.0 - nv * nv) ** 2 * VA_n + library_tanh(nv)
+        Vn = (1.0 - nv * nv) ** 2 * VA_n + library(nv)
         keep, take = z * h, (1.0 - z) * nv
         h_new = take + keep
         Vh = (uncorrelated((1.0 - z, Vn), (h - nv, Vz), (z, Vh))
@@ -348,10 +330,10 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         Va = n * a * a + inp.rest[t] + spread(h, Vh, Whh2, n)
         if nonlinearity == "tanh":
             h = np.tanh(a)
-            Vh = (1.0 - h * h) ** 2 * Va + library_tanh(h)
+            Vh = (1.0 - h * h) ** 2 * Va + library(h)
         elif nonlinearity == "sigmoid":
             h = _sigmoid(a)
-            Vh = (h * (1.0 - h)) ** 2 * Va + library_sigmoid(h)
+            Vh = (h * (1.0 - h)) ** 2 * Va + library(h)
         elif nonlinearity == "linear":
             h, Vh = a, Va
         elif nonlinearity == "relu":
