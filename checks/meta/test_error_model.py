@@ -316,6 +316,25 @@ def test_the_bound_holds_for_an_lstm_held_at_a_steady_state():
             f"{name}: {np.max(np.abs(got - w) / b.atol):.3g}× the bound"
 
 
+@pytest.mark.xfail(strict=True, reason="known false alarm, open: with forget gates near 1 the "
+                   "diagonal variance model drops the covariances that carry the error's growth "
+                   "(spec/tolerances.md, 'Long memory')")
+def test_the_bound_holds_for_torch_float32_with_a_long_memory_forget_gate():
+    # Random inputs and weights as above, the forget gate's bias raised by 5 (f ≈ 0.993): the
+    # step Jacobians stop contracting, errors align with the growing directions, and the exact
+    # variance of the linear model exceeds the diagonal one by 22–25× in the median at t = 999.
+    # torch's nn.LSTM in float32 — a correct implementation — then exceeds the bound by 7.8×.
+    from nnspec.implementations import torch_cpu_float32  # torch is a pinned dependency
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh = _lstm_problem(T=1000, B=8, H=128)
+    b_ih = b_ih.copy()
+    b_ih[128:256] = (b_ih[128:256] + 5.0).astype(np.float32)
+    args = (x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+    got = np.asarray(torch_cpu_float32.lstm_layer(*args)[0], dtype=np.float64)
+    want = ref_lstm.lstm_layer(*args)[0]
+    bound = lstm_bounds.lstm_layer(*args, dtype=np.float32)[0].atol
+    assert np.all(np.abs(got - want) <= bound), f"{np.max(np.abs(got - want) / bound):.3g}× the bound"
+
+
 def _vjp_problem(kind: str, T: int, B: int, H: int, seed: int = 0) -> tuple[tuple, tuple]:
     """(g, args) of vjp_{kind}_layer, all exactly float32 (sizes.float32_layer_vjp)."""
     return sizes.float32_layer_vjp(kind, sizes.Size(T=T, B=B, H=H, D=H),
