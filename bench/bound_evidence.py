@@ -31,17 +31,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from unittest import mock
 
 import numpy as np
 import torch
 
-from nnspec.bench.threads import one_thread
+from nnspec.bench.timing import interleaved, one_thread
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.checks.bounds import propagation as P
 from nnspec.checks.harness import significand
+from nnspec.checks.harness.implementation import ImplementationUnavailable, load
 from nnspec.reference import gru as gru_ref
 from nnspec.reference import lstm as lstm_ref
 from nnspec.reference.activations import sigmoid
@@ -355,35 +356,37 @@ def _library_arguments() -> np.ndarray:
     return np.concatenate([np.linspace(-30.0, 30.0, 2_000_001), normal]).astype(np.float32)
 
 
+#: Shipped float32 implementations that provide σ and tanh through the contract
+#: (nnspec.implementations), each row of table 6 where it loads.
+LIBRARY_IMPLEMENTATIONS = {"torch": "torch_float32", "ONNX Runtime (MLAS)": "onnx_runtime",
+                           "OpenVINO (CPU plugin, f32 hint)": "openvino_runtime"}
+
+
+def _contract_pair(module: Any) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """x → (σ(x), tanh(x)) through an implementation's contract functions."""
+    return lambda x: (module.sigmoid(x), module.tanh(x))
+
+
 def _frameworks() -> dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]]:
-    """(σ, tanh) in float32 of the frameworks installed here, each a function of a float32
-    array; torch always, JAX, ONNX Runtime and TensorFlow where importable."""
-    found: dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {
-        "torch": lambda x: (torch.sigmoid(torch.from_numpy(x)).numpy(),
-                            torch.tanh(torch.from_numpy(x)).numpy()),
-        "torch 2σ(2x) − 1, ½(1 + tanh(x/2))": lambda x: (
-            (0.5 * (1 + torch.tanh(0.5 * torch.from_numpy(x)))).numpy(),
-            (2 * torch.sigmoid(2 * torch.from_numpy(x)) - 1).numpy())}
+    """(σ, tanh) in float32 of what is installed here, each a function of a float32 array: the
+    shipped implementations' contract functions (:data:`LIBRARY_IMPLEMENTATIONS`), the two
+    cancelling formulas in torch, and JAX's and TensorFlow's own, which no shipped adapter
+    exposes, where importable."""
+    found: dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {}
+    for label, name in LIBRARY_IMPLEMENTATIONS.items():
+        try:
+            module = load(name).module
+        except ImplementationUnavailable:
+            continue
+        found[label] = _contract_pair(module)
+    found["torch 2σ(2x) − 1, ½(1 + tanh(x/2))"] = lambda x: (
+        (0.5 * (1 + torch.tanh(0.5 * torch.from_numpy(x)))).numpy(),
+        (2 * torch.sigmoid(2 * torch.from_numpy(x)) - 1).numpy())
     try:
         import jax
         import jax.numpy as jnp
         found["JAX (XLA CPU)"] = lambda x: (np.asarray(jax.jit(jax.nn.sigmoid)(x)),
                                             np.asarray(jax.jit(jnp.tanh)(x)))
-    except ImportError:
-        pass
-    try:
-        import onnxruntime
-        from onnx import TensorProto, helper
-
-        def ort(op: str, x: np.ndarray) -> np.ndarray:
-            io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None]) for n in "xy"]
-            graph = helper.make_graph([helper.make_node(op, ["x"], ["y"])], op, io[:1], io[1:])
-            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-            model.ir_version = 8
-            session = onnxruntime.InferenceSession(model.SerializeToString(),
-                                                   providers=["CPUExecutionProvider"])
-            return session.run(None, {"x": x})[0]
-        found["ONNX Runtime (MLAS)"] = lambda x: (ort("Sigmoid", x), ort("Tanh", x))
     except ImportError:
         pass
     try:
@@ -427,22 +430,16 @@ COST_ROUNDS = 4
 def _cost_row(kind: str, T: int, B: int, H: int) -> str:
     """One row of table 7: CPU seconds of the reference and of the bound, interleaved."""
     c = case(kind, T, B, H, np.float32)
-    sides = [("reference", lambda: reference(kind, c)), ("bound", lambda: bound(kind, c, np.float32))]
-    seconds: dict[str, list[float]] = {name: [] for name, _ in sides}
-    for r in range(COST_ROUNDS + 1):
-        for name, fn in (sides if r % 2 else sides[::-1]):
-            start = time.process_time()
-            fn()
-            if r:  # round 0 warms up
-                seconds[name].append(time.process_time() - start)
-    ref_ms, bound_ms = (1e3 * float(np.median(seconds[name])) for name in ("reference", "bound"))
-    ratio = np.median(np.array(seconds["bound"]) / np.array(seconds["reference"]))
+    times = interleaved({"reference": lambda: reference(kind, c),
+                         "bound": lambda: bound(kind, c, np.float32)}, COST_ROUNDS)
+    ref_ms, bound_ms = (1e3 * float(np.median(times[f"cpu {name}"])) for name in ("reference", "bound"))
+    ratio = np.median(times["cpu bound"] / times["cpu reference"])
     return f"| {kind.upper()} | {_size(T, B, H)} | {ref_ms:.0f} | {bound_ms:.0f} | {ratio:.2f} |"
 
 
 def cost(sizes: Sequence[tuple[int, int, int]]) -> list[str]:
     """Table 7: the float32 bound of ``{kind}_layer`` against the reference's own forward, CPU
-    time on one thread (bench/threads.py), the median over interleaved rounds of their ratio."""
+    time on one thread (bench/timing.py), the median over interleaved rounds of their ratio."""
     rows = ["| layer | T, B, H | reference, ms | bound, ms | bound / reference |", "|---|---|---|---|---|"]
     with one_thread():
         for T, B, H in sizes:

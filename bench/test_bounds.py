@@ -10,20 +10,17 @@ looser, so at this size nearly all the time is the probabilistic pass.
 The machine these run on may be shared, so the two sides are interleaved: each round calls
 both, the first one alternating, each timed by the wall clock, and the figure is the median over
 rounds of bound / reference (``extra_info["ratio"]``, printed with ``-s``), so load falls on
-both sides alike. Both sides run on one BLAS thread (bench/threads.py says why). The ratio of
+both sides alike. Both sides run on one BLAS thread (bench/timing.py says why). The ratio of
 the process's CPU times is recorded too (``extra_info["cpu_ratio"]``), the figure other
 processes on the machine disturb least.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 
-from nnspec.bench.threads import one_thread
+from nnspec.bench.timing import interleaved, one_thread
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.reference import gru as gru_ref
@@ -38,21 +35,6 @@ LAYERS = {"lstm": (4, lstm_ref.lstm_layer, lstm_bounds.lstm_layer, lstm_ref.lstm
                    lstm_bounds.vjp_lstm_layer),
           "gru": (3, gru_ref.gru_layer, gru_bounds.gru_layer, gru_ref.gru_layer_vjp,
                   gru_bounds.vjp_gru_layer)}
-
-
-def _interleaved(sides: dict[str, Callable[[], object]]) -> dict[str, np.ndarray]:
-    """Seconds per call of each side, ROUNDS rounds, the first side alternating; round 0 warms
-    up and is dropped. Wall-clock seconds under each side's name, CPU seconds under
-    ``cpu <name>``."""
-    times: dict[str, list[float]] = {key: [] for name in sides for key in (name, f"cpu {name}")}
-    pair = list(sides.items())
-    for r in range(ROUNDS + 1):
-        for name, fn in (pair if r % 2 == 0 else pair[::-1]):
-            start, cpu = time.perf_counter(), time.process_time()
-            fn()
-            times[name].append(time.perf_counter() - start)
-            times[f"cpu {name}"].append(time.process_time() - cpu)
-    return {name: np.array(t[1:]) for name, t in times.items()}
 
 
 @pytest.mark.parametrize("what", ["forward", "vjp"])
@@ -73,7 +55,7 @@ def test_layer_bound_cost(benchmark, rng, kind, what):
                  "bound": lambda: vjp_bound(g, x, *states, *params, dtype=np.float32)}
     benchmark.group = f"{kind}_layer bound cost ({what}) T={T} B={B} H={H}, interleaved"
     with one_thread():
-        times = benchmark.pedantic(_interleaved, args=(sides,), rounds=1, iterations=1)
+        times = benchmark.pedantic(interleaved, args=(sides, ROUNDS), rounds=1, iterations=1)
     ratios = times["bound"] / times["reference"]
     cpu_ratios = times["cpu bound"] / times["cpu reference"]
     benchmark.extra_info.update(

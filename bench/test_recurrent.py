@@ -9,13 +9,11 @@ there).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
 
-from nnspec.bench.threads import one_thread
+from nnspec.bench.timing import interleaved, one_thread
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
@@ -70,7 +68,7 @@ def test_layer_forward_interleaved(benchmark, implementations, rng, kind):
     first one alternating, and the ratio is the median over rounds of reference / torch, so
     load on the machine falls on both sides alike.
 
-    Both sides run on one thread (bench/threads.py says why): the issue's target."""
+    Both sides run on one thread (bench/timing.py says why): the issue's target."""
     T, B, H = TARGET
     x = rng.standard_normal((T, B, H))
     states = [np.zeros((B, H))] * (2 if kind == "lstm" else 1)
@@ -91,20 +89,11 @@ def test_layer_forward_interleaved(benchmark, implementations, rng, kind):
         with torch.no_grad():
             module(xt, st_arg)
 
-    def interleaved() -> dict[str, np.ndarray]:
-        times: dict[str, list[float]] = {"reference": [], "torch": []}
-        pair = [("reference", reference), ("torch", nn_forward)]
-        for r in range(ROUNDS + 1):
-            for name, fn in (pair if r % 2 == 0 else pair[::-1]):
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-        return {name: np.array(t[1:]) for name, t in times.items()}  # round 0 warms up
-
     benchmark.group = (f"{kind}_layer T={T} B={B} H={H}, interleaved with "
                        f"nn.{MODULES[kind].__name__}, 1 thread")
     with one_thread():
-        times = benchmark.pedantic(interleaved, rounds=1, iterations=1)
+        times = benchmark.pedantic(interleaved, rounds=1, iterations=1,
+                                   args=({"reference": reference, "torch": nn_forward}, ROUNDS))
     benchmark.extra_info.update(
         kind=kind, T=T, B=B, H=H, what="interleaved", rounds=ROUNDS, threads=1,
         reference_median_s=float(np.median(times["reference"])),
