@@ -329,6 +329,16 @@ def worst_case_stop(traj: Trajectory, dtype: np.dtype) -> Any:
 
 def rows_ok(traj: Trajectory, dtype: np.dtype, *cotangents: Any) -> np.ndarray:
     """Per batch row, whether the first-order model holds for the gradients: the forward's
-    (propagation.layer_linearisable, at every step) and cotangents whose squares are normal."""
-    ok = layer_linearisable(traj, dtype)[1]
+    (propagation.layer_linearisable, at every step), cotangents whose squares are normal, and
+    no coherent growth the diagonal model misses (:func:`diagonal`)."""
+    ok = layer_linearisable(traj, dtype)[1] & diagonal(traj)
     return ok & squarable(*cotangents)
+
+
+def diagonal(traj: Trajectory) -> np.ndarray:
+    """Per batch row, whether the forward's variance is the diagonal model's within
+    coherence.DIAGONAL_LIMIT (propagation.Trajectory.coherent). This backward model carries no coherent
+    subspace: where the forward needed one — a long memory, the tangent map contracting slowly —
+    its diagonal adjoint variance is not trusted, and the gradients are left to the worst case
+    (spec/tolerances.md, "Long memory")."""
+    return np.ones(traj.y.shape[1], dtype=bool) if traj.coherent is None else ~traj.coherent

@@ -25,6 +25,12 @@ least 1 − 2 exp(−λ²/2). V is carried forward per element ("diagonal varian
   (Σ|a_k|√V_k)², which holds for any correlation, over-estimates 2.3× typically;
 - each product, sum and difference adds its result's own rounding, value².
 
+Where the tangent map contracts slowly (a long memory), the covariances the diagonal model drops
+carry the error's growth; checks/bounds/coherence.py follows them — a narrow subspace of the
+least contracting directions tests the diagonal model at every call, and where it is short the
+call's V comes from random tangents of the exact linear model instead (spec/tolerances.md,
+"Long memory").
+
 The probabilistic bound holds for the implementation and for the float64 reference (whose error
 is the same V at u₆₄), each with probability 1 − α/2 over the whole call: λ is set by the number
 of elements compared (Bonferroni) and :data:`CALL_ALPHA`.
@@ -37,6 +43,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from nnspec.checks.bounds import coherence as C
 from nnspec.checks.bounds import rules as tol
 from nnspec.reference.activations import sigmoid as _sigmoid
 
@@ -114,6 +121,9 @@ class Trajectory(NamedTuple):
     state: tuple[np.ndarray, ...]
     Vy: np.ndarray
     Vstate: tuple[np.ndarray, ...]
+    #: Per batch row, whether the coherent subspace raised some V above DIAGONAL_LIMIT times the
+    #: diagonal model's (coherence.py): the gradients' model, diagonal only, is not trusted there.
+    coherent: np.ndarray | None = None
 
 
 def spread(v: np.ndarray, Vv: np.ndarray | float, W2: np.ndarray, n: int) -> np.ndarray:
@@ -167,14 +177,15 @@ def _guarded(traj: Trajectory, *arrays: np.ndarray | None) -> Trajectory:
     a normal number (SQUARABLE): the model would lose that input's terms. A V that overflowed
     (inf, or inf·0 = NaN at a saturated unit) is infinite too: no bound, never a silent one."""
     traj = Trajectory(traj.y, traj.state, np.where(np.isnan(traj.Vy), np.inf, traj.Vy),
-                      tuple(np.where(np.isnan(v), np.inf, v) for v in traj.Vstate))
+                      tuple(np.where(np.isnan(v), np.inf, v) for v in traj.Vstate),
+                      traj.coherent)
     for a in arrays:
         if a is None:
             continue
         m = np.abs(np.asarray(a, dtype=np.float64))
         if np.any((m != 0) & ((m < SQUARABLE) | (m > 1 / SQUARABLE))):
             return Trajectory(traj.y, traj.state, np.full(traj.Vy.shape, np.inf),
-                              tuple(np.full(v.shape, np.inf) for v in traj.Vstate))
+                              tuple(np.full(v.shape, np.inf) for v in traj.Vstate), traj.coherent)
     return traj
 
 
@@ -205,6 +216,56 @@ class GRUTape(NamedTuple):
 
 # ---- the families ---------------------------------------------------------------------------
 
+def probe_inflation(K: int, elements: float = 1e10) -> float:
+    """(x_K/λ)²: what makes λ·√(inflation·V̂) the probes' own bound. For K Gaussian tangents'
+    mean square V̂ (χ²_K·V/K, independent of the implementation's error e, sub-Gaussian with
+    proxy V), P(|e| > x√V̂) ≤ E 2exp(−x²V̂/2V) = 2(1 + x²/K)^(−K/2) (χ²'s moment generating
+    function); Bonferroni as :func:`confidence` gives x² = K((4N/α)^(2/K) − 1). The ratio to λ²
+    grows with N, so it is taken at ``elements`` = 10¹⁰, more than any call holds (1.81 at
+    N = 4·10⁶, 2.10 at 10¹⁰ for K = 64)."""
+    t = np.log(4.0 * elements / CALL_ALPHA)
+    return float(K * np.expm1(2.0 * t / K) / (2.0 * t))
+
+
+def _coherent(run: Callable[[Any, list[Any] | None], Trajectory], rows: int, states: int,
+              V0: np.ndarray | None, tape: list[Any] | None) -> Trajectory:
+    """``run(tracker, tape)`` → a trajectory whose V are pairs (V(r), V(r/2)), the larger of the
+    diagonal model's and ``tracker``'s (coherence.py). First a coherence.Subspace of WIDTH
+    directions: where it is the whole state its V is exact and decides; where no element's V grew
+    by more than GAIN from r/2 to r it decides with its last increment added once more,
+    V(r) + (V(r) − V(r/2)); otherwise the call is run again with coherence.Probes. The last run's
+    steps are appended to ``tape``."""
+    steps: list[Any] | None = None if tape is None else []
+    sub = C.Subspace(rows, states, C.WIDTH, V0)
+    traj = run(sub, steps)
+    pairs = [traj.Vy, *traj.Vstate]
+    if sub.whole:
+        V = [p[0] for p in pairs]
+    elif all(np.all(p[0] <= C.GAIN * p[1]) for p in pairs):
+        V = [2 * p[0] - p[1] for p in pairs]
+    else:
+        steps = None if tape is None else []
+        traj = run(C.Probes(rows, states, C.PROBES, probe_inflation(C.PROBES), V0), steps)
+        V = [p[0] for p in (traj.Vy, *traj.Vstate)]
+    if tape is not None and steps is not None:
+        tape.extend(steps)
+    return Trajectory(traj.y, traj.state, V[0], tuple(V[1:]), traj.coherent)
+
+
+def _same(v: np.ndarray) -> np.ndarray:
+    """The identity: errors of the state's own components (GRU, RNN)."""
+    return v
+
+
+def _pair(V: np.ndarray, coherent: tuple[np.ndarray, np.ndarray],
+          grew: np.ndarray) -> np.ndarray:
+    """The larger of the diagonal model's V and the subspace's, with r directions and with r/2,
+    stacked on axis 0 (coherence.py: both estimate the same exact variance); ``grew`` (per batch
+    row) records where the subspace's exceeds DIAGONAL_LIMIT·V."""
+    grew |= np.any(coherent[0] > C.DIAGONAL_LIMIT * V, axis=-1)
+    return np.stack([np.maximum(V, coherent[0]), np.maximum(V, coherent[1])])
+
+
 @tol.overflow_is_infinite
 def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
          b_ih: np.ndarray | None, b_hh: np.ndarray | None, w_hr: np.ndarray | None = None,
@@ -213,49 +274,102 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
     """lstm.layer (lstm.cell.projection with ``w_hr``): A = x w_ihᵀ + h w_hhᵀ + b (n = D + H + 2),
     i, f, o = σ, g = tanh of its blocks, c' = f c + i g, m = o tanh c', h' = m (or m w_hrᵀ,
     n = H). Vx: the input's V (a layer below), Vh0, Vc0 the initial state's (None: exact).
-    ``tape``, a list, receives every step's :class:`LSTMTape` (the gradients' bound needs them)."""
+    ``tape``, a list, receives every step's :class:`LSTMTape` (the gradients' bound needs them).
+    V is the diagonal model's plus the coherent subspace's (checks/bounds/coherence.py)."""
     T, B, D = x.shape
     H = w_hh.shape[1] if w_hr is None else w_ih.shape[0] // 4
     n = D + w_hh.shape[1] + 2
     inp = _inputs(x, Vx, w_ih, (b_ih, b_hh), n)
     Whh2 = (w_hh * w_hh).T
     Whr2 = None if w_hr is None else (w_hr * w_hr).T
-    h, c = np.asarray(h0, dtype=np.float64), np.asarray(c0, dtype=np.float64)
-    Vh = np.zeros_like(h) if Vh0 is None else Vh0
-    Vc = np.zeros_like(c) if Vc0 is None else Vc0
-    ys, Vys = np.empty((T, B, h.shape[1])), np.empty((T, B, h.shape[1]))
-    for t in range(T):
-        A = inp.xw[t] + h @ w_hh.T
-        VA = n * A * A + inp.rest[t] + spread(h, Vh, Whh2, n)
-        s = _sigmoid(A)
-        ds = s * (1.0 - s)
-        Vs = ds * ds * VA + library(s)
-        i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
-        Vi, Vf, Vo = Vs[:, :H], Vs[:, H:2 * H], Vs[:, 3 * H:]
-        g = np.tanh(A[:, 2 * H:3 * H])
-        Vg = (1.0 - g * g) ** 2 * VA[:, 2 * H:3 * H] + library(g)
-        fc, ig = f * c, i * g
-        c_new = fc + ig
-        c_prev, Vc_prev = c, Vc
-        Vc = uncorrelated((f, Vc), (c, Vf), (g, Vi), (i, Vg)) + fc * fc + ig * ig + c_new * c_new
-        tc = np.tanh(c_new)
-        Vtc = (1.0 - tc * tc) ** 2 * Vc + library(tc)
-        m = o * tc
-        Vm = uncorrelated((o, Vtc), (tc, Vo)) + m * m
-        if w_hr is None:
-            h, Vh = m, Vm
-        else:
-            assert Whr2 is not None
-            h = m @ w_hr.T
-            Vh = H * h * h + spread(m, Vm, Whr2, H)
-        c = c_new
-        ys[t], Vys[t] = h, Vh
-        if tape is not None:
-            s[:, 2 * H:3 * H], Vs[:, 2 * H:3 * H] = g, Vg  # block 2's σ is not used: keep g there
-            tape.append(LSTMTape(c_prev, Vc_prev, s, Vs, tc, Vtc,
-                                 *((None, None) if w_hr is None else (m, Vm))))
-    return _guarded(Trajectory(ys, (h, c), Vys, (Vh, Vc)), x, h0, c0, w_ih, w_hh, b_ih, b_hh,
-                    w_hr)
+    h0, c0 = np.asarray(h0, dtype=np.float64), np.asarray(c0, dtype=np.float64)
+    Ph = h0.shape[1]
+    hp, cp = slice(0, Ph), slice(Ph, Ph + H)
+
+    def to_h(v: np.ndarray) -> np.ndarray:
+        return v if w_hr is None else v @ w_hr.T
+
+    def from_h(Q: np.ndarray) -> np.ndarray:
+        return Q[:, :, hp] if w_hr is None else Q[:, :, hp] @ w_hr
+
+    def state(vh: np.ndarray, vc: np.ndarray | None = None) -> np.ndarray:
+        return np.concatenate([vh, np.zeros((*vh.shape[:2], H)) if vc is None else vc], -1)
+
+    def run(sub: Any, steps: list[Any] | None) -> Trajectory:
+        h, c = h0, c0
+        Vh = np.zeros_like(h) if Vh0 is None else Vh0
+        Vc = np.zeros_like(c) if Vc0 is None else Vc0
+        ys, Vys = np.empty((T, B, Ph)), np.empty((2, T, B, Ph))
+        grew = np.zeros(B, dtype=bool)
+        for t in range(T):
+            tangents = sub.tangents()
+            qh, qc = tangents[:, :, hp], tangents[:, :, cp]
+            A = inp.xw[t] + h @ w_hh.T
+            # The terms' squares and the carried V through W∘W in one GEMM, apart: the step's
+            # own roundings (local) and the carried error are both needed.
+            sq = np.concatenate([h * h, Vh]) @ Whh2
+            carried = sq[B:]
+            VA_loc = n * A * A + inp.rest[t] + (n + 1) * sq[:B]
+            s = _sigmoid(A)
+            ds = s * (1.0 - s)
+            Vs_loc = ds * ds * VA_loc + library(s)
+            Vs = Vs_loc + ds * ds * carried
+            i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
+            Vi, Vf, Vo = Vs[:, :H], Vs[:, H:2 * H], Vs[:, 3 * H:]
+            g = np.tanh(A[:, 2 * H:3 * H])
+            dg = 1.0 - g * g
+            Vg_loc = dg * dg * VA_loc[:, 2 * H:3 * H] + library(g)
+            Vg = Vg_loc + dg * dg * carried[:, 2 * H:3 * H]
+            fc, ig = f * c, i * g
+            c_new = fc + ig
+            c_prev, Vc_prev = c, Vc
+            rounded = fc * fc + ig * ig + c_new * c_new
+            Dc = uncorrelated((c, Vs_loc[:, H:2 * H]), (g, Vs_loc[:, :H]), (i, Vg_loc)) + rounded
+            Vc = uncorrelated((f, Vc), (c, Vf), (g, Vi), (i, Vg)) + rounded
+            tc = np.tanh(c_new)
+            dtc = 1.0 - tc * tc
+            Vtc = dtc * dtc * Vc + library(tc)
+            m = o * tc
+            Vm = uncorrelated((o, Vtc), (tc, Vo)) + m * m
+            # δm = o·tanh'(c')·δc' + η: the one correlation inside a step, kept exactly.
+            a = o * dtc
+            D_eta = o * o * library(tc) + tc * tc * Vs_loc[:, 3 * H:] + m * m
+            k = tangents.shape[1]
+            dA = (qh.reshape(-1, Ph) @ w_hh.T).reshape(B, k, 4 * H)
+            dgate = ds[:, None, :] * dA
+            yc = (f[:, None] * qc + c[:, None] * dgate[..., H:2 * H] + g[:, None] * dgate[..., :H]
+                  + (i * dg)[:, None] * dA[..., 2 * H:3 * H])
+            ym = a[:, None] * yc + tc[:, None] * dgate[..., 3 * H:]
+            yh = ym if w_hr is None else (ym.reshape(-1, H) @ w_hr.T).reshape(B, k, Ph)
+            sub.rotate(np.concatenate([yh, yc], -1))
+            # The step's own errors: δc' (Dc), reaching h through a = o·tanh'(c'); η (D_eta),
+            # m's own; with a projection, the projection's sum (D_p). Their effects on the state
+            # (h, c), and the transposes (a state direction's coordinates per source).
+            sub.add(Dc, lambda v, a=a: state(to_h(a[:, None, :] * v), v),
+                    lambda Q, a=a: a[:, None, :] * from_h(Q) + Q[:, :, cp])
+            sub.add(D_eta, lambda v: state(to_h(v)), from_h)
+            if w_hr is None:
+                h, Vh = m, Vm
+            else:
+                assert Whr2 is not None
+                h = m @ w_hr.T
+                sqm = np.concatenate([m * m, Vm]) @ Whr2
+                D_p = H * h * h + (H + 1) * sqm[:B]
+                Vh = D_p + sqm[B:]
+                sub.add(D_p, state, lambda Q: Q[:, :, hp])
+            c = c_new
+            ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(hp), grew)
+            if steps is not None:
+                s[:, 2 * H:3 * H], Vs[:, 2 * H:3 * H] = g, Vg  # block 2's σ is unused: keep g
+                steps.append(LSTMTape(c_prev, Vc_prev, s, Vs, tc, Vtc,
+                                      *((None, None) if w_hr is None else (m, Vm))))
+        return Trajectory(ys, (h, c), Vys, (Vys[:, -1], _pair(Vc, sub.variance(cp), grew)),
+                          grew)
+
+    V0 = None if Vh0 is None and Vc0 is None else np.concatenate(
+        [np.zeros_like(h0) if Vh0 is None else Vh0, np.zeros_like(c0) if Vc0 is None else Vc0], 1)
+    traj = _coherent(run, B, Ph + H, V0, tape)
+    return _guarded(traj, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
 
 
 @tol.overflow_is_infinite
@@ -264,7 +378,8 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         Vh0: np.ndarray | None = None, tape: list[Any] | None = None) -> Trajectory:
     """gru.layer (PyTorch's cell): r, z = σ(x W_{r,z}ᵀ + h W_{r,z}ᵀ + b) (n = D + H + 2),
     A_in = x W_inᵀ + b_in (n = D + 1), A_hn = h W_hnᵀ + b_hn (n = H + 1), n = tanh(A_in + r A_hn),
-    h' = (1 − z) n + z h. ``tape``, a list, receives every step's :class:`GRUTape`."""
+    h' = (1 − z) n + z h. ``tape``, a list, receives every step's :class:`GRUTape`. V is the
+    diagonal model's plus the coherent subspace's (checks/bounds/coherence.py)."""
     T, B, D = x.shape
     H = w_hh.shape[1]
 
@@ -275,37 +390,60 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     n_rz = D + H + 2
     inp_rz = _inputs(x, Vx, w_ih[rz], (rows(b_ih, rz), rows(b_hh, rz)), n_rz)
     inp_n = _inputs(x, Vx, w_ih[nn], (rows(b_ih, nn),), D + 1)
-    W2_rz, W2_hn = (w_hh[rz] * w_hh[rz]).T, (w_hh[nn] * w_hh[nn]).T
+    W2 = (w_hh * w_hh).T
     b_hn = np.zeros(H) if b_hh is None else b_hh[nn]
-    h = np.asarray(h0, dtype=np.float64)
-    Vh = np.zeros_like(h) if Vh0 is None else Vh0
-    ys, Vys = np.empty((T, B, H)), np.empty((T, B, H))
-    for t in range(T):
-        hw = h @ w_hh.T
-        A_rz = inp_rz.xw[t] + hw[:, rz]
-        VA_rz = n_rz * A_rz * A_rz + inp_rz.rest[t] + spread(h, Vh, W2_rz, n_rz)
-        s = _sigmoid(A_rz)
-        ds = s * (1.0 - s)
-        Vs = ds * ds * VA_rz + library(s)
-        r, z, Vr, Vz = s[:, :H], s[:, H:], Vs[:, :H], Vs[:, H:]
-        A_in = inp_n.xw[t]
-        VA_in = (D + 1) * A_in * A_in + inp_n.rest[t]
-        A_hn = hw[:, nn] + b_hn
-        VA_hn = (H + 1) * A_hn * A_hn + spread(h, Vh, W2_hn, H + 1) + (H + 2) * b_hn * b_hn
-        P = r * A_hn
-        A_n = A_in + P
-        VA_n = uncorrelated((np.ones_like(P), VA_in), (r, VA_hn), (A_hn, Vr)) + P * P + A_n * A_n
-        nv = np.tanh(A_n)
-        Vn = (1.0 - nv * nv) ** 2 * VA_n + library(nv)
-        keep, take = z * h, (1.0 - z) * nv
-        h_new = take + keep
-        Vh = (uncorrelated((1.0 - z, Vn), (h - nv, Vz), (z, Vh))
-              + (nv * (1.0 - z)) ** 2 + take * take + keep * keep + h_new * h_new)
-        h = h_new
-        ys[t], Vys[t] = h, Vh
-        if tape is not None:
-            tape.append(GRUTape(s, Vs, A_hn, VA_hn, nv, Vn))
-    return _guarded(Trajectory(ys, (h,), Vys, (Vh,)), x, h0, w_ih, w_hh, b_ih, b_hh)
+    h0 = np.asarray(h0, dtype=np.float64)
+
+    def run(sub: Any, steps: list[Any] | None) -> Trajectory:
+        h = h0
+        Vh = np.zeros_like(h) if Vh0 is None else Vh0
+        ys, Vys = np.empty((T, B, H)), np.empty((2, T, B, H))
+        grew = np.zeros(B, dtype=bool)
+        for t in range(T):
+            qh = sub.tangents()
+            hw = h @ w_hh.T
+            sq = np.concatenate([h * h, Vh]) @ W2
+            carried = sq[B:]
+            A_rz = inp_rz.xw[t] + hw[:, rz]
+            VA_rz_loc = n_rz * A_rz * A_rz + inp_rz.rest[t] + (n_rz + 1) * sq[:B, rz]
+            s = _sigmoid(A_rz)
+            ds = s * (1.0 - s)
+            Vs_loc = ds * ds * VA_rz_loc + library(s)
+            Vs = Vs_loc + ds * ds * carried[:, rz]
+            r, z, Vr, Vz = s[:, :H], s[:, H:], Vs[:, :H], Vs[:, H:]
+            A_in = inp_n.xw[t]
+            VA_in = (D + 1) * A_in * A_in + inp_n.rest[t]
+            A_hn = hw[:, nn] + b_hn
+            VA_hn_loc = (H + 1) * A_hn * A_hn + (H + 2) * (sq[:B, nn] + b_hn * b_hn)
+            VA_hn = VA_hn_loc + carried[:, nn]
+            P = r * A_hn
+            A_n = A_in + P
+            rounded_n = P * P + A_n * A_n
+            VA_n_loc = uncorrelated((r, VA_hn_loc), (A_hn, Vs_loc[:, :H])) + VA_in + rounded_n
+            VA_n = uncorrelated((r, VA_hn), (A_hn, Vr)) + VA_in + rounded_n
+            nv = np.tanh(A_n)
+            dn = 1.0 - nv * nv
+            Vn_loc = dn * dn * VA_n_loc + library(nv)
+            Vn = dn * dn * VA_n + library(nv)
+            keep, take = z * h, (1.0 - z) * nv
+            h_new = take + keep
+            rounded = (nv * (1.0 - z)) ** 2 + take * take + keep * keep + h_new * h_new
+            D_h = uncorrelated((1.0 - z, Vn_loc), (h - nv, Vs_loc[:, H:])) + rounded
+            Vh = uncorrelated((1.0 - z, Vn), (h - nv, Vz), (z, Vh)) + rounded
+            dhw = (qh.reshape(-1, H) @ w_hh.T).reshape(B, qh.shape[1], 3 * H)
+            dgate = ds[:, None, :] * dhw[..., rz]
+            dA_n = r[:, None] * dhw[..., nn] + A_hn[:, None] * dgate[..., :H]
+            sub.rotate((1.0 - z)[:, None] * dn[:, None] * dA_n
+                       + (h - nv)[:, None] * dgate[..., H:] + z[:, None] * qh)
+            sub.add(D_h, _same, _same)
+            h = h_new
+            ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew)
+            if steps is not None:
+                steps.append(GRUTape(s, Vs, A_hn, VA_hn, nv, Vn))
+        return Trajectory(ys, (h,), Vys, (Vys[:, -1],), grew)
+
+    traj = _coherent(run, B, H, Vh0, tape)
+    return _guarded(traj, x, h0, w_ih, w_hh, b_ih, b_hh)
 
 
 @tol.overflow_is_infinite
@@ -316,34 +454,49 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     """rnn.layer: a = x w_ihᵀ + h w_hhᵀ + b (n = D + H + 2), h' = φ(a) for tanh, σ, the identity
     or ReLU. ReLU's kink is not differentiable: where a > −scale_·√V_a (the computed a may lie
     above 0) its error passes whole, |ReLU(a + e) − ReLU(a)| ≤ |e|; elsewhere ReLU returns 0
-    exactly. ``tape``, a list, receives every step's (a, V_a)."""
+    exactly. ``tape``, a list, receives every step's (a, V_a). V is the diagonal model's plus
+    the coherent subspace's (checks/bounds/coherence.py)."""
+    if nonlinearity not in ("tanh", "sigmoid", "linear", "relu"):
+        raise ValueError(f"nonlinearity must be tanh, relu, sigmoid or linear, got {nonlinearity!r}")
     T, B, D = x.shape
     H = w_hh.shape[1]
     n = D + H + 2
     inp = _inputs(x, Vx, w_ih, (b_ih, b_hh), n)
     Whh2 = (w_hh * w_hh).T
-    h = np.asarray(h0, dtype=np.float64)
-    Vh = np.zeros_like(h) if Vh0 is None else Vh0
-    ys, Vys = np.empty((T, B, H)), np.empty((T, B, H))
-    for t in range(T):
-        a = inp.xw[t] + h @ w_hh.T
-        Va = n * a * a + inp.rest[t] + spread(h, Vh, Whh2, n)
-        if nonlinearity == "tanh":
-            h = np.tanh(a)
-            Vh = (1.0 - h * h) ** 2 * Va + library(h)
-        elif nonlinearity == "sigmoid":
-            h = _sigmoid(a)
-            Vh = (h * (1.0 - h)) ** 2 * Va + library(h)
-        elif nonlinearity == "linear":
-            h, Vh = a, Va
-        elif nonlinearity == "relu":
-            h, Vh = np.maximum(a, 0.0), Va * (a > -scale_ * np.sqrt(Va))
-        else:
-            raise ValueError(f"nonlinearity must be tanh, relu, sigmoid or linear, got {nonlinearity!r}")
-        ys[t], Vys[t] = h, Vh
-        if tape is not None:
-            tape.append((a, Va))
-    return _guarded(Trajectory(ys, (h,), Vys, (Vh,)), x, h0, w_ih, w_hh, b_ih, b_hh)
+    h0 = np.asarray(h0, dtype=np.float64)
+
+    def run(sub: Any, steps: list[Any] | None) -> Trajectory:
+        h = h0
+        Vh = np.zeros_like(h) if Vh0 is None else Vh0
+        ys, Vys = np.empty((T, B, H)), np.empty((2, T, B, H))
+        grew = np.zeros(B, dtype=bool)
+        for t in range(T):
+            qh = sub.tangents()
+            a = inp.xw[t] + h @ w_hh.T
+            sq = np.concatenate([h * h, Vh]) @ Whh2
+            Va_loc = n * a * a + inp.rest[t] + (n + 1) * sq[:B]
+            Va = Va_loc + sq[B:]
+            if nonlinearity == "tanh":
+                h = np.tanh(a)
+                slope, own = 1.0 - h * h, library(h)
+            elif nonlinearity == "sigmoid":
+                h = _sigmoid(a)
+                slope, own = h * (1.0 - h), library(h)
+            elif nonlinearity == "linear":
+                h, slope, own = a, np.ones_like(a), np.zeros_like(a)
+            else:
+                h = np.maximum(a, 0.0)
+                slope, own = (a > -scale_ * np.sqrt(Va)).astype(np.float64), np.zeros_like(a)
+            Vh = slope * slope * Va + own
+            sub.rotate(slope[:, None] * (qh.reshape(-1, H) @ w_hh.T).reshape(B, qh.shape[1], H))
+            sub.add(slope * slope * Va_loc + own, _same, _same)
+            ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew)
+            if steps is not None:
+                steps.append((a, Va))
+        return Trajectory(ys, (h,), Vys, (Vys[:, -1],), grew)
+
+    traj = _coherent(run, B, H, Vh0, tape)
+    return _guarded(traj, x, h0, w_ih, w_hh, b_ih, b_hh)
 
 
 # ---- the bound: the smaller of the worst case and the probabilistic one -------------------------

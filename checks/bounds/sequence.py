@@ -157,6 +157,7 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
     value, V = xs, np.zeros_like(xs)
     V_finals = [np.zeros((num_layers * D, B, w)) for w in widths]
     linear = np.ones(B, dtype=bool)
+    diagonal = np.ones(B, dtype=bool)  # the gradients' model holds (backpropagation.diagonal)
     sure = np.ones(B, dtype=bool)  # no ReLU derivative that may flip (backpropagation.sure)
     trajectories: dict[tuple[int, int, int], tuple[P.Trajectory, list[Any]]] = {}
     layer_inputs = []
@@ -179,6 +180,7 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
                 for V_final, v in zip(V_finals, traj.Vstate, strict=True):
                     V_final[k, idx] = v
                 linear[idx] &= P.layer_linearisable(traj, dtype)[1]
+                diagonal[idx] &= BP.diagonal(traj)
         value, V = y_p, V_p
     probabilistic = [time_major(np.where(linear[None, :, None], scale * np.sqrt(V) + floor,
                                          np.inf), batch_first),
@@ -275,7 +277,7 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
         return time_major(Vg, batch_first), V_states, V_params
 
     V_dx, V_states, V_params = probabilistic_()
-    ok = linear & sure & BP.squarable(*cotangents)
+    ok = linear & diagonal & sure & BP.squarable(*cotangents)
     s = P.scale(dtype, V_dx.size + sum(v.size for v in V_states) + sum(v.size for v in V_params.values()))
 
     def prob(V: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -1,0 +1,188 @@
+"""rnn.layer, gru.layer, lstm.layer, lstm.cell.projection, sequence.module — the error covariance
+of a recurrent layer along the directions its tangent map carries furthest (spec/tolerances.md,
+"Long memory").
+
+The diagonal model of checks/bounds/propagation.py carries each state component's variance
+proxy V through the squares of the step Jacobian's entries, J∘J, dropping covariances. Over a
+long memory that is not enough: an error injected at step s reaches step t along every path of
+the products J_t ⋯ J_{s+1}, and the paths through the recurrent weights add *coherently* — in
+amplitude, not in power — so the exact variance of the linear model, diag(Σ_s Φ(t,s) D_s Φ(t,s)ᵀ),
+outgrows the diagonal one wherever the tangent map contracts slowly (an LSTM whose forget gates
+sit near 1: 22–25× in √V at T = 1000).
+
+Here r coordinates c_t of the error are followed exactly along the least contracting directions
+(the QR iteration of Lyapunov-exponent estimation, Benettin et al. 1980):
+
+    J_t Q_{t−1} = Q_t R_t  (QR),   c_t = R_t c_{t−1} + Q_tᵀ δ_t,   e_t = J_t e_{t−1} + δ_t,
+
+Q_t the directions (orthonormal), δ_t the step's own roundings (their covariance is the diagonal
+model's local V, with the one correlation inside a step an LSTM has: h' = o·tanh(c') reads the
+rounded c'), e_t the whole error. Carried are M_t = Cov(c_t) = R_t M_{t−1} R_tᵀ + Q_tᵀ Cov(δ_t) Q_t
+and X_t = Cov(c_t, e_t) = R_t X_{t−1} J_tᵀ + Q_tᵀ Cov(δ_t) — the tangent map applied to 2r
+vectors per step. Each element's variance is read as the part of it that c explains,
+
+    V_i = X_iᵀ M⁻¹ X_i ≤ Var(e_i)        (the Schur complement of Cov(e_i, c) is ≥ 0),
+
+a lower bound on the exact variance of the linear model that grows with r (a regression on more
+coordinates explains more) and equals it once r is the state's dimension. The layer's V is the
+larger of this and the diagonal model's: where the diagonal model is accurate it decides, as
+tight as before.
+
+The subspace is narrow (:data:`WIDTH` directions) and serves as the test of the diagonal model:
+the leading r/2 columns of an r-column iteration are an r/2-column iteration of their own (QR is
+nested), so one run reads V(r) and V(r/2). Where no element's V grows by more than :data:`GAIN`
+from r/2 to r — the least contracting directions add nothing the diagonal model has not already
+counted — the call's V is V(r) + (V(r) − V(r/2)). Where some element's does, the diagonal model
+is short by more than GAIN there (V(r) is a lower bound on the exact variance), and the
+covariance is spread over more directions than a narrow subspace follows (an LSTM of H = 512
+with forget gates near 1 needs hundreds). The call is then run again with :class:`Probes`: K
+random tangents of the same linear model, whose mean square estimates the exact variance at any
+width, and whose bound is a tail bound of its own, (x_K/λ) looser (propagation.probe_inflation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+#: The subspace's width: the directions followed per batch row.
+WIDTH = 2
+
+#: The subspace decides — V = max(V_diag, V(r)) + its last increment — where no element's V grew
+#: by more than this from r/2 to r directions; elsewhere the call goes to :class:`Probes`.
+GAIN = 1.25
+
+#: Where the subspace's (or the probes') variance exceeds the diagonal model's by more than this
+#: factor, a batch row's diagonal gradient model (checks/bounds/backpropagation.py) is not trusted:
+#: it has no subspace of its own, and its measured margin — torch's gradient errors at ≤ 0.122 of
+#: the bound in every row of the evidence (spec/tolerances.md, "Gradients") — covers an
+#: under-estimate of √V by 2 = √4 with room to spare, not the 20× of a long memory.
+DIAGONAL_LIMIT = 4.0
+
+#: Random tangents of :class:`Probes`: the bound from their mean square is (x_K/λ) looser than
+#: one from the exact V — 1.35× at K = 64 (propagation.probe_inflation).
+PROBES = 64
+
+#: effect(v): state increments (rows, k, dim) of k draws v (rows, k, n) of independent errors.
+Effect = Callable[[np.ndarray], np.ndarray]
+
+
+class Subspace:
+    """Q (rows, r, dim): the r directions of each batch row, as rows; M (rows, r, r) and
+    X (rows, r, dim): the covariance of the coordinates c, and of c with the whole error e. See
+    the module's docstring."""
+
+    def __init__(self, rows: int, dim: int, width: int, V0: np.ndarray | None = None) -> None:
+        r = min(width, dim)
+        # A fixed start: the bound of a call must not depend on a random draw.
+        start = np.random.default_rng(0).standard_normal((rows, r, dim))
+        self.Q = _orthonormal(start)[0]
+        self.M = np.zeros((rows, r, r))
+        self.X = np.zeros((rows, r, dim))
+        self.whole = r == dim
+        if V0 is not None:
+            self.add(V0, lambda v: v, lambda Q: Q)
+
+    @property
+    def width(self) -> int:
+        return int(self.Q.shape[1])
+
+    def tangents(self) -> np.ndarray:
+        """The vectors (rows, 2r, dim) the step's tangent map is to be applied to: Q's and X's."""
+        return np.concatenate([self.Q, self.X], axis=1)
+
+    def rotate(self, images: np.ndarray) -> None:
+        """One step, from the tangent map's images of :meth:`tangents`: Q_t, and M and X carried;
+        the step's own roundings follow by :meth:`add`."""
+        r = self.width
+        self.Q, R = _orthonormal(images[:, :r])
+        self.M = R @ self.M @ R.transpose(0, 2, 1)
+        self.X = R @ images[:, r:]
+
+    def add(self, D: np.ndarray, effect: Effect, transpose: Effect) -> None:
+        """Independent errors of variance D (rows, n) reaching the state through the linear map E
+        (``effect``, with ``transpose`` applying Eᵀ): their coordinates U = Q E, M += U D Uᵀ,
+        X += E(U D)."""
+        U = transpose(self.Q)
+        UD = U * D[:, None, :]
+        self.M += U @ UD.transpose(0, 2, 1)
+        self.X += effect(UD)
+
+    def variance(self, part: slice) -> tuple[np.ndarray, np.ndarray]:
+        """X_iᵀ M⁻¹ X_i over ``part`` of the state, on all r coordinates and on the leading r/2
+        (the iteration of half the width): two (rows, |part|). With M = L Lᵀ and Y = L⁻¹X, the
+        two are Σ over all rows of Y² and over its leading r/2 (L⁻¹ is lower triangular, its
+        leading block the inverse of the leading block's factor). A ridge of 10⁻¹² of M's mean
+        diagonal keeps a singular M (directions no rounding has reached yet) factorable; it
+        only lowers the explained part."""
+        r, h = self.width, max(self.width // 2, 1)
+        ridge = 1e-12 * np.trace(self.M, axis1=1, axis2=2) / r + np.finfo(np.float64).tiny
+        try:
+            L = np.linalg.cholesky(self.M + ridge[:, None, None] * np.eye(r))
+        except np.linalg.LinAlgError:  # M not finite: no bound from here (propagation._guarded)
+            nan = np.full((self.M.shape[0], self.X[:, :, part].shape[2]), np.nan)
+            return nan, nan
+        Y = np.linalg.inv(L) @ self.X[:, :, part]
+        Y *= Y
+        half = Y[:, :h].sum(axis=1)
+        return half + Y[:, h:].sum(axis=1), half
+
+
+class Probes:
+    """K random tangents of the linear error model (rows, K, dim): every step's own errors drawn
+    as Gaussians of their variance and carried through the step's signed Jacobian, so that each
+    tangent's element i is N(0, V_exact,i) and their mean square estimates V_exact — whatever the
+    correlations, at any width. Its bound is a tail bound of its own (propagation.probe_inflation)
+    and ``inflation`` scales the mean square to the V that λ turns into it."""
+
+    def __init__(self, rows: int, dim: int, K: int, inflation: float,
+                 V0: np.ndarray | None = None) -> None:
+        self.rng = np.random.default_rng(0)  # a fixed draw: the same call, the same bound
+        self.Z = np.zeros((rows, K, dim))
+        self.inflation = inflation
+        self.whole = False
+        if V0 is not None:
+            self.add(V0, lambda v: v, lambda Q: Q)
+
+    def tangents(self) -> np.ndarray:
+        return self.Z
+
+    def rotate(self, images: np.ndarray) -> None:
+        self.Z = images
+
+    def add(self, D: np.ndarray, effect: Effect, transpose: Effect) -> None:
+        draws = self.rng.standard_normal((D.shape[0], self.Z.shape[1], D.shape[1]))
+        self.Z += effect(draws * np.sqrt(D)[:, None, :])
+
+    def variance(self, part: slice) -> tuple[np.ndarray, np.ndarray]:
+        V = self.inflation * np.mean(self.Z[:, :, part] ** 2, axis=1)
+        return V, V
+
+
+#: CholeskyQR2's Q is accepted when ‖QQᵀ − I‖_max is below this; LAPACK's QR decides otherwise.
+ORTHONORMAL = 1e-10
+
+
+def _orthonormal(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Y = Rᵀ Q for a batch of wide matrices (rows, r, dim), Q's rows orthonormal, R upper
+    triangular — the QR factorisation of Yᵀ. Cholesky QR (Fukaya et al., 2014): Q = L⁻¹Y with
+    L Lᵀ = Y Yᵀ — GEMMs, where LAPACK's batched Householder QR is ≈ 30× slower at these shapes;
+    repeated once (CholeskyQR2) where one pass leaves Q further than :data:`ORTHONORMAL` from
+    orthonormal, which it does for Y's condition numbers up to ≈ u^(−1/2). A Y nearer
+    rank-deficient (a saturated or dead unit's direction) fails Cholesky or orthonormality and
+    goes to Householder QR."""
+    eye = np.eye(Y.shape[1])
+    try:
+        L = np.linalg.cholesky(Y @ Y.transpose(0, 2, 1))
+        Q = np.linalg.inv(L) @ Y
+        for _ in range(2):
+            G = Q @ Q.transpose(0, 2, 1)
+            if np.all(np.abs(G - eye) <= ORTHONORMAL):  # NaN fails
+                return Q, L.transpose(0, 2, 1)
+            L2 = np.linalg.cholesky(G)
+            Q, L = np.linalg.inv(L2) @ Q, L @ L2
+    except np.linalg.LinAlgError:
+        pass
+    Qc, R = np.linalg.qr(Y.transpose(0, 2, 1))
+    return np.ascontiguousarray(Qc.transpose(0, 2, 1)), R
