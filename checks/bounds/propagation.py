@@ -229,24 +229,20 @@ def probe_inflation(K: int, elements: float = 1e10) -> float:
 
 def _coherent(run: Callable[[Any, list[Any] | None], Trajectory], rows: int, states: int,
               V0: np.ndarray | None, tape: list[Any] | None) -> Trajectory:
-    """``run(tracker, tape)`` → a trajectory whose V are pairs (V(r), V(r/2)), the larger of the
-    diagonal model's and ``tracker``'s (coherence.py). First a coherence.Subspace of WIDTH
-    directions: where it is the whole state its V is exact and decides; where no element's V grew
-    by more than GAIN from r/2 to r it decides with its last increment added once more,
-    V(r) + (V(r) − V(r/2)); otherwise the call is run again with coherence.Probes. The last run's
-    steps are appended to ``tape``."""
+    """``run(tracker, tape)`` → a trajectory whose V are pairs (the larger of the diagonal model's
+    and ``tracker``'s, the diagonal model's) (coherence.py). First a coherence.Subspace of WIDTH
+    directions: where it is the whole state, its V is exact and decides; where it stays within
+    GAIN of the diagonal model's everywhere, the larger of the two decides; otherwise the call is
+    run again with coherence.Probes. The last run's steps are appended to ``tape``."""
     steps: list[Any] | None = None if tape is None else []
     sub = C.Subspace(rows, states, C.WIDTH, V0)
     traj = run(sub, steps)
     pairs = [traj.Vy, *traj.Vstate]
-    if sub.whole:
-        V = [p[0] for p in pairs]
-    elif all(np.all(p[0] <= C.GAIN * p[1]) for p in pairs):
-        V = [2 * p[0] - p[1] for p in pairs]
-    else:
+    if not sub.whole and not all(np.all(p[0] <= C.GAIN * p[1]) for p in pairs):
         steps = None if tape is None else []
         traj = run(C.Probes(rows, states, C.PROBES, probe_inflation(C.PROBES), V0), steps)
-        V = [p[0] for p in (traj.Vy, *traj.Vstate)]
+        pairs = [traj.Vy, *traj.Vstate]
+    V = [p[0] for p in pairs]
     if tape is not None and steps is not None:
         tape.extend(steps)
     return Trajectory(traj.y, traj.state, V[0], tuple(V[1:]), traj.coherent)
@@ -257,13 +253,12 @@ def _same(v: np.ndarray) -> np.ndarray:
     return v
 
 
-def _pair(V: np.ndarray, coherent: tuple[np.ndarray, np.ndarray],
-          grew: np.ndarray) -> np.ndarray:
-    """The larger of the diagonal model's V and the subspace's, with r directions and with r/2,
-    stacked on axis 0 (coherence.py: both estimate the same exact variance); ``grew`` (per batch
-    row) records where the subspace's exceeds DIAGONAL_LIMIT·V."""
-    grew |= np.any(coherent[0] > C.DIAGONAL_LIMIT * V, axis=-1)
-    return np.stack([np.maximum(V, coherent[0]), np.maximum(V, coherent[1])])
+def _pair(V: np.ndarray, coherent: np.ndarray, grew: np.ndarray) -> np.ndarray:
+    """(the larger of the diagonal model's V and the subspace's or the probes', V) stacked on
+    axis 0 (coherence.py: both estimate the same exact variance); ``grew`` (per batch row)
+    records where the second exceeds DIAGONAL_LIMIT·V."""
+    grew |= np.any(coherent > C.DIAGONAL_LIMIT * V, axis=-1)
+    return np.stack([np.maximum(V, coherent), V])
 
 
 @tol.overflow_is_infinite

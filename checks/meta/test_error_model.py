@@ -326,9 +326,9 @@ def _long_memory_lstm(T: int, B: int, H: int, forget_bias: float) -> tuple[np.nd
     return x, h0, c0, w_ih, w_hh, b_ih, b_hh
 
 
-def _diagonal_only(traj_pair, coherent, grew):
+def _diagonal_only(V, coherent, grew):
     """propagation._pair without the coherent subspace: the diagonal model alone."""
-    return np.stack([traj_pair, traj_pair])
+    return np.stack([V, V])
 
 
 def test_the_bound_holds_for_torch_float32_with_a_long_memory_forget_gate(monkeypatch):
@@ -405,13 +405,13 @@ def test_the_full_subspace_is_the_exact_variance_of_the_linear_model(monkeypatch
 
 
 def test_the_probes_estimate_the_exact_variance(monkeypatch):
-    # The same layer with a subspace narrower than the state: its V grows by more than GAIN from
-    # r/2 to r, and the call goes to K Gaussian probes, whose mean square over the exact variance
-    # is χ²_K/K per element; all 2,400 within its 10⁻⁷ and 1 − 10⁻⁷ quantiles.
+    # The same layer with a subspace narrower than the state: its V exceeds GAIN times the
+    # diagonal model's, and the call goes to K Gaussian probes, whose mean square over the exact
+    # variance is χ²_K/K per element; all 2,400 within its 10⁻⁷ and 1 − 10⁻⁷ quantiles.
     from scipy.stats import chi2
 
     x, w_ih, w_hh, b = _coherent_linear_rnn()
-    monkeypatch.setattr(P, "_pair", lambda V, coherent, grew: np.stack(coherent))
+    monkeypatch.setattr(P, "_pair", lambda V, coherent, grew: np.stack([coherent, V]))
     traj = P.rnn(x, np.zeros(x.shape[1:]), w_ih, w_hh, b, None, "linear", 0.0)
     estimate = traj.Vy / P.probe_inflation(coherence.PROBES)
     q = estimate / _exact_linear_variance(x, w_ih, w_hh, b)[0]
