@@ -23,8 +23,8 @@ vectors per step. Each element's variance is read as the part of it that c expla
 
     V_i = X_iᵀ M⁻¹ X_i ≤ Var(e_i)        (the Schur complement of Cov(e_i, c) is ≥ 0),
 
-a lower bound on the exact variance of the linear model that grows with r (a regression on more
-coordinates explains more) and equals it once r is the state's dimension. The layer's V is the
+a lower bound on the exact variance of the linear model (for any directions Q and any R: an
+inexact QR costs tightness, not validity) that equals it once r is the state's dimension. The layer's V is the
 larger of this and the diagonal model's: where the diagonal model is accurate it decides, as
 tight as before.
 
@@ -52,20 +52,22 @@ import numpy as np
 WIDTH = 4
 
 #: The subspace decides — V = max(V_diag, V_subspace) — where V_subspace ≤ GAIN·V_diag everywhere:
-#: the diagonal model is then short by at most a quarter in V (an eighth in the bound) along the
-#: least contracting directions; elsewhere the call goes to :class:`Probes`. Contracting layers
-#: stay below 0.6 (forget bias 0 and +2, T = 300, H = 128).
+#: along the least contracting directions the diagonal model is then short by at most a quarter
+#: in V; elsewhere the call goes to :class:`Probes`. Contracting layers stay below 0.6 (forget
+#: bias 0 and +2, T = 300, H = 128). Not a bound on the shortfall elsewhere: a moderate memory
+#: spread over hundreds of directions passes (spec/tolerances.md, "Long memory", known limits).
 GAIN = 1.25
 
 #: Where the subspace's (or the probes') variance exceeds the diagonal model's by more than this
 #: factor, a batch row's diagonal gradient model (checks/bounds/backpropagation.py) is not trusted:
 #: it has no subspace of its own, and its measured margin — torch's gradient errors at ≤ 0.122 of
 #: the bound in every row of the evidence (spec/tolerances.md, "Gradients") — covers an
-#: under-estimate of √V by 2 = √4 with room to spare, not the 20× of a long memory.
+#: under-estimate of √V by 2 = √4 with room to spare, not the 20× of a long memory. The probes'
+#: variance is compared with its inflation and χ² noise: it fires earlier there, never later.
 DIAGONAL_LIMIT = 4.0
 
 #: Random tangents of :class:`Probes`: the bound from their mean square is (x_K/λ) looser than
-#: one from the exact V — 1.35× at K = 64 (propagation.probe_inflation).
+#: one from the exact V — 1.45× at K = 64 (propagation.probe_inflation).
 PROBES = 64
 
 #: effect(v): state increments (rows, k, dim) of k draws v (rows, k, n) of independent errors.
@@ -131,8 +133,10 @@ class Probes:
     """K random tangents of the linear error model (rows, K, dim): every step's own errors drawn
     as Gaussians of their variance and carried through the step's signed Jacobian, so that each
     tangent's element i is N(0, V_exact,i) and their mean square estimates V_exact — whatever the
-    correlations, at any width. Its bound is a tail bound of its own (propagation.probe_inflation)
-    and ``inflation`` scales the mean square to the V that λ turns into it."""
+    correlations within the layer, at any width (a layer below's error enters as a V of fresh
+    errors per step: spec/tolerances.md, "Long memory", known limits). Its bound is a tail bound
+    of its own (propagation.probe_inflation), and ``inflation`` scales the mean square to the V
+    that λ turns into it."""
 
     def __init__(self, rows: int, dim: int, K: int, inflation: float,
                  V0: np.ndarray | None = None) -> None:
