@@ -248,6 +248,15 @@ def _coherent(run: Callable[[Any, list[Any] | None], Trajectory], rows: int, sta
     return Trajectory(traj.y, traj.state, V[0], tuple(V[1:]), traj.coherent)
 
 
+def _start(h0: np.ndarray, Vh0: np.ndarray | None,
+           T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A run's start: h and its V (zero: exact), the outputs y (T, B, H), their V pairs
+    (2, T, B, H) (_pair) and, per batch row, whether the second exceeded DIAGONAL_LIMIT."""
+    B, H = h0.shape
+    return (h0, np.zeros_like(h0) if Vh0 is None else Vh0, np.empty((T, B, H)),
+            np.empty((2, T, B, H)), np.zeros(B, dtype=bool))
+
+
 def _same(v: np.ndarray) -> np.ndarray:
     """The identity: errors of the state's own components (GRU, RNN)."""
     return v
@@ -291,11 +300,9 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
         return np.concatenate([vh, np.zeros((*vh.shape[:2], H)) if vc is None else vc], -1)
 
     def run(sub: Any, steps: list[Any] | None) -> Trajectory:
-        h, c = h0, c0
-        Vh = np.zeros_like(h) if Vh0 is None else Vh0
+        c = c0
+        h, Vh, ys, Vys, grew = _start(h0, Vh0, T)
         Vc = np.zeros_like(c) if Vc0 is None else Vc0
-        ys, Vys = np.empty((T, B, Ph)), np.empty((2, T, B, Ph))
-        grew = np.zeros(B, dtype=bool)
         for t in range(T):
             tangents = sub.tangents()
             qh, qc = tangents[:, :, hp], tangents[:, :, cp]
@@ -390,10 +397,7 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     h0 = np.asarray(h0, dtype=np.float64)
 
     def run(sub: Any, steps: list[Any] | None) -> Trajectory:
-        h = h0
-        Vh = np.zeros_like(h) if Vh0 is None else Vh0
-        ys, Vys = np.empty((T, B, H)), np.empty((2, T, B, H))
-        grew = np.zeros(B, dtype=bool)
+        h, Vh, ys, Vys, grew = _start(h0, Vh0, T)
         for t in range(T):
             qh = sub.tangents()
             hw = h @ w_hh.T
@@ -461,10 +465,7 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     h0 = np.asarray(h0, dtype=np.float64)
 
     def run(sub: Any, steps: list[Any] | None) -> Trajectory:
-        h = h0
-        Vh = np.zeros_like(h) if Vh0 is None else Vh0
-        ys, Vys = np.empty((T, B, H)), np.empty((2, T, B, H))
-        grew = np.zeros(B, dtype=bool)
+        h, Vh, ys, Vys, grew = _start(h0, Vh0, T)
         for t in range(T):
             qh = sub.tangents()
             a = inp.xw[t] + h @ w_hh.T
