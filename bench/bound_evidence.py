@@ -469,7 +469,7 @@ def remembering(kind: str, T: int, B: int, H: int, bias: float) -> Case:
     return Case(c.x, c.h0, (w_ih, w_hh, b_ih, b_hh))
 
 
-def _diagonal_only(V: np.ndarray, coherent: Any, grew: np.ndarray) -> np.ndarray:
+def _diagonal_only(V: np.ndarray, coherent: Any, grew: np.ndarray, excess: float) -> np.ndarray:
     """propagation._pair without the coherent subspace: the diagonal model alone."""
     return np.stack([V, V])
 

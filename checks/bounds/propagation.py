@@ -262,11 +262,12 @@ def _same(v: np.ndarray) -> np.ndarray:
     return v
 
 
-def _pair(V: np.ndarray, coherent: np.ndarray, grew: np.ndarray) -> np.ndarray:
+def _pair(V: np.ndarray, coherent: np.ndarray, grew: np.ndarray, excess: float) -> np.ndarray:
     """(the larger of the diagonal model's V and the subspace's or the probes', V) stacked on
     axis 0 (coherence.py: both estimate the same exact variance); ``grew`` (per batch row)
-    records where the second exceeds DIAGONAL_LIMIT·V."""
-    grew |= np.any(coherent > C.DIAGONAL_LIMIT * V, axis=-1)
+    records where the second exceeds DIAGONAL_LIMIT·V by more than the tracker's ``excess``
+    (its inflation and noise, coherence.NOISE)."""
+    grew |= np.any(coherent > C.DIAGONAL_LIMIT * excess * V, axis=-1)
     return np.stack([np.maximum(V, coherent), V])
 
 
@@ -360,12 +361,12 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
                 Vh = D_p + sqm[B:]
                 sub.add(D_p, state, lambda Q: Q[:, :, hp])
             c = c_new
-            ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(hp), grew)
+            ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(hp), grew, sub.excess)
             if steps is not None:
                 s[:, 2 * H:3 * H], Vs[:, 2 * H:3 * H] = g, Vg  # block 2's σ is unused: keep g
                 steps.append(LSTMTape(c_prev, Vc_prev, s, Vs, tc, Vtc,
                                       *((None, None) if w_hr is None else (m, Vm))))
-        return Trajectory(ys, (h, c), Vys, (Vys[:, -1], _pair(Vc, sub.variance(cp), grew)),
+        return Trajectory(ys, (h, c), Vys, (Vys[:, -1], _pair(Vc, sub.variance(cp), grew, sub.excess)),
                           grew)
 
     V0 = None if Vh0 is None and Vc0 is None else np.concatenate(
@@ -436,7 +437,7 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
                        + (h - nv)[:, None] * dgate[..., H:] + z[:, None] * qh)
             sub.add(D_h, _same, _same)
             h = h_new
-            ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew)
+            ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew, sub.excess)
             if steps is not None:
                 steps.append(GRUTape(s, Vs, A_hn, VA_hn, nv, Vn))
         return Trajectory(ys, (h,), Vys, (Vys[:, -1],), grew)
@@ -486,7 +487,7 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
             Vh = slope * slope * Va + own
             sub.rotate(slope[:, None] * (qh.reshape(-1, H) @ w_hh.T).reshape(B, qh.shape[1], H))
             sub.add(slope * slope * Va_loc + own, _same, _same)
-            ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew)
+            ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew, sub.excess)
             if steps is not None:
                 steps.append((a, Va))
         return Trajectory(ys, (h,), Vys, (Vys[:, -1],), grew)

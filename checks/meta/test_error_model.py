@@ -326,7 +326,7 @@ def _long_memory_lstm(T: int, B: int, H: int, forget_bias: float) -> tuple[np.nd
     return x, h0, c0, w_ih, w_hh, b_ih, b_hh
 
 
-def _diagonal_only(V, coherent, grew):
+def _diagonal_only(V, coherent, grew, excess):
     """propagation._pair without the coherent subspace: the diagonal model alone."""
     return np.stack([V, V])
 
@@ -411,7 +411,7 @@ def test_the_probes_estimate_the_exact_variance(monkeypatch):
     from scipy.stats import chi2
 
     x, w_ih, w_hh, b = _coherent_linear_rnn()
-    monkeypatch.setattr(P, "_pair", lambda V, coherent, grew: np.stack([coherent, V]))
+    monkeypatch.setattr(P, "_pair", lambda V, coherent, grew, excess: np.stack([coherent, V]))
     traj = P.rnn(x, np.zeros(x.shape[1:]), w_ih, w_hh, b, None, "linear", 0.0)
     estimate = traj.Vy / P.probe_inflation(coherence.PROBES)
     q = estimate / _exact_linear_variance(x, w_ih, w_hh, b)[0]
