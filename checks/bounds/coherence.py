@@ -82,6 +82,11 @@ PROBES = 64
 Effect = Callable[[np.ndarray], np.ndarray]
 
 
+def identity(v: np.ndarray) -> np.ndarray:
+    """The :data:`Effect` of errors of the state's own components, and its transpose."""
+    return v
+
+
 class Subspace:
     """Q (rows, r, dim): the r directions of each batch row, as rows; M (rows, r, r) and
     X (rows, r, dim): the covariance of the coordinates c, and of c with the whole error e. See
@@ -97,7 +102,7 @@ class Subspace:
         self.whole = r == dim
         self.excess = 1.0  # its V is a lower bound: any excess over the diagonal one is real
         if V0 is not None:
-            self.add(V0, lambda v: v, lambda Q: Q)
+            self.add(V0, identity, identity)
 
     @property
     def width(self) -> int:
@@ -153,9 +158,8 @@ class Probes:
         self.Z = np.zeros((rows, K, dim))
         self.inflation = inflation
         self.excess = inflation * float(chi2.isf(NOISE, K)) / K
-        self.whole = False
         if V0 is not None:
-            self.add(V0, lambda v: v, lambda Q: Q)
+            self.add(V0, identity, identity)
 
     def tangents(self) -> np.ndarray:
         return self.Z
@@ -187,10 +191,12 @@ def _orthonormal(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     try:
         L = np.linalg.cholesky(Y @ Y.transpose(0, 2, 1))
         Q = np.linalg.inv(L) @ Y
-        for _ in range(2):
+        for passes in (1, 2):
             G = Q @ Q.transpose(0, 2, 1)
             if np.all(np.abs(G - eye) <= ORTHONORMAL):  # NaN fails
                 return Q, L.transpose(0, 2, 1)
+            if passes == 2:
+                break
             L2 = np.linalg.cholesky(G)
             Q, L = np.linalg.inv(L2) @ Q, L @ L2
     except np.linalg.LinAlgError:

@@ -257,11 +257,6 @@ def _start(h0: np.ndarray, Vh0: np.ndarray | None,
             np.empty((2, T, B, H)), np.zeros(B, dtype=bool))
 
 
-def _same(v: np.ndarray) -> np.ndarray:
-    """The identity: errors of the state's own components (GRU, RNN)."""
-    return v
-
-
 def _pair(V: np.ndarray, coherent: np.ndarray, grew: np.ndarray, excess: float) -> np.ndarray:
     """(the larger of the diagonal model's V and the subspace's or the probes', V) stacked on
     axis 0 (coherence.py: both estimate the same exact variance); ``grew`` (per batch row)
@@ -435,7 +430,7 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
             dA_n = r[:, None] * dhw[..., nn] + A_hn[:, None] * dgate[..., :H]
             sub.rotate((1.0 - z)[:, None] * dn[:, None] * dA_n
                        + (h - nv)[:, None] * dgate[..., H:] + z[:, None] * qh)
-            sub.add(D_h, _same, _same)
+            sub.add(D_h, C.identity, C.identity)
             h = h_new
             ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew, sub.excess)
             if steps is not None:
@@ -486,7 +481,7 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
                 slope, own = (a > -scale_ * np.sqrt(Va)).astype(np.float64), np.zeros_like(a)
             Vh = slope * slope * Va + own
             sub.rotate(slope[:, None] * (qh.reshape(-1, H) @ w_hh.T).reshape(B, qh.shape[1], H))
-            sub.add(slope * slope * Va_loc + own, _same, _same)
+            sub.add(slope * slope * Va_loc + own, C.identity, C.identity)
             ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew, sub.excess)
             if steps is not None:
                 steps.append((a, Va))
