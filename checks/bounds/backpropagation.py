@@ -135,6 +135,9 @@ class Adjoint(NamedTuple):
     dstate: tuple[np.ndarray, ...]
     Vdstate: tuple[np.ndarray, ...]
     grads: dict[str, Open]
+    #: Bounds on what flipped ReLU derivatives can add (:func:`flips`), by the names above
+    #: ("dx", "dstate0", …, the weights'); None: no unit near a kink is modelled.
+    flips: dict[str, np.ndarray] | None = None
 
 
 def _previous(traj: Trajectory, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -248,15 +251,20 @@ def gru(traj: Trajectory, tape: Sequence[GRUTape], x: np.ndarray, Vx: np.ndarray
 def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray,
         Vx: np.ndarray | None, h0: np.ndarray, w_ih: np.ndarray,
         w_hh: np.ndarray, nonlinearity: str, gy: np.ndarray, Vgy: np.ndarray | None,
-        ghT: np.ndarray) -> Adjoint:
+        ghT: np.ndarray, *, kinks: float | None = None) -> Adjoint:
     """rnn.layer's VJP: g_a = g_h φ'(a) with φ' = 1 − h² (tanh), h(1 − h) (σ), 1 (identity), the
-    indicator of a > 0 (ReLU, exact where the computed a keeps its sign: :func:`sure`);
-    ∂h = g_a w_hh, ∂x = g_a w_ih, ∂w_ih = Σ g_aᵀ x, ∂w_hh = Σ g_aᵀ h, ∂b = Σ g_a."""
+    indicator of a > 0 (ReLU); ∂h = g_a w_hh, ∂x = g_a w_ih, ∂w_ih = Σ g_aᵀ x, ∂w_hh = Σ g_aᵀ h,
+    ∂b = Σ g_a. The ReLU's indicator is exact where the computed a keeps its sign; with
+    ``kinks`` (λ·(u + u₆₄), propagation.scale, the forward's), a unit whose a lies within
+    kinks·√V_a of 0 may flip it: its g_h's error passes either way, and :func:`flips` bounds
+    what the flips add. Without, such rows are for the caller to exclude (:func:`sure`)."""
     T, B, _ = x.shape
     H = w_hh.shape[1]
     W2 = w_hh * w_hh
     hp, Vhp = _previous(traj, h0)
     ga, Vga = np.empty((T, B, H)), np.empty((T, B, H))
+    unsure = np.zeros((T, B, H), dtype=bool)
+    GH = np.empty((T, B, H)) if kinks is not None else None
     gh, Vgh = _cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT))
     for t in reversed(range(T)):
         h, Vh = traj.y[t], traj.Vy[t]
@@ -267,12 +275,55 @@ def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.n
         elif nonlinearity == "linear":
             ga[t], Vga[t] = gh, Vgh
         else:
-            on = tape[t][0] > 0
-            ga[t], Vga[t] = gh * on, Vgh * on
+            a, Va = tape[t]
+            on = a > 0
+            if GH is not None:
+                GH[t], unsure[t] = gh, np.abs(a) <= kinks * np.sqrt(Va)
+            ga[t], Vga[t] = gh * on, Vgh * (on | unsure[t])
         dh = through(ga[t], Vga[t], w_hh, W2)
         gh, Vgh = _cotangent(gy, Vgy, t - 1, *dh) if t > 0 else dh
     dx, Vdx = through(ga, Vga, w_ih)
-    return Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(ga, Vga, x, Vx, ga, Vga, hp, Vhp))
+    adjoint = Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(ga, Vga, x, Vx, ga, Vga, hp, Vhp))
+    if GH is None or not unsure.any():
+        return adjoint
+    return adjoint._replace(flips=flips(unsure, GH, tape, x, hp, w_ih, w_hh))
+
+
+def flips(unsure: np.ndarray, GH: np.ndarray, tape: Sequence[tuple[np.ndarray, np.ndarray]],
+          x: np.ndarray, hp: np.ndarray, w_ih: np.ndarray,
+          w_hh: np.ndarray) -> dict[str, np.ndarray]:
+    """What ReLU units near their kink (``unsure``, (T, B, H)) can add to rnn.layer's gradients
+    if the implementation's a has the other sign: at unit j of step t the indicator's flip
+    changes g_a,j by ±g_h,j — not a rounding, a jump no variance models (spec/tolerances.md,
+    "Gradients", "Kinks"). Each flip's change is carried back exactly, the same linear map as
+    the gradients (δg_h,t−1 = δg_a,t w_hh, δg_a = δg_h · 1[a > 0], ∂x += δg_a w_ih), one row
+    per flip, and the bound is Σ over flips of |its change| — the flips' signs are unknown.
+    A change reaching another unsure unit may be passed or stopped there: that unit's flip
+    carries |the change| with its own |g_h|. The weights' Σ_t δg_aᵀ x_t are bounded through
+    Σ_t |δg_a|ᵀ|x_t| (one GEMM). ``GH``: the reference's g_h per step, before the indicator."""
+    T, B, D = x.shape
+    H = w_hh.shape[1]
+    Fdx, S = np.zeros((T, B, D)), np.zeros((T, B, H))
+    Z, rows = np.zeros((0, H)), np.zeros(0, dtype=np.intp)  # δg_h of the flips so far
+    for t in reversed(range(T)):
+        b, j = np.nonzero(unsure[t])
+        # |g_h| of the new flips, plus every earlier flip's change that reaches them.
+        reach = np.abs(Z[:, j]) * (rows[:, None] == b[None, :])
+        new = np.zeros((b.size, H))
+        new[np.arange(b.size), j] = np.abs(GH[t, b, j]) + reach.sum(0)
+        G = np.concatenate([Z * (tape[t][0][rows] > 0), new])
+        rows = np.concatenate([rows, b])
+        np.add.at(Fdx[t], rows, np.abs(G @ w_ih))
+        np.add.at(S[t], rows, np.abs(G))
+        Z = G @ w_hh
+        alive = np.any(Z != 0, axis=1)  # a change that underflowed to 0 adds nothing further
+        Z, rows = Z[alive], rows[alive]
+    Fdh0 = np.zeros((B, H))
+    np.add.at(Fdh0, rows, np.abs(Z))
+    S2 = S.reshape(T * B, H).T
+    bias = S.sum((0, 1))
+    return {"dx": Fdx, "dstate0": Fdh0, "weight_ih": S2 @ np.abs(x).reshape(T * B, D),
+            "weight_hh": S2 @ np.abs(hp).reshape(T * B, H), "bias_ih": bias, "bias_hh": bias}
 
 
 def sure(tape: Sequence[tuple[np.ndarray, np.ndarray]], scale_: float) -> np.ndarray:
@@ -306,14 +357,19 @@ def gradient_bounds(what: str, dtype: np.dtype, names: Sequence[str], adj: Adjoi
     biases = (("bias_ih", b_ih), ("bias_hh", b_hh))
     V = [adj.Vdx, *adj.Vdstate, *(adj.grads[w].close() for w in weights),
          *(None if b is None else adj.grads[n].close() for n, b in biases)]
+    keys = ["dx", *(f"dstate{k}" for k in range(len(adj.Vdstate))), *weights,
+            *(n for n, _ in biases)]
+    jumps = [0.0 if adj.flips is None else adj.flips[k] for k in keys]
     inputs = [ok[None, :, None], *(ok[:, None] for _ in adj.Vdstate)]
     masks = inputs + [np.asarray(ok.all())] * (len(V) - len(inputs))
     s, floor = scale(dtype, sum(v.size for v in V if v is not None)), underflow(dtype, count)
     return tuple(
         None if v is None else where_vacuous(np.inf if w is None else w.atol,
-                                             np.where(m & ~np.isnan(v), s * np.sqrt(v) + floor,
-                                                      np.inf), dtype, f"{what} {name}")
-        for name, v, m, w in zip(names, V, masks, worst or [None] * len(V), strict=True))
+                                             np.where(m & ~np.isnan(v),
+                                                      s * np.sqrt(v) + floor + f, np.inf),
+                                             dtype, f"{what} {name}")
+        for name, v, m, w, f in zip(names, V, masks, worst or [None] * len(V), jumps,
+                                    strict=True))
 
 
 def worst_case_stop(traj: Trajectory, dtype: np.dtype) -> Any:

@@ -1,0 +1,177 @@
+"""Checks of the ReLU kink term of the gradients' bound (checks/bounds/backpropagation.flips;
+spec/tolerances.md, "Gradients", "Kinks").
+
+Where a ReLU pre-activation lies within its bound of 0, an implementation may compute it with the
+other sign and take the other derivative: the bound covers every subset of such flips exactly
+(brute force over all of them on a small layer, the term for a flip's change reaching another
+unsure unit included); an implementation that flips every unsure unit of a long float32 layer
+stays within it while the bound without the term is exceeded 10³-fold; torch float32 holds it;
+and a wrong gradient is still caught next to the kinks.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from nnspec.checks.bounds import backpropagation as BP
+from nnspec.checks.bounds import propagation as P
+from nnspec.checks.bounds import rnn as rnn_bounds
+from nnspec.checks.harness import sizes
+from nnspec.reference import rnn as ref
+
+GRADIENTS = ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh")
+
+
+def _vjp(g, args, flip):
+    """nn.RNN(relu)'s VJP in float64, its derivative indicator flipped where ``flip`` (T, B, H):
+    an implementation whose computed pre-activations there had the other sign."""
+    x, h0, w_ih, w_hh, b_ih, b_hh = args
+    T = x.shape[0]
+    hs, pre = [h0], []
+    for t in range(T):
+        pre.append(x[t] @ w_ih.T + hs[-1] @ w_hh.T + b_ih + b_hh)
+        hs.append(np.maximum(pre[-1], 0.0))
+    gy, ghT = g
+    gh = gy[-1] + ghT
+    dx, dw_ih, dw_hh, db = np.zeros_like(x), np.zeros_like(w_ih), np.zeros_like(w_hh), 0.0
+    for t in reversed(range(T)):
+        ga = gh * ((pre[t] > 0) ^ flip[t])
+        dx[t] = ga @ w_ih
+        dw_ih, dw_hh, db = dw_ih + ga.T @ x[t], dw_hh + ga.T @ hs[t], db + ga.sum(0)
+        gh = ga @ w_hh + (gy[t - 1] if t > 0 else 0.0)
+    return dx, gh, dw_ih, dw_hh, db, db
+
+
+def _problem(T: int, B: int, H: int, seed: int) -> tuple[tuple, tuple]:
+    return sizes.float32_layer_vjp("rnn", sizes.Size(T=T, B=B, H=H, D=H),
+                                   np.random.default_rng(seed))
+
+
+def _unsure(args: tuple, dtype: np.dtype) -> tuple[np.ndarray, list]:
+    """The forward's unsure units (T, B, H), as vjp_rnn_layer finds them, and its tape."""
+    x, h0, w_ih, w_hh, b_ih, b_hh = args
+    scale = P.scale(dtype, x.shape[0] * h0.size + h0.size)
+    tape: list = []
+    P.rnn(x, h0, w_ih, w_hh, b_ih, b_hh, "relu", scale, tape=tape)
+    return np.stack([np.abs(a) <= scale * np.sqrt(Va) for a, Va in tape]), tape
+
+
+def _bound_terms(g: tuple, args: tuple, unsure: np.ndarray, tape: list) -> dict[str, np.ndarray]:
+    """backpropagation.flips on the given unsure units, from the reference's g_h per step."""
+    x, h0, w_ih, w_hh, b_ih, b_hh = args
+    GH = np.empty(unsure.shape)
+    gh = g[0][-1] + g[1]
+    for t in reversed(range(x.shape[0])):
+        GH[t] = gh
+        gh = (gh * (tape[t][0] > 0)) @ w_hh + (g[0][t - 1] if t > 0 else 0.0)
+    y = ref.rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, "relu")[0]
+    return BP.flips(unsure, GH, tape, x, np.concatenate([h0[None], y[:-1]]), w_ih, w_hh)
+
+
+UNITS = [(9, 0, 1), (6, 0, 4), (3, 0, 2)]
+KEYS = ("dx", "dstate0", "weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _subsets_against(bound: dict[str, np.ndarray], g: tuple, args: tuple) -> float:
+    """The largest excess, over every nonempty subset of UNITS flipped, of |its change of each
+    gradient| over ``bound``; 10⁻¹² relative slack for the float64 evaluation of both sides."""
+    base = _vjp(g, args, np.zeros((12, 2, 6), dtype=bool))
+    worst = -np.inf
+    for k in range(1, len(UNITS) + 1):
+        for subset in itertools.combinations(UNITS, k):
+            flip = np.zeros((12, 2, 6), dtype=bool)
+            for u in subset:
+                flip[u] = True
+            for got, want, key in zip(_vjp(g, args, flip), base, KEYS, strict=True):
+                slack = 1e-12 * (np.max(np.abs(want)) + np.max(bound[key]))
+                worst = max(worst, float(np.max(np.abs(got - want) - bound[key] - slack)))
+    return worst
+
+
+def _small() -> tuple[tuple, tuple, np.ndarray, list]:
+    """A small layer with UNITS — three units of one row, each passing (a > 0) so that its flip
+    stops it and the change of a later flip reaches it — marked unsure whatever their |a|: the
+    indicator's flip is the same linear change of the backward pass at any a."""
+    g, args = _problem(12, 2, 6, seed=1)
+    _, tape = _unsure(args, np.dtype(np.float64))
+    unsure = np.zeros((12, 2, 6), dtype=bool)
+    for u in UNITS:
+        assert tape[u[0]][0][u[1:]] > 0
+        unsure[u] = True
+    return g, args, unsure, tape
+
+
+def test_the_kink_term_covers_every_subset_of_flips():
+    g, args, unsure, tape = _small()
+    worst = _subsets_against(_bound_terms(g, args, unsure, tape), g, args)
+    assert worst <= 0, f"a subset of flips exceeds the term by {worst:.3g}"
+
+
+def test_the_flips_interact_so_their_single_changes_do_not_bound_them():
+    # Σ over units of |the change of flipping it alone|: what the term would be without the
+    # changes that reach a later-flipped unit. Some subset exceeds it: the reach is needed.
+    g, args, _, _ = _small()
+    base = _vjp(g, args, np.zeros((12, 2, 6), dtype=bool))
+    alone = dict.fromkeys(KEYS, 0.0)
+    for u in UNITS:
+        flip = np.zeros((12, 2, 6), dtype=bool)
+        flip[u] = True
+        for key, got, want in zip(KEYS, _vjp(g, args, flip), base, strict=True):
+            alone[key] = alone[key] + np.abs(got - want)
+    assert _subsets_against(alone, g, args) > 0
+
+
+def _long() -> tuple[tuple, tuple, np.ndarray]:
+    """A float32 layer at T = 200, B = 4, H = 128 whose forward has units within their bound of
+    the kink (two, seed 3), and those units."""
+    g, args = _problem(200, 4, 128, seed=3)
+    unsure, _ = _unsure(args, np.dtype(np.float32))
+    assert unsure.any(), "the draw no longer has a unit near the kink"
+    return g, args, unsure
+
+
+def _excess(got, want, bounds) -> float:
+    return max(float(np.max(np.abs(a - w) / b.atol)) for a, w, b in zip(got, want, bounds,
+                                                                         strict=True))
+
+
+def test_a_layer_that_flips_every_unsure_unit_holds_the_bound(monkeypatch):
+    g, args, unsure = _long()
+    got, want = _vjp(g, args, unsure), ref.rnn_layer_vjp(g, *args, nonlinearity="relu")
+    bounds = rnn_bounds.vjp_rnn_layer(g, *args, nonlinearity="relu", dtype=np.float32)
+    assert all(np.all(np.isfinite(b.atol)) for b in bounds)
+    assert _excess(got, want, bounds) <= 1
+    real = BP.flips
+    monkeypatch.setattr(BP, "flips", lambda *a: {k: 0 * v for k, v in real(*a).items()})
+    without = rnn_bounds.vjp_rnn_layer(g, *args, nonlinearity="relu", dtype=np.float32)
+    assert _excess(got, want, without) > 1e3, "the flips are not what the term is for"
+
+
+def test_torch_float32_relu_gradients_hold_the_bound_near_kinks():
+    from nnspec.implementations import torch_cpu_float32  # torch is a pinned dependency
+
+    g, args, _ = _long()
+    got = [np.asarray(a, dtype=np.float64)
+           for a in torch_cpu_float32.vjp_rnn_layer(g, *args, nonlinearity="relu")]
+    bounds = rnn_bounds.vjp_rnn_layer(g, *args, nonlinearity="relu", dtype=np.float32)
+    assert _excess(got, ref.rnn_layer_vjp(g, *args, nonlinearity="relu"), bounds) <= 1
+
+
+@pytest.mark.parametrize("mutant", ["dw_hh scaled by 1 + 1e-2", "step 1's share of dw_ih dropped"])
+def test_a_wrong_weight_gradient_is_still_caught_next_to_the_kinks(mutant):
+    # Two flips move this layer's weight gradients by ≈ 0.1 % (the term's median share, and the
+    # flipping layer's change is 0.65–0.9 of it): a 1 % error, or one step's share missing, is
+    # not within what they allow.
+    g, args, _ = _long()
+    want = ref.rnn_layer_vjp(g, *args, nonlinearity="relu")
+    if mutant.startswith("dw_hh"):
+        k, wrong = 3, want[3] * (1 + 1e-2)
+    else:
+        h1 = ref.rnn_layer(args[0][:1], *args[1:], nonlinearity="relu")[1]
+        k, wrong = 2, ref.rnn_layer_vjp((g[0][1:], g[1]), args[0][1:], h1, *args[2:],
+                                        nonlinearity="relu")[2]
+    bound = rnn_bounds.vjp_rnn_layer(g, *args, nonlinearity="relu", dtype=np.float32)[k].atol
+    assert np.mean(np.abs(wrong - want[k]) > bound) > 0.5, mutant
