@@ -278,7 +278,8 @@ def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.n
             a, Va = tape[t]
             on = a > 0
             if GH is not None:
-                GH[t], unsure[t] = gh, np.abs(a) <= kinks * np.sqrt(Va)
+                # V_a = 0: a is exact, 0 included, and ReLU'(0) = 0 is the spec's: no flip.
+                GH[t], unsure[t] = gh, (np.abs(a) <= kinks * np.sqrt(Va)) & (Va > 0)
             ga[t], Vga[t] = gh * on, Vgh * (on | unsure[t])
         dh = through(ga[t], Vga[t], w_hh, W2)
         gh, Vgh = _cotangent(gy, Vgy, t - 1, *dh) if t > 0 else dh
@@ -286,11 +287,15 @@ def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.n
     adjoint = Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(ga, Vga, x, Vx, ga, Vga, hp, Vhp))
     if GH is None or not unsure.any():
         return adjoint
-    return adjoint._replace(flips=flips(unsure, GH, tape, x, hp, w_ih, w_hh))
+    # The weights' terms multiply a flip's change by the forward's computed x and h_{t−1}, whose
+    # errors a flip from off to on meets with no share in V (the reference's g_a is 0 there).
+    x_max, h_max = (np.abs(v) if V is None else np.abs(v) + kinks * np.sqrt(V)
+                    for v, V in ((x, Vx), (hp, Vhp)))
+    return adjoint._replace(flips=flips(unsure, GH, tape, x_max, h_max, w_ih, w_hh))
 
 
 def flips(unsure: np.ndarray, GH: np.ndarray, tape: Sequence[tuple[np.ndarray, np.ndarray]],
-          x: np.ndarray, hp: np.ndarray, w_ih: np.ndarray,
+          x_max: np.ndarray, h_max: np.ndarray, w_ih: np.ndarray,
           w_hh: np.ndarray) -> dict[str, np.ndarray]:
     """What ReLU units near their kink (``unsure``, (T, B, H)) can add to rnn.layer's gradients
     if the implementation's a has the other sign: at unit j of step t the indicator's flip
@@ -300,8 +305,9 @@ def flips(unsure: np.ndarray, GH: np.ndarray, tape: Sequence[tuple[np.ndarray, n
     per flip, and the bound is Σ over flips of |its change| — the flips' signs are unknown.
     A change reaching another unsure unit may be passed or stopped there: that unit's flip
     carries |the change| with its own |g_h|. The weights' Σ_t δg_aᵀ x_t are bounded through
-    Σ_t |δg_a|ᵀ|x_t| (one GEMM). ``GH``: the reference's g_h per step, before the indicator."""
-    T, B, D = x.shape
+    Σ_t |δg_a|ᵀ x_max,t (one GEMM), x_max and h_max bounding the implementation's |x| and
+    |h_{t−1}|. ``GH``: the reference's g_h per step, before the indicator."""
+    T, B, D = x_max.shape
     H = w_hh.shape[1]
     Fdx, S = np.zeros((T, B, D)), np.zeros((T, B, H))
     Z, rows = np.zeros((0, H)), np.zeros(0, dtype=np.intp)  # δg_h of the flips so far
@@ -322,8 +328,8 @@ def flips(unsure: np.ndarray, GH: np.ndarray, tape: Sequence[tuple[np.ndarray, n
     np.add.at(Fdh0, rows, np.abs(Z))
     S2 = S.reshape(T * B, H).T
     bias = S.sum((0, 1))
-    return {"dx": Fdx, "dstate0": Fdh0, "weight_ih": S2 @ np.abs(x).reshape(T * B, D),
-            "weight_hh": S2 @ np.abs(hp).reshape(T * B, H), "bias_ih": bias, "bias_hh": bias}
+    return {"dx": Fdx, "dstate0": Fdh0, "weight_ih": S2 @ x_max.reshape(T * B, D),
+            "weight_hh": S2 @ h_max.reshape(T * B, H), "bias_ih": bias, "bias_hh": bias}
 
 
 def sure(tape: Sequence[tuple[np.ndarray, np.ndarray]], scale_: float) -> np.ndarray:
