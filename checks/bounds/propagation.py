@@ -189,6 +189,55 @@ def _guarded(traj: Trajectory, *arrays: np.ndarray | None) -> Trajectory:
     return traj
 
 
+def repeats(x: np.ndarray, Vx: np.ndarray | None, within: float) -> np.ndarray:
+    """(T, B): True where step t of batch row b may repeat step t − 1's roundings — its input
+    equal to the previous step's, exactly, or, for an input with errors (a layer below, V_x),
+    within ``within``·(√V_x of both): the implementation's two inputs may then be the same bits.
+    A constant input (a padded or silent stretch) is where a layer settles to a steady state."""
+    same = np.zeros(x.shape[:2], dtype=bool)
+    step = np.abs(np.diff(x, axis=0))
+    if Vx is None or within == 0.0:
+        same[1:] = np.all(step == 0.0, axis=-1)
+    else:
+        sd = np.sqrt(Vx)
+        same[1:] = np.all(step <= within * (sd[1:] + sd[:-1]), axis=-1)
+    return same
+
+
+class Steady:
+    """Stretches of repeated steps (:func:`repeats`), whose roundings the model may not take as
+    independent (spec/tolerances.md, "Steady states"): a stretch's errors are the same
+    roundings, so they add up in amplitude. Per batch row and state component, R is the V of
+    the current stretch's errors, carried by the step's linear map L as V is; a repeated step
+    with its own roundings D makes R' = (√L(R) + √D)² (Minkowski: valid under any dependence)
+    where the model takes L(R) + D, and V gains the difference 2·√(L(R)·D). A step that does
+    not repeat starts a new stretch, R = D; the earlier stretch's errors, independent of later
+    ones, stay in V and are carried on as the model carries them."""
+
+    def __init__(self, same: np.ndarray) -> None:
+        self.same = same
+        # Only steps in or just before a stretch need R and D.
+        ahead = np.zeros(len(same) + 1, dtype=bool)
+        ahead[:-1] = same.any(axis=1)
+        self.needed = (ahead[:-1] | ahead[1:]).tolist()
+        self.R: tuple[np.ndarray, ...] | None = None
+
+    def step(self, t: int, LR: Sequence[np.ndarray] | None,
+             D: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Step t, with L(R) (None: no stretch) and the step's own V, D, per state part (each
+        (B, ·)) → what each part's V gains."""
+        rows = self.same[t][:, None]
+        if LR is None:
+            LR = [np.zeros_like(d) for d in D]
+        gain = [np.where(rows, 2.0 * np.sqrt(lr * d), 0.0) for lr, d in zip(LR, D, strict=True)]
+        self.R = tuple(np.where(rows, lr + d + g, d) for lr, d, g in zip(LR, D, gain, strict=True))
+        return gain
+
+    def stop(self) -> None:
+        """A step no stretch reaches: R is dropped."""
+        self.R = None
+
+
 class LSTMTape(NamedTuple):
     """What an LSTM step saves for its VJP, with V: c_{t−1}, the gates [i f g o] (g in block 2),
     tanh c_t, and m (None without a projection)."""
@@ -212,6 +261,71 @@ class GRUTape(NamedTuple):
     VA_hn: np.ndarray
     n: np.ndarray
     Vn: np.ndarray
+
+
+class _LSTMStep(NamedTuple):
+    """One LSTM step's values and own V that :func:`_lstm_variances` combines: the gates
+    s = σ(A) [i f · o], σ' (ds), their own V; g = tanh(A_g), tanh', its own V; c_{t−1}; the
+    roundings of c' = f c + i g; tanh c', tanh'; m = o tanh c'."""
+
+    s: np.ndarray
+    ds: np.ndarray
+    Vs_loc: np.ndarray
+    g: np.ndarray
+    dg: np.ndarray
+    Vg_loc: np.ndarray
+    c: np.ndarray
+    rounded: np.ndarray
+    tc: np.ndarray
+    dtc: np.ndarray
+    m: np.ndarray
+
+
+def _lstm_variances(p: _LSTMStep, carried: np.ndarray, Vc_in: np.ndarray,
+                    own: float) -> tuple[np.ndarray, ...]:
+    """(V_s, V_g, V_c', V_tanh c', V_m) of an LSTM step from the carried V of A's h-terms and
+    the V of c, with the step's own roundings (own = 1) or without them (own = 0: the step's
+    linear map L alone, :class:`Steady`)."""
+    H = p.c.shape[1]
+    i, f, o = p.s[:, :H], p.s[:, H:2 * H], p.s[:, 3 * H:]
+    Vs = own * p.Vs_loc + p.ds * p.ds * carried
+    Vg = own * p.Vg_loc + p.dg * p.dg * carried[:, 2 * H:3 * H]
+    Vc = uncorrelated((f, Vc_in), (p.c, Vs[:, H:2 * H]), (p.g, Vs[:, :H]), (i, Vg)) + own * p.rounded
+    Vtc = p.dtc * p.dtc * Vc + own * library(p.tc)
+    return Vs, Vg, Vc, Vtc, uncorrelated((o, Vtc), (p.tc, Vs[:, 3 * H:])) + own * p.m * p.m
+
+
+class _GRUStep(NamedTuple):
+    """One GRU step's values and own V that :func:`_gru_variances` combines: [r z] = σ(A_rz),
+    σ', their own V; A_hn's own V and value; A_in's V; the roundings of A_n = A_in + r A_hn;
+    n = tanh(A_n), tanh'; h_{t−1}; the roundings of h' = (1 − z) n + z h."""
+
+    s: np.ndarray
+    ds: np.ndarray
+    Vs_loc: np.ndarray
+    VA_hn_loc: np.ndarray
+    A_hn: np.ndarray
+    VA_in: np.ndarray
+    rounded_n: np.ndarray
+    nv: np.ndarray
+    dn: np.ndarray
+    h: np.ndarray
+    rounded: np.ndarray
+
+
+def _gru_variances(p: _GRUStep, carried: np.ndarray, Vh_in: np.ndarray,
+                   own: float) -> tuple[np.ndarray, ...]:
+    """(V_[r z], V_A_hn, V_n, V_h') of a GRU step from the carried V of the h-terms [rz | n]
+    and the V of h, with the step's own roundings (own = 1) or without them (own = 0: L alone,
+    :class:`Steady`)."""
+    H = p.h.shape[1]
+    r, z = p.s[:, :H], p.s[:, H:]
+    Vs = own * p.Vs_loc + p.ds * p.ds * carried[:, :2 * H]
+    VA_hn = own * p.VA_hn_loc + carried[:, 2 * H:]
+    VA_n = uncorrelated((r, VA_hn), (p.A_hn, Vs[:, :H])) + own * p.VA_in + own * p.rounded_n
+    Vn = p.dn * p.dn * VA_n + own * library(p.nv)
+    return Vs, VA_hn, Vn, uncorrelated((1.0 - z, Vn), (p.h - p.nv, Vs[:, H:]),
+                                       (z, Vh_in)) + own * p.rounded
 
 
 # ---- the families ---------------------------------------------------------------------------
@@ -270,12 +384,15 @@ def _pair(V: np.ndarray, coherent: np.ndarray, grew: np.ndarray, excess: float) 
 def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
          b_ih: np.ndarray | None, b_hh: np.ndarray | None, w_hr: np.ndarray | None = None,
          Vx: np.ndarray | None = None, Vh0: np.ndarray | None = None,
-         Vc0: np.ndarray | None = None, tape: list[Any] | None = None) -> Trajectory:
+         Vc0: np.ndarray | None = None, tape: list[Any] | None = None, *,
+         within: float = 0.0) -> Trajectory:
     """lstm.layer (lstm.cell.projection with ``w_hr``): A = x w_ihᵀ + h w_hhᵀ + b (n = D + H + 2),
     i, f, o = σ, g = tanh of its blocks, c' = f c + i g, m = o tanh c', h' = m (or m w_hrᵀ,
     n = H). Vx: the input's V (a layer below), Vh0, Vc0 the initial state's (None: exact).
     ``tape``, a list, receives every step's :class:`LSTMTape` (the gradients' bound needs them).
-    V is the diagonal model's plus the coherent subspace's (checks/bounds/coherence.py)."""
+    V is the diagonal model's plus the coherent subspace's (checks/bounds/coherence.py), and
+    in stretches of repeated steps the amplitude sum of :class:`Steady` (``within``: the bound
+    per unit √V of x's errors, :func:`repeats`)."""
     T, B, D = x.shape
     H = w_hh.shape[1] if w_hr is None else w_ih.shape[0] // 4
     n = D + w_hh.shape[1] + 2
@@ -295,40 +412,42 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
     def state(vh: np.ndarray, vc: np.ndarray | None = None) -> np.ndarray:
         return np.concatenate([vh, np.zeros((*vh.shape[:2], H)) if vc is None else vc], -1)
 
+    same = repeats(x, Vx, within)
+
     def run(sub: Any, steps: list[Any] | None) -> Trajectory:
         c = c0
         h, Vh, ys, Vys, grew = _start(h0, Vh0, T)
         Vc = np.zeros_like(c) if Vc0 is None else Vc0
+        steady = Steady(same)
         for t in range(T):
             tangents = sub.tangents()
             qh, qc = tangents[:, :, hp], tangents[:, :, cp]
             A = inp.xw[t] + h @ w_hh.T
             # The terms' squares and the carried V through W∘W in one GEMM, apart: the step's
-            # own roundings (local) and the carried error are both needed.
-            sq = np.concatenate([h * h, Vh]) @ Whh2
-            carried = sq[B:]
+            # own roundings (local) and the carried error are both needed; in a steady stretch
+            # also the stretch's V (Steady).
+            R = steady.R if steady.needed[t] else None
+            sq = np.concatenate([h * h, Vh, *(() if R is None else (R[0],))]) @ Whh2
             VA_loc = n * A * A + inp.rest[t] + (n + 1) * sq[:B]
             s = _sigmoid(A)
             ds = s * (1.0 - s)
             Vs_loc = ds * ds * VA_loc + library(s)
-            Vs = Vs_loc + ds * ds * carried
             i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
-            Vi, Vf, Vo = Vs[:, :H], Vs[:, H:2 * H], Vs[:, 3 * H:]
             g = np.tanh(A[:, 2 * H:3 * H])
             dg = 1.0 - g * g
             Vg_loc = dg * dg * VA_loc[:, 2 * H:3 * H] + library(g)
-            Vg = Vg_loc + dg * dg * carried[:, 2 * H:3 * H]
             fc, ig = f * c, i * g
             c_new = fc + ig
             c_prev, Vc_prev = c, Vc
             rounded = fc * fc + ig * ig + c_new * c_new
-            Dc = uncorrelated((c, Vs_loc[:, H:2 * H]), (g, Vs_loc[:, :H]), (i, Vg_loc)) + rounded
-            Vc = uncorrelated((f, Vc), (c, Vf), (g, Vi), (i, Vg)) + rounded
             tc = np.tanh(c_new)
             dtc = 1.0 - tc * tc
-            Vtc = dtc * dtc * Vc + library(tc)
             m = o * tc
-            Vm = uncorrelated((o, Vtc), (tc, Vo)) + m * m
+
+            step = _LSTMStep(s, ds, Vs_loc, g, dg, Vg_loc, c, rounded, tc, dtc, m)
+
+            Vs, Vg, Vc, Vtc, Vm = _lstm_variances(step, sq[B:2 * B], Vc, 1.0)
+            Dc = uncorrelated((c, Vs_loc[:, H:2 * H]), (g, Vs_loc[:, :H]), (i, Vg_loc)) + rounded
             # δm = o·tanh'(c')·δc' + η: the one correlation inside a step, kept exactly.
             a = o * dtc
             D_eta = o * o * library(tc) + tc * tc * Vs_loc[:, 3 * H:] + m * m
@@ -355,6 +474,21 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
                 D_p = H * h * h + (H + 1) * sqm[:B]
                 Vh = D_p + sqm[B:]
                 sub.add(D_p, state, lambda Q: Q[:, :, hp])
+            if steady.needed[t]:
+                # The stretch's (h, c): the step's own V (D) and the stretch's carried (L(R)).
+                own = _lstm_variances(step, np.zeros_like(A), np.zeros_like(c), 1.0)
+                D_state = [own[4], own[2]]
+                carried_R = None if R is None else _lstm_variances(step, sq[2 * B:], R[1], 0.0)
+                LR = None if carried_R is None else [carried_R[4], carried_R[2]]
+                if w_hr is not None:
+                    assert Whr2 is not None
+                    D_state[0] = D_p + D_state[0] @ Whr2
+                    if LR is not None:
+                        LR[0] = LR[0] @ Whr2
+                gain = steady.step(t, LR, D_state)
+                Vh, Vc = Vh + gain[0], Vc + gain[1]
+            else:
+                steady.stop()
             c = c_new
             ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(hp), grew, sub.excess)
             if steps is not None:
@@ -373,11 +507,14 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
 @tol.overflow_is_infinite
 def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         b_ih: np.ndarray | None, b_hh: np.ndarray | None, Vx: np.ndarray | None = None,
-        Vh0: np.ndarray | None = None, tape: list[Any] | None = None) -> Trajectory:
+        Vh0: np.ndarray | None = None, tape: list[Any] | None = None, *,
+        within: float = 0.0) -> Trajectory:
     """gru.layer (PyTorch's cell): r, z = σ(x W_{r,z}ᵀ + h W_{r,z}ᵀ + b) (n = D + H + 2),
     A_in = x W_inᵀ + b_in (n = D + 1), A_hn = h W_hnᵀ + b_hn (n = H + 1), n = tanh(A_in + r A_hn),
     h' = (1 − z) n + z h. ``tape``, a list, receives every step's :class:`GRUTape`. V is the
-    diagonal model's plus the coherent subspace's (checks/bounds/coherence.py)."""
+    diagonal model's plus the coherent subspace's (checks/bounds/coherence.py), and in
+    stretches of repeated steps the amplitude sum of :class:`Steady` (``within``: as
+    :func:`lstm`'s)."""
     T, B, D = x.shape
     H = w_hh.shape[1]
 
@@ -392,46 +529,54 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     b_hn = np.zeros(H) if b_hh is None else b_hh[nn]
     h0 = np.asarray(h0, dtype=np.float64)
 
+    same = repeats(x, Vx, within)
+
     def run(sub: Any, steps: list[Any] | None) -> Trajectory:
         h, Vh, ys, Vys, grew = _start(h0, Vh0, T)
+        steady = Steady(same)
         for t in range(T):
             qh = sub.tangents()
             hw = h @ w_hh.T
-            sq = np.concatenate([h * h, Vh]) @ W2
-            carried = sq[B:]
+            R = steady.R if steady.needed[t] else None
+            sq = np.concatenate([h * h, Vh, *(() if R is None else R)]) @ W2
             A_rz = inp_rz.xw[t] + hw[:, rz]
             VA_rz_loc = n_rz * A_rz * A_rz + inp_rz.rest[t] + (n_rz + 1) * sq[:B, rz]
             s = _sigmoid(A_rz)
             ds = s * (1.0 - s)
             Vs_loc = ds * ds * VA_rz_loc + library(s)
-            Vs = Vs_loc + ds * ds * carried[:, rz]
-            r, z, Vr, Vz = s[:, :H], s[:, H:], Vs[:, :H], Vs[:, H:]
+            r, z = s[:, :H], s[:, H:]
             A_in = inp_n.xw[t]
             VA_in = (D + 1) * A_in * A_in + inp_n.rest[t]
             A_hn = hw[:, nn] + b_hn
             VA_hn_loc = (H + 1) * A_hn * A_hn + (H + 2) * (sq[:B, nn] + b_hn * b_hn)
-            VA_hn = VA_hn_loc + carried[:, nn]
             P = r * A_hn
             A_n = A_in + P
             rounded_n = P * P + A_n * A_n
-            VA_n_loc = uncorrelated((r, VA_hn_loc), (A_hn, Vs_loc[:, :H])) + VA_in + rounded_n
-            VA_n = uncorrelated((r, VA_hn), (A_hn, Vr)) + VA_in + rounded_n
             nv = np.tanh(A_n)
             dn = 1.0 - nv * nv
-            Vn_loc = dn * dn * VA_n_loc + library(nv)
-            Vn = dn * dn * VA_n + library(nv)
             keep, take = z * h, (1.0 - z) * nv
             h_new = take + keep
             rounded = (nv * (1.0 - z)) ** 2 + take * take + keep * keep + h_new * h_new
+
+            step = _GRUStep(s, ds, Vs_loc, VA_hn_loc, A_hn, VA_in, rounded_n, nv, dn, h,
+                            rounded)
+            Vs, VA_hn, Vn, Vh_new = _gru_variances(step, sq[B:2 * B], Vh, 1.0)
+            # The step's own: variances(0, 0, 1)[3], without its multiplications by zero.
+            VA_n_loc = uncorrelated((r, VA_hn_loc), (A_hn, Vs_loc[:, :H])) + VA_in + rounded_n
+            Vn_loc = dn * dn * VA_n_loc + library(nv)
             D_h = uncorrelated((1.0 - z, Vn_loc), (h - nv, Vs_loc[:, H:])) + rounded
-            Vh = uncorrelated((1.0 - z, Vn), (h - nv, Vz), (z, Vh)) + rounded
             dhw = (qh.reshape(-1, H) @ w_hh.T).reshape(B, qh.shape[1], 3 * H)
             dgate = ds[:, None, :] * dhw[..., rz]
             dA_n = r[:, None] * dhw[..., nn] + A_hn[:, None] * dgate[..., :H]
             sub.rotate((1.0 - z)[:, None] * dn[:, None] * dA_n
                        + (h - nv)[:, None] * dgate[..., H:] + z[:, None] * qh)
             sub.add(D_h, C.identity, C.identity)
-            h = h_new
+            if steady.needed[t]:
+                LR = None if R is None else [_gru_variances(step, sq[2 * B:], R[0], 0.0)[3]]
+                Vh_new = Vh_new + steady.step(t, LR, [D_h])[0]
+            else:
+                steady.stop()
+            h, Vh = h_new, Vh_new
             ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew, sub.excess)
             if steps is not None:
                 steps.append(GRUTape(s, Vs, A_hn, VA_hn, nv, Vn))
@@ -445,12 +590,13 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
 def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
         b_ih: np.ndarray | None, b_hh: np.ndarray | None, nonlinearity: str, scale_: float,
         Vx: np.ndarray | None = None, Vh0: np.ndarray | None = None,
-        tape: list[Any] | None = None) -> Trajectory:
+        tape: list[Any] | None = None, *, within: float = 0.0) -> Trajectory:
     """rnn.layer: a = x w_ihᵀ + h w_hhᵀ + b (n = D + H + 2), h' = φ(a) for tanh, σ, the identity
     or ReLU. ReLU's kink is not differentiable: where a > −scale_·√V_a (the computed a may lie
     above 0) its error passes whole, |ReLU(a + e) − ReLU(a)| ≤ |e|; elsewhere ReLU returns 0
     exactly. ``tape``, a list, receives every step's (a, V_a). V is the diagonal model's plus
-    the coherent subspace's (checks/bounds/coherence.py)."""
+    the coherent subspace's (checks/bounds/coherence.py), and in stretches of repeated steps the
+    amplitude sum of :class:`Steady` (``within``: as :func:`lstm`'s)."""
     if nonlinearity not in ("tanh", "sigmoid", "linear", "relu"):
         raise ValueError(f"nonlinearity must be tanh, relu, sigmoid or linear, got {nonlinearity!r}")
     T, B, D = x.shape
@@ -460,14 +606,18 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     Whh2 = (w_hh * w_hh).T
     h0 = np.asarray(h0, dtype=np.float64)
 
+    same = repeats(x, Vx, within)
+
     def run(sub: Any, steps: list[Any] | None) -> Trajectory:
         h, Vh, ys, Vys, grew = _start(h0, Vh0, T)
+        steady = Steady(same)
         for t in range(T):
             qh = sub.tangents()
             a = inp.xw[t] + h @ w_hh.T
-            sq = np.concatenate([h * h, Vh]) @ Whh2
+            R = steady.R if steady.needed[t] else None
+            sq = np.concatenate([h * h, Vh, *(() if R is None else R)]) @ Whh2
             Va_loc = n * a * a + inp.rest[t] + (n + 1) * sq[:B]
-            Va = Va_loc + sq[B:]
+            Va = Va_loc + sq[B:2 * B]
             if nonlinearity == "tanh":
                 h = np.tanh(a)
                 slope, own = 1.0 - h * h, library(h)
@@ -480,8 +630,14 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
                 h = np.maximum(a, 0.0)
                 slope, own = (a > -scale_ * np.sqrt(Va)).astype(np.float64), np.zeros_like(a)
             Vh = slope * slope * Va + own
+            D_h = slope * slope * Va_loc + own
             sub.rotate(slope[:, None] * (qh.reshape(-1, H) @ w_hh.T).reshape(B, qh.shape[1], H))
-            sub.add(slope * slope * Va_loc + own, C.identity, C.identity)
+            sub.add(D_h, C.identity, C.identity)
+            if steady.needed[t]:
+                Vh = Vh + steady.step(t, None if R is None else [slope * slope * sq[2 * B:]],
+                                      [D_h])[0]
+            else:
+                steady.stop()
             ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew, sub.excess)
             if steps is not None:
                 steps.append((a, Va))

@@ -67,17 +67,18 @@ class Direction:
     def probabilistic(self, x: np.ndarray, Vx: np.ndarray, state0: tuple[np.ndarray, ...],
                       scale: float, tape: list[Any]) -> P.Trajectory:
         """The first-order probabilistic trajectory (checks/bounds/propagation.py) of this
-        direction on inputs x whose errors have variance proxies Vx; the initial state exact;
-        ``tape`` receives what each step saves for the gradients."""
+        direction on inputs x whose errors have variance proxies Vx (bound ``scale``·√V, which
+        also tells a repeated input, propagation.repeats); the initial state exact; ``tape``
+        receives what each step saves for the gradients."""
         p = self.p
         w_ih, w_hh, b_ih, b_hh = p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh")
         if self.mode == "lstm":
             return P.lstm(x, state0[0], state0[1], w_ih, w_hh, b_ih, b_hh, p.get("weight_hr"),
-                          Vx=Vx, tape=tape)
+                          Vx=Vx, tape=tape, within=scale)
         if self.mode == "gru":
-            return P.gru(x, state0[0], w_ih, w_hh, b_ih, b_hh, Vx=Vx, tape=tape)
+            return P.gru(x, state0[0], w_ih, w_hh, b_ih, b_hh, Vx=Vx, tape=tape, within=scale)
         return P.rnn(x, state0[0], w_ih, w_hh, b_ih, b_hh, self.nonlinearity, scale, Vx=Vx,
-                     tape=tape)
+                     tape=tape, within=scale)
 
     def adjoint(self, traj: P.Trajectory, tape: list[Any], x: np.ndarray, Vx: np.ndarray,
                 h0: np.ndarray, gy: np.ndarray, Vgy: np.ndarray,

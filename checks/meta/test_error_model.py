@@ -274,13 +274,14 @@ GRADIENTS = {"lstm": (ref_lstm.lstm_layer_vjp, lstm_bounds.vjp_lstm_layer),
              "gru": (ref_gru.gru_layer_vjp, gru_bounds.vjp_gru_layer)}
 
 
-def _steady_lstm(T: int, B: int, seed: int = 0) -> tuple[np.ndarray, ...]:
+def _steady_lstm(T: int, B: int, seed: int = 0, forget: tuple[float, float] = (7.0, 9.0)
+                 ) -> tuple[np.ndarray, ...]:
     """nn.LSTM's arguments (H = 1, D = 4, w_ih = I, w_hh = 0) for B rows each held at a steady
-    state: a constant input, forget pre-activations in [7, 9] (1 − f ≈ 10⁻³…10⁻⁴), and c0 at
-    the fixed point c* = i·g/(1 − f), |c*| up to a few hundred; all exactly float32."""
+    state: a constant input, forget pre-activations in ``forget`` ([7, 9]: 1 − f ≈ 10⁻³…10⁻⁴),
+    and c0 at the fixed point c* = i·g/(1 − f), |c*| up to a few hundred; all exactly float32."""
     rng = np.random.default_rng(seed)
     a = rng.uniform(-1.0, 1.0, (B, 4))
-    a[:, 1] = rng.uniform(7.0, 9.0, B)
+    a[:, 1] = rng.uniform(*forget, B)
     a[:, 0] = 2 * a[:, 0] - 1
     a = a.astype(np.float32).astype(np.float64)
     s = ref.sigmoid(a)
@@ -304,18 +305,59 @@ def _float32_lstm_states(problem: tuple[np.ndarray, ...]) -> tuple[np.ndarray, .
     return tuple(a.astype(np.float64) for a in (np.stack(ys), h, c))
 
 
-def test_the_bound_holds_for_an_lstm_held_at_a_steady_state():
+@pytest.mark.parametrize("T, B, forget", [(1000, 2048, (7.0, 9.0)), (10000, 64, (9.0, 10.0))])
+def test_the_bound_holds_for_an_lstm_held_at_a_steady_state(T, B, forget):
     # At a steady state every step repeats the same roundings, so they add up in one direction
-    # over the 1/(1 − f) steps of memory, not in quadrature as the model assumes (spec/tolerances.md,
-    # "Steady states"). The allowance for σ's error covers it at T = 1000: with σ's error cut to
-    # its per-call derivation, k·max(s, 1 − s), c_T here went 1.2× over the bound.
-    problem = _steady_lstm(T=1000, B=2048)
+    # over the 1/(1 − f) steps of memory, not in quadrature (spec/tolerances.md, "Steady
+    # states"): propagation.Steady sums them in amplitude. Without it c_T went 1.13× over the
+    # bound at T = 10,000 with 1 − f ≈ 5·10⁻⁵…10⁻⁴.
+    problem = _steady_lstm(T=T, B=B, forget=forget)
     want = ref_lstm.lstm_layer(*problem)
     bounds_ = lstm_bounds.lstm_layer(*problem, dtype=np.float32)
     for name, got, w, b in zip(("y", "h_T", "c_T"), _float32_lstm_states(problem), want, bounds_,
                                strict=True):
         assert np.all(np.abs(got - w) <= b.atol), \
             f"{name}: {np.max(np.abs(got - w) / b.atol):.3g}× the bound"
+
+
+def test_repeated_steps_are_an_equal_input_or_one_within_its_errors():
+    x = np.array([[[1.0]], [[1.0]], [[1.0 + 1e-9]], [[2.0]]])
+    assert P.repeats(x, None, 0.0)[:, 0].tolist() == [False, True, False, False]
+    Vx = np.full(x.shape, 1.0)
+    # within 1e-9 of each other counts once the errors' bound, 2·within·√V, reaches 1e-9
+    assert P.repeats(x, Vx, 1e-9)[:, 0].tolist() == [False, True, True, False]
+    assert P.repeats(x, Vx, 1e-10)[:, 0].tolist() == [False, True, False, False]
+
+
+@pytest.mark.parametrize("family", ["lstm", "gru", "rnn"])
+def test_the_stretch_term_changes_nothing_where_no_step_repeats_and_only_adds(family, monkeypatch):
+    rng = np.random.default_rng(3)
+    T, B, D, H = 40, 3, 5, 6
+    x = rng.standard_normal((T, B, D))
+    x[10:30, 1] = x[10, 1]  # row 1 holds its input for 20 steps
+    h0, c0 = rng.standard_normal((B, H)) * 0.3, rng.standard_normal((B, H))
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[family]
+    w_ih, w_hh, b_ih, b_hh = (rng.uniform(-0.4, 0.4, s) for s in
+                              ((gates * H, D), (gates * H, H), (gates * H,), (gates * H,)))
+
+    def trajectory() -> P.Trajectory:
+        if family == "lstm":
+            return P.lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+        if family == "gru":
+            return P.gru(x, h0, w_ih, w_hh, b_ih, b_hh)
+        return P.rnn(x, h0, w_ih, w_hh, b_ih, b_hh, "tanh", 1e-6)
+
+    with_stretch = trajectory()
+    monkeypatch.setattr(P, "repeats", lambda x, Vx, within: np.zeros(x.shape[:2], dtype=bool))
+    without = trajectory()
+    for a, b in zip([with_stretch.Vy, *with_stretch.Vstate], [without.Vy, *without.Vstate],
+                    strict=True):
+        assert np.array_equal(a[:, [0, 2]] if a.ndim == 3 else a[[0, 2]],
+                              b[:, [0, 2]] if b.ndim == 3 else b[[0, 2]])
+        assert np.all(a >= b)
+    # V is the larger of the diagonal model's and the coherent subspace's: the stretch raises
+    # the first, so some element of row 1 at every repeated step.
+    assert np.all(np.any(with_stretch.Vy[11:30, 1] > without.Vy[11:30, 1], axis=-1))
 
 
 def _long_memory_lstm(T: int, B: int, H: int, forget_bias: float) -> tuple[np.ndarray, ...]:
