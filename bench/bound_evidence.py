@@ -403,21 +403,19 @@ def _frameworks() -> dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarr
 
 def library_calls() -> list[str]:
     """Table 6: one float32 σ or tanh call's largest |error| as a share of the probabilistic
-    model's scale for it, u·√library(f) = 8u·(|f| + 1) (propagation.py), and as a share of
-    k·max(s, 1 − s)·u, what σ's correct formulas need per call up to one rounding
-    (spec/tolerances.md, "Local errors" and "Steady states"), over
-    :func:`_library_arguments`."""
+    model's scale for it (propagation.py): u·√library_sigmoid(s) = u·(8·max(s, 1 − s) + 1),
+    what σ's correct formulas need per call (spec/tolerances.md, "Local errors"), and
+    u·√library(f) = 8u·(|f| + 1) for tanh, over :func:`_library_arguments`."""
     x = _library_arguments()
     xd = x.astype(np.float64)
     s, t = sigmoid(xd), np.tanh(xd)
     u = 2.0 ** -24
-    sigma_derived = P.LIBRARY_ULPS * np.maximum(s, 1.0 - s)
-    rows = ["| float32 σ, tanh of | σ: max \\|err\\| / model | σ: / k·max(s, 1 − s) | "
-            "tanh: max \\|err\\| / model |", "|---|---|---|---|"]
+    rows = ["| float32 σ, tanh of | σ: max \\|err\\| / model | tanh: max \\|err\\| / model |",
+            "|---|---|---|"]
     for name, fn in _frameworks().items():
         got_s, got_t = (np.asarray(v, np.float64) for v in fn(x))
         err_s, err_t = np.abs(got_s - s) / u, np.abs(got_t - t) / u
-        shares = (np.max(err_s / np.sqrt(P.library(s))), np.max(err_s / sigma_derived),
+        shares = (np.max(err_s / np.sqrt(P.library_sigmoid(s))),
                   np.max(err_t / np.sqrt(P.library(t))))
         rows.append(f"| {name} | " + " | ".join(f"{q:.2f}" for q in shares) + " |")
         _progress(rows[-1])
@@ -583,10 +581,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         *variance_rows, "",
         "## 6. One σ or tanh call against the model", "",
         "The largest |error| of one float32 call over 3·10⁶ arguments (a grid on [−30, 30] and "
-        "N(0, 4²)), as a share of the scale the model gives it, u·√`library`(f) = 8u·(|f| + 1) "
-        "(checks/bounds/propagation.py), and for σ also of k·max(s, 1 − s)·u, the largest error "
-        "of σ's correct formulas (spec/tolerances.md, \"Steady states\"). The second row's σ is "
-        "½(1 + tanh(x/2)) and its tanh 2σ(2x) − 1.", "",
+        "N(0, 4²)), as a share of the scale the model gives it (checks/bounds/propagation.py): "
+        "for σ u·√`library_sigmoid`(s) = u·(8·max(s, 1 − s) + 1), what σ's correct formulas "
+        "need (spec/tolerances.md, \"Local errors\"), for tanh u·√`library`(f) = 8u·(|f| + 1). "
+        "The second row's σ is ½(1 + tanh(x/2)) and its tanh 2σ(2x) − 1.", "",
         *library_rows, "",
         "## 7. The bound's cost", "",
         "The float32 bound of `lstm_layer` and `gru_layer` (its running worst case and the "

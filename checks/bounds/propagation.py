@@ -104,8 +104,15 @@ def summed(A: np.ndarray, squares: np.ndarray, n: int) -> np.ndarray:
 
 
 def library(f: np.ndarray) -> np.ndarray:
-    """One σ or tanh call: (LIBRARY_ULPS·(|f| + 1))²."""
+    """One tanh call: (LIBRARY_ULPS·(|f| + 1))²."""
     return (LIBRARY_ULPS * (np.abs(f) + 1.0)) ** 2
+
+
+def library_sigmoid(s: np.ndarray) -> np.ndarray:
+    """One σ call, s = σ(x) ∈ [0, 1]: (LIBRARY_ULPS·max(s, 1 − s) + 1)², what every σ formula
+    needs (spec/tolerances.md, "Local errors"): a library's k·s, 1 − σ(−x)'s k·(1 − s) + s,
+    1/(1 + e^{−x})'s s·(k·(1 − s) + 2) and ½(1 + tanh(x/2))'s (k/2)·|2s − 1| + s, k = 8."""
+    return (LIBRARY_ULPS * np.maximum(s, 1.0 - s) + 1.0) ** 2
 
 
 def uncorrelated(*terms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -431,7 +438,7 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
             VA_loc = n * A * A + inp.rest[t] + (n + 1) * sq[:B]
             s = _sigmoid(A)
             ds = s * (1.0 - s)
-            Vs_loc = ds * ds * VA_loc + library(s)
+            Vs_loc = ds * ds * VA_loc + library_sigmoid(s)
             i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
             g = np.tanh(A[:, 2 * H:3 * H])
             dg = 1.0 - g * g
@@ -543,7 +550,7 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
             VA_rz_loc = n_rz * A_rz * A_rz + inp_rz.rest[t] + (n_rz + 1) * sq[:B, rz]
             s = _sigmoid(A_rz)
             ds = s * (1.0 - s)
-            Vs_loc = ds * ds * VA_rz_loc + library(s)
+            Vs_loc = ds * ds * VA_rz_loc + library_sigmoid(s)
             r, z = s[:, :H], s[:, H:]
             A_in = inp_n.xw[t]
             VA_in = (D + 1) * A_in * A_in + inp_n.rest[t]
@@ -623,7 +630,7 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
                 slope, own = 1.0 - h * h, library(h)
             elif nonlinearity == "sigmoid":
                 h = _sigmoid(a)
-                slope, own = h * (1.0 - h), library(h)
+                slope, own = h * (1.0 - h), library_sigmoid(h)
             elif nonlinearity == "linear":
                 h, slope, own = a, np.ones_like(a), np.zeros_like(a)
             else:
@@ -670,11 +677,20 @@ def layer_linearisable(traj: Trajectory, dtype: np.dtype) -> tuple[np.ndarray, n
 
 def dominates(prob_y: np.ndarray) -> Callable[[int, tuple[np.ndarray, ...]], bool]:
     """A stop rule for the worst-case run (checks/bounds/engine.py, ``run``): stop after step t
-    once its worst-case bound on h_t is at least the probabilistic one everywhere. Its later
-    bounds only grow from there (barring saturated gates), so the minimum of the two is the
-    probabilistic bound: running on would cost time and change no verdict's validity."""
+    once its worst-case bound on h_t is at least the probabilistic one everywhere and the
+    probabilistic bound stays finite to the last step (or the worst case is already infinite).
+    Its later bounds only grow from there (barring saturated gates), so the minimum of the two
+    is the probabilistic bound: running on would cost time and change no verdict's validity.
+    Where the probabilistic bound later leaves the first-order model's range (infinite), the
+    worst case runs on: stopped, it would leave those steps with no bound at all (a linear
+    ReLU layer growing to h ≈ 10³ had none after step 165 of 3000, its worst case finite)."""
+    T = prob_y.shape[0]
+    finite = np.isfinite(prob_y).reshape(T, -1).all(axis=1)
+    to_end = np.logical_and.accumulate(finite[::-1])[::-1].tolist()
+
     def stop(t: int, errors: tuple[np.ndarray, ...]) -> bool:
-        return bool(np.all(errors[0] >= prob_y[t]))
+        return bool((to_end[t] or not np.isfinite(errors[0]).any())
+                    and np.all(errors[0] >= prob_y[t]))
     return stop
 
 

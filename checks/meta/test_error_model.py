@@ -26,6 +26,7 @@ from nnspec.checks.bounds import engine as E
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
 from nnspec.checks.bounds import propagation as P
+from nnspec.checks.bounds import rnn as rnn_bounds
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.harness import sizes
 from nnspec.checks.harness.significand import BITS, rounded
@@ -34,6 +35,7 @@ from nnspec.oracle import check
 from nnspec.reference import activations as ref
 from nnspec.reference import gru as ref_gru
 from nnspec.reference import lstm as ref_lstm
+from nnspec.reference import rnn as ref_rnn
 
 X = np.concatenate([np.linspace(-60.0, 60.0, 24001), [-745.0, -100.0, 0.0, 1e-9, -1e-9, 100.0]])
 
@@ -77,13 +79,17 @@ def test_every_legitimate_tanh_formula_holds_the_bound(dtype, name):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", [*SIGMOID_FORMULAS, *TANH_FORMULAS])
 def test_every_legitimate_formula_is_within_the_layers_probabilistic_model(dtype, name):
-    # The layers' bound (propagation.py) takes one σ or tanh call's error as at most
-    # √library(f)·u = LIBRARY_ULPS·(|f| + 1)·u; a formula beyond it would be a false alarm.
+    # The layers' bound (propagation.py) takes one σ call's error as at most
+    # √library_sigmoid(s)·u = (LIBRARY_ULPS·max(s, 1 − s) + 1)·u and one tanh call's as
+    # √library(f)·u = LIBRARY_ULPS·(|f| + 1)·u; a formula beyond them would be a false alarm.
     x = X.astype(dtype).astype(np.float64)
-    exact, fn = (ref.sigmoid(x), SIGMOID_FORMULAS[name]) if name in SIGMOID_FORMULAS else \
-        (ref.tanh(x), TANH_FORMULAS[name])
+    if name in SIGMOID_FORMULAS:
+        exact, fn = ref.sigmoid(x), SIGMOID_FORMULAS[name]
+        scale = np.sqrt(P.library_sigmoid(exact))
+    else:
+        exact, fn = ref.tanh(x), TANH_FORMULAS[name]
+        scale = np.sqrt(P.library(exact))
     err = np.abs(_in(dtype, fn) - exact) / tol.unit_roundoff(dtype)
-    scale = np.sqrt(P.library(exact))
     assert np.all(err <= scale), f"{name} in {np.dtype(dtype)}: {np.max(err / scale):.3g}× the model"
 
 
@@ -589,3 +595,25 @@ def test_a_result_below_the_dtypes_range_is_within_the_underflow_floor(monkeypat
     assert within(gru_bounds.vjp_gru_layer(g, *args, dtype=np.float32))
     monkeypatch.setattr(BP, "underflow", lambda dtype, count: 0.0)
     assert not within(gru_bounds.vjp_gru_layer(g, *args, dtype=np.float32))
+
+
+def test_the_worst_case_runs_on_where_the_probabilistic_bound_later_ends():
+    # A linear ReLU layer with w_hh = 1 − 2·10⁻⁴ and a positive input grows to h ≈ 10³: its
+    # probabilistic bound leaves the first-order range after a few hundred steps. The worst-case
+    # run used to stop once it was the looser bound (step 165 here), leaving every later step
+    # with no bound at all; it now runs on, and its bound, finite here, decides.
+    rng = np.random.default_rng(0)
+    T, B = 3000, 8
+    x = rng.uniform(0.1, 1.0, (T, B, 1)).astype(np.float32).astype(np.float64)
+    w = np.float64(np.float32(1 - 2e-4))
+    y, h_T = rnn_bounds.rnn_layer(x, np.zeros((B, 1)), np.eye(1), np.full((1, 1), w), np.zeros(1),
+                                  np.zeros(1), "relu", dtype=np.float32)
+    assert np.isfinite(y.atol).all() and np.isfinite(h_T.atol).all()
+    x32, h = x.astype(np.float32), np.zeros((B, 1), np.float32)
+    ys = []
+    for x_t in x32:
+        h = np.maximum(x_t + h * np.float32(w), np.float32(0))
+        ys.append(h)
+    want = ref_rnn.rnn_layer(x, np.zeros((B, 1)), np.eye(1), np.full((1, 1), w), np.zeros(1),
+                             np.zeros(1), "relu")[0]
+    assert np.all(np.abs(np.stack(ys) - want) <= y.atol)
