@@ -285,30 +285,32 @@ def _minkowski(*terms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     return sum((np.abs(a) * np.sqrt(v) for a, v in terms), np.zeros(()))**2
 
 
-def tangent_variance(c: Case, K: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Candidate (b), the exact V of propagation.py's linear LSTM model estimated as the mean
-    square of K tangents: every local error of the model (the same per-element scales as
-    propagation.lstm) drawn as an independent random sign times its scale, carried through the
-    step's signed Jacobian. Returns (V of y, seconds)."""
-    x = c.x
-    w_ih, w_hh, b_ih, b_hh = c.weights
+def tangent_samples(x: np.ndarray, h0: np.ndarray,
+                    weights: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], K: int,
+                    rng: np.random.Generator, ex: np.ndarray | None = None) -> np.ndarray:
+    """K tangents of propagation.py's linear LSTM model: every local error of the model (the
+    same per-element scales as propagation.lstm) drawn as an independent random sign times its
+    scale, carried through the step's signed Jacobian; ``ex`` (K, T, B, D), errors of the input
+    (a layer below's tangents), enter through w_ih. Returns the errors of y, (K, T, B, H)."""
+    w_ih, w_hh, b_ih, b_hh = weights
     T, B, D = x.shape
     H = w_hh.shape[1]
     n = D + H + 2
-    h, cell = c.h0.copy(), c.h0.copy()
+    h, cell = h0.copy(), h0.copy()
     eh, ec = np.zeros((K, B, H)), np.zeros((K, B, H))
-    V = np.empty((T, B, H))
+    out = np.empty((K, T, B, H))
 
     def signs(width: int) -> np.ndarray:
         return rng.choice([-1.0, 1.0], size=(K, B, width))
 
-    start = time.perf_counter()
     for t in range(T):
         A = x[t] @ w_ih.T + h @ w_hh.T + b_ih + b_hh
         squares = (x[t] ** 2) @ (w_ih ** 2).T + (h ** 2) @ (w_hh ** 2).T + b_ih ** 2 + b_hh ** 2
         eA = eh @ w_hh.T + signs(4 * H) * np.sqrt(n * A * A + (n + 1) * squares)
+        if ex is not None:
+            eA = eA + ex[:, t] @ w_ih.T
         s = sigmoid(A)
-        es = s * (1 - s) * eA + signs(4 * H) * np.sqrt(P.library(s))
+        es = s * (1 - s) * eA + signs(4 * H) * np.sqrt(P.library_sigmoid(s))
         i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
         g = np.tanh(A[:, 2 * H:3 * H])
         eg = (1 - g * g) * eA[..., 2 * H:3 * H] + signs(H) * np.sqrt(P.library(g))
@@ -321,7 +323,15 @@ def tangent_variance(c: Case, K: int, rng: np.random.Generator) -> tuple[np.ndar
         m = o * tc
         eh = o * etc + tc * eo + signs(H) * np.abs(m)
         h, cell = m, c_new
-        V[t] = (eh ** 2).mean(0)
+        out[:, t] = eh
+    return out
+
+
+def tangent_variance(c: Case, K: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Candidate (b), the exact V of propagation.py's linear LSTM model estimated as the mean
+    square of K tangents (:func:`tangent_samples`). Returns (V of y, seconds)."""
+    start = time.perf_counter()
+    V = (tangent_samples(c.x, c.h0, c.weights, K, rng) ** 2).mean(0)
     return V, time.perf_counter() - start
 
 
@@ -502,6 +512,40 @@ def long_memory(T: int, B: int, H: int, K: int) -> list[str]:
     return rows
 
 
+#: (T, B, H, K) of table 9: two stacked LSTM layers, as the review that found the shortfall.
+STACKED_SIZE = (300, 4, 64, 200)
+
+
+def stacked(T: int, B: int, H: int, K: int) -> list[str]:
+    """Table 9: √(V_exact/V) of the upper of two stacked LSTM layers (both :func:`remembering`'s
+    forget bias; the upper layer's weights drawn as the lower's, seed 7), V as rnn_module's
+    probabilistic pass takes it (the lower layer's V as the upper's V_x) as shipped and with the
+    lower layer's errors taken as fresh at every step (the previous model); V_exact from K
+    tangents of the two layers' linear model, the lower's carried up (:func:`tangent_samples`)."""
+    rows = ["| layers | T, B, H | bias | √(V_exact/V) median / p99 / max | the same, the errors from "
+            "below fresh per step |", "|---|---|---|---|---|"]
+    for bias in MEMORY_BIASES:
+        c = remembering("lstm", T, B, H, bias)
+        rng = np.random.default_rng(7)
+        s = 1.0 / np.sqrt(H)
+        w_ih, w_hh, b_ih, b_hh = (rng.uniform(-s, s, shape)
+                                  for shape in ((4 * H, H), (4 * H, H), (4 * H,), (4 * H,)))
+        b_ih[H:2 * H] += bias
+        upper = (w_ih, w_hh, b_ih, b_hh)
+        y = lstm_ref.lstm_layer(c.x, c.h0, c.h0, *c.weights)[0]
+        below = tangent_samples(c.x, c.h0, c.weights, K, np.random.default_rng(1))
+        exact = (tangent_samples(y, c.h0, upper, K, np.random.default_rng(2), below) ** 2).mean(0)
+        Vx = P.lstm(c.x, c.h0, c.h0, *c.weights).Vy
+        cells = []
+        for patch in (None, lambda Vx, w_ih: None):
+            with mock.patch.object(P, "_below", patch or P._below):
+                q = np.sqrt(exact / P.lstm(y, c.h0, c.h0, *upper, Vx=Vx).Vy)
+            cells.append(f"{np.median(q):.2f} / {np.quantile(q, 0.99):.2f} / {q.max():.2f}")
+        rows.append(f"| LSTM × 2 | {_size(T, B, H)} | +{bias:g} | " + " | ".join(cells) + " |")
+        _progress(rows[-1])
+    return rows
+
+
 def _triple(text: str, n: int) -> tuple[int, ...]:
     values = tuple(int(v) for v in text.split(","))
     if len(values) != n or min(values) < 1:
@@ -523,6 +567,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         metavar="T,B,H", help="sizes of table 7 (default: %(default)s)")
     parser.add_argument("--memory", type=lambda s: _triple(s, 4), default=MEMORY_SIZE,
                         metavar="T,B,H,K", help="size and tangents of table 8 (default: %(default)s)")
+    parser.add_argument("--stacked", type=lambda s: _triple(s, 4), default=STACKED_SIZE,
+                        metavar="T,B,H,K", help="size and tangents of table 9 (default: %(default)s)")
     parser.add_argument("--no-library", dest="library", action="store_false",
                         help="skip table 6 (σ and tanh of the installed frameworks)")
     parser.add_argument("--out", type=Path, help="also write the tables there as markdown")
@@ -542,6 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     library_rows = library_calls() if args.library else ["(not run: --no-library)"]
     cost_rows = cost(args.cost)
     memory_rows = long_memory(*args.memory)
+    stacked_rows = stacked(*args.stacked)
     lines = [
         f"<!-- Generated by `{command}`; do not edit by hand. -->", "",
         "# Recurrent layer bounds at production scale", "",
@@ -602,7 +649,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "linear model (relative standard error ≈ 1/√(2K)); which part of the model decided "
         "(the narrow subspace found the diagonal model adequate, or the random tangents, "
         "coherence.Probes) and the bound's seconds.", "",
-        *memory_rows, ""]
+        *memory_rows, "",
+        "## 9. Stacked layers", "",
+        "The upper of two LSTM layers, both with the forget bias of table 8, float64 inputs: "
+        "√(V_exact/V) of its y, V as `rnn_module` takes it (the layer below's V as the upper "
+        "layer's input errors, summed in amplitude over the steps; spec/tolerances.md, "
+        "\"Stacked layers\") and as the previous model took it (fresh at every step), V_exact "
+        "from K tangents of both layers, the lower layer's carried up.", "",
+        *stacked_rows, ""]
     text = "\n".join(lines)
     print(text)
     if args.out:

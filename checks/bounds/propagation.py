@@ -39,6 +39,7 @@ of elements compared (Bonferroni) and :data:`CALL_ALPHA`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -131,6 +132,9 @@ class Trajectory(NamedTuple):
     #: Per batch row, whether the coherent subspace raised some V above DIAGONAL_LIMIT times the
     #: diagonal model's (coherence.py): the gradients' model, diagonal only, is not trusted there.
     coherent: np.ndarray | None = None
+    #: From a run (not in a returned trajectory): the V that errors correlated across steps add
+    #: (:class:`Correlated`) to y and to each final state, None where there are none.
+    correlated: tuple[np.ndarray, ...] | None = None
 
 
 def spread(v: np.ndarray, Vv: np.ndarray | float, W2: np.ndarray, n: int) -> np.ndarray:
@@ -160,6 +164,15 @@ def _inputs(x: np.ndarray, Vx: np.ndarray | None, w_ih: np.ndarray,
             xw += b
             rest += (n + 1) * (b * b)
     return _Inputs(xw.reshape(T, B, -1), rest.reshape(T, B, -1))
+
+
+def _below(Vx: np.ndarray | None, w_ih: np.ndarray) -> np.ndarray | None:
+    """The layer below's errors' share in the V of the input projection, V_x (w_ih∘w_ih)ᵀ, per
+    step (T, B, rows of w_ih); None where the input is exact."""
+    if Vx is None or not np.any(Vx):
+        return None
+    T, B, D = Vx.shape
+    return (Vx.reshape(T * B, D) @ (w_ih * w_ih).T).reshape(T, B, -1)
 
 
 #: The model squares values (V is in units of u², from terms²): a nonzero value below this or
@@ -217,9 +230,9 @@ class Steady:
     roundings, so they add up in amplitude. Per batch row and state component, R is the V of
     the current stretch's errors, carried by the step's linear map L as V is; a repeated step
     with its own roundings D makes R' = (√L(R) + √D)² (Minkowski: valid under any dependence)
-    where the model takes L(R) + D, and V gains the difference 2·√(L(R)·D). A step that does
-    not repeat starts a new stretch, R = D; the earlier stretch's errors, independent of later
-    ones, stay in V and are carried on as the model carries them."""
+    where the model takes L(R) + D: the difference 2·√(L(R)·D) is the step's gain
+    (:class:`Correlated` carries it on). A step that does not repeat starts a new stretch,
+    R = D; the earlier stretch's errors, independent of later ones, are carried on as before."""
 
     def __init__(self, same: np.ndarray) -> None:
         self.same = same
@@ -320,19 +333,82 @@ class _GRUStep(NamedTuple):
     rounded: np.ndarray
 
 
-def _gru_variances(p: _GRUStep, carried: np.ndarray, Vh_in: np.ndarray,
-                   own: float) -> tuple[np.ndarray, ...]:
+def _gru_variances(p: _GRUStep, carried: np.ndarray, Vh_in: np.ndarray, own: float,
+                   VA_in: np.ndarray | float = 0.0) -> tuple[np.ndarray, ...]:
     """(V_[r z], V_A_hn, V_n, V_h') of a GRU step from the carried V of the h-terms [rz | n]
     and the V of h, with the step's own roundings (own = 1) or without them (own = 0: L alone,
-    :class:`Steady`)."""
+    :class:`Steady`); ``VA_in``: a V of A_in's besides the step's own (the layer below's)."""
     H = p.h.shape[1]
     r, z = p.s[:, :H], p.s[:, H:]
     Vs = own * p.Vs_loc + p.ds * p.ds * carried[:, :2 * H]
     VA_hn = own * p.VA_hn_loc + carried[:, 2 * H:]
-    VA_n = uncorrelated((r, VA_hn), (p.A_hn, Vs[:, :H])) + own * p.VA_in + own * p.rounded_n
+    VA_n = uncorrelated((r, VA_hn), (p.A_hn, Vs[:, :H])) + own * p.VA_in + own * p.rounded_n + VA_in
     Vn = p.dn * p.dn * VA_n + own * library(p.nv)
     return Vs, VA_hn, Vn, uncorrelated((1.0 - z, Vn), (p.h - p.nv, Vs[:, H:]),
                                        (z, Vh_in)) + own * p.rounded
+
+
+class Correlated:
+    """The errors the model may not take as independent across steps: stretches of repeated
+    steps (:class:`Steady` over :func:`repeats`) and, above another layer, the layer below's
+    errors (one stretch over the whole sequence, ``below``). G, per state part, is the V their
+    gains add, carried by the step's linear map L as V is: the call's V is the independent
+    model's (the larger of the diagonal model's and the coherent subspace's, whose test compares
+    those two alone) plus G (spec/tolerances.md, "Steady states" and "Stacked layers")."""
+
+    def __init__(self, same: np.ndarray, below: bool) -> None:
+        self.steady = Steady(same)
+        lower = np.ones_like(same)
+        lower[0] = False
+        self.lower = Steady(lower) if below else None
+        self.G: list[np.ndarray] | None = None
+
+    def needs_own(self, t: int) -> bool:
+        """Whether step t needs its own V (D): it is in or just before a stretch."""
+        return bool(self.steady.needed[t])
+
+    def step(self, t: int, carry: Callable[[Sequence[np.ndarray]], list[np.ndarray]],
+             own: list[np.ndarray] | None, from_below: list[np.ndarray] | None
+             ) -> list[np.ndarray] | None:
+        """Step t: ``carry`` applies its L to per-part V; ``own``, its own V where
+        :meth:`needs_own`; ``from_below``, the layer below's errors' share in it. → G after
+        the step (None: nothing yet)."""
+        gains: list[np.ndarray] | None = None
+        if own is not None:
+            R = self.steady.R
+            gains = self.steady.step(t, None if R is None else carry(R), own)
+        else:
+            self.steady.stop()
+        if self.lower is not None and from_below is not None:
+            R = self.lower.R
+            more = self.lower.step(t, None if R is None else carry(R), from_below)
+            gains = more if gains is None else [a + b for a, b in zip(gains, more, strict=True)]
+        if self.G is not None:
+            carried = carry(self.G)
+            self.G = carried if gains is None else [a + b for a, b in
+                                                    zip(carried, gains, strict=True)]
+        else:
+            self.G = gains
+        return self.G
+
+
+def _lstm_carry(p: _LSTMStep, Whh2: np.ndarray, Whr2: np.ndarray | None,
+                parts: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """L of an LSTM step on the V of (h, c): through W_hh∘W_hh, the gates and the update (and
+    the projection)."""
+    L = _lstm_variances(p, parts[0] @ Whh2, parts[1], 0.0)
+    return [L[4] if Whr2 is None else L[4] @ Whr2, L[2]]
+
+
+def _gru_carry(p: _GRUStep, W2: np.ndarray, parts: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """L of a GRU step on the V of h."""
+    return [_gru_variances(p, parts[0] @ W2, parts[0], 0.0)[3]]
+
+
+def _rnn_carry(slope: np.ndarray, Whh2: np.ndarray,
+               parts: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """L of an RNN step on the V of h: φ'² (V_h (W∘W)ᵀ)."""
+    return [slope * slope * (parts[0] @ Whh2)]
 
 
 # ---- the families ---------------------------------------------------------------------------
@@ -354,7 +430,8 @@ def _coherent(run: Callable[[Any, list[Any] | None], Trajectory], rows: int, sta
     and ``tracker``'s, the diagonal model's) (coherence.py). First a coherence.Subspace of WIDTH
     directions: where it is the whole state, its V is exact and decides; where it stays within
     GAIN of the diagonal model's everywhere, the larger of the two decides; otherwise the call is
-    run again with coherence.Probes. The last run's steps are appended to ``tape``."""
+    run again with coherence.Probes; to the V chosen the run's correlated errors' V is added
+    (:class:`Correlated`). The last run's steps are appended to ``tape``."""
     steps: list[Any] | None = None if tape is None else []
     sub = C.Subspace(rows, states, C.WIDTH, V0)
     traj = run(sub, steps)
@@ -364,6 +441,10 @@ def _coherent(run: Callable[[Any, list[Any] | None], Trajectory], rows: int, sta
         traj = run(C.Probes(rows, states, C.PROBES, probe_inflation(C.PROBES), V0), steps)
         pairs = [traj.Vy, *traj.Vstate]
     V = [p[0] for p in pairs]
+    if traj.correlated is not None:
+        # Added after the test above, which compares the two estimates of the independent
+        # model alone: the correlated errors' V is neither's.
+        V = [v + g for v, g in zip(V, traj.correlated, strict=True)]
     if tape is not None and steps is not None:
         tape.extend(steps)
     return Trajectory(traj.y, traj.state, V[0], tuple(V[1:]), traj.coherent)
@@ -397,9 +478,9 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
     i, f, o = σ, g = tanh of its blocks, c' = f c + i g, m = o tanh c', h' = m (or m w_hrᵀ,
     n = H). Vx: the input's V (a layer below), Vh0, Vc0 the initial state's (None: exact).
     ``tape``, a list, receives every step's :class:`LSTMTape` (the gradients' bound needs them).
-    V is the diagonal model's plus the coherent subspace's (checks/bounds/coherence.py), and
-    in stretches of repeated steps the amplitude sum of :class:`Steady` (``within``: the bound
-    per unit √V of x's errors, :func:`repeats`)."""
+    V is the diagonal model's plus the coherent subspace's (checks/bounds/coherence.py), plus
+    that of the errors correlated across steps (:class:`Correlated`: stretches of repeated
+    steps, ``within`` the bound per unit √V of x's errors (:func:`repeats`), and V_x's)."""
     T, B, D = x.shape
     H = w_hh.shape[1] if w_hr is None else w_ih.shape[0] // 4
     n = D + w_hh.shape[1] + 2
@@ -420,21 +501,22 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
         return np.concatenate([vh, np.zeros((*vh.shape[:2], H)) if vc is None else vc], -1)
 
     same = repeats(x, Vx, within)
+    below = _below(Vx, w_ih)
 
     def run(sub: Any, steps: list[Any] | None) -> Trajectory:
         c = c0
         h, Vh, ys, Vys, grew = _start(h0, Vh0, T)
         Vc = np.zeros_like(c) if Vc0 is None else Vc0
-        steady = Steady(same)
+        corr = Correlated(same, below is not None)
+        Gy = np.zeros((T, B, Ph)) if same.any() or below is not None else None
+        G: list[np.ndarray] | None = None
         for t in range(T):
             tangents = sub.tangents()
             qh, qc = tangents[:, :, hp], tangents[:, :, cp]
             A = inp.xw[t] + h @ w_hh.T
             # The terms' squares and the carried V through W∘W in one GEMM, apart: the step's
-            # own roundings (local) and the carried error are both needed; in a steady stretch
-            # also the stretch's V (Steady).
-            R = steady.R if steady.needed[t] else None
-            sq = np.concatenate([h * h, Vh, *(() if R is None else (R[0],))]) @ Whh2
+            # own roundings (local) and the carried error are both needed.
+            sq = np.concatenate([h * h, Vh]) @ Whh2
             VA_loc = n * A * A + inp.rest[t] + (n + 1) * sq[:B]
             s = _sigmoid(A)
             ds = s * (1.0 - s)
@@ -453,7 +535,7 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
 
             step = _LSTMStep(s, ds, Vs_loc, g, dg, Vg_loc, c, rounded, tc, dtc, m)
 
-            Vs, Vg, Vc, Vtc, Vm = _lstm_variances(step, sq[B:2 * B], Vc, 1.0)
+            Vs, Vg, Vc, Vtc, Vm = _lstm_variances(step, sq[B:], Vc, 1.0)
             Dc = uncorrelated((c, Vs_loc[:, H:2 * H]), (g, Vs_loc[:, :H]), (i, Vg_loc)) + rounded
             # δm = o·tanh'(c')·δc' + η: the one correlation inside a step, kept exactly.
             a = o * dtc
@@ -481,21 +563,17 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
                 D_p = H * h * h + (H + 1) * sqm[:B]
                 Vh = D_p + sqm[B:]
                 sub.add(D_p, state, lambda Q: Q[:, :, hp])
-            if steady.needed[t]:
-                # The stretch's (h, c): the step's own V (D) and the stretch's carried (L(R)).
-                own = _lstm_variances(step, np.zeros_like(A), np.zeros_like(c), 1.0)
-                D_state = [own[4], own[2]]
-                carried_R = None if R is None else _lstm_variances(step, sq[2 * B:], R[1], 0.0)
-                LR = None if carried_R is None else [carried_R[4], carried_R[2]]
-                if w_hr is not None:
-                    assert Whr2 is not None
-                    D_state[0] = D_p + D_state[0] @ Whr2
-                    if LR is not None:
-                        LR[0] = LR[0] @ Whr2
-                gain = steady.step(t, LR, D_state)
-                Vh, Vc = Vh + gain[0], Vc + gain[1]
-            else:
-                steady.stop()
+            own = None
+            if corr.needs_own(t):
+                mine = _lstm_variances(step, np.zeros_like(A), np.zeros_like(c), 1.0)
+                own = [mine[4] if w_hr is None else D_p + mine[4] @ Whr2, mine[2]]
+            from_below = None
+            if below is not None:
+                theirs = _lstm_variances(step, below[t], np.zeros_like(c), 0.0)
+                from_below = [theirs[4] if Whr2 is None else theirs[4] @ Whr2, theirs[2]]
+            G = corr.step(t, partial(_lstm_carry, step, Whh2, Whr2), own, from_below)
+            if Gy is not None and G is not None:
+                Gy[t] = G[0]
             c = c_new
             ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(hp), grew, sub.excess)
             if steps is not None:
@@ -503,7 +581,7 @@ def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray, w_hh: 
                 steps.append(LSTMTape(c_prev, Vc_prev, s, Vs, tc, Vtc,
                                       *((None, None) if w_hr is None else (m, Vm))))
         return Trajectory(ys, (h, c), Vys, (Vys[:, -1], _pair(Vc, sub.variance(cp), grew, sub.excess)),
-                          grew)
+                          grew, None if Gy is None or G is None else (Gy, Gy[-1], G[1]))
 
     V0 = None if Vh0 is None and Vc0 is None else np.concatenate(
         [np.zeros_like(h0) if Vh0 is None else Vh0, np.zeros_like(c0) if Vc0 is None else Vc0], 1)
@@ -519,9 +597,8 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     """gru.layer (PyTorch's cell): r, z = σ(x W_{r,z}ᵀ + h W_{r,z}ᵀ + b) (n = D + H + 2),
     A_in = x W_inᵀ + b_in (n = D + 1), A_hn = h W_hnᵀ + b_hn (n = H + 1), n = tanh(A_in + r A_hn),
     h' = (1 − z) n + z h. ``tape``, a list, receives every step's :class:`GRUTape`. V is the
-    diagonal model's plus the coherent subspace's (checks/bounds/coherence.py), and in
-    stretches of repeated steps the amplitude sum of :class:`Steady` (``within``: as
-    :func:`lstm`'s)."""
+    diagonal model's plus the coherent subspace's (checks/bounds/coherence.py), plus that of
+    the errors correlated across steps (:class:`Correlated`; ``within``: as :func:`lstm`'s)."""
     T, B, D = x.shape
     H = w_hh.shape[1]
 
@@ -537,15 +614,17 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     h0 = np.asarray(h0, dtype=np.float64)
 
     same = repeats(x, Vx, within)
+    below_rz, below_n = _below(Vx, w_ih[rz]), _below(Vx, w_ih[nn])
 
     def run(sub: Any, steps: list[Any] | None) -> Trajectory:
         h, Vh, ys, Vys, grew = _start(h0, Vh0, T)
-        steady = Steady(same)
+        corr = Correlated(same, below_rz is not None)
+        Gy = np.zeros((T, B, H)) if same.any() or below_rz is not None else None
+        G: list[np.ndarray] | None = None
         for t in range(T):
             qh = sub.tangents()
             hw = h @ w_hh.T
-            R = steady.R if steady.needed[t] else None
-            sq = np.concatenate([h * h, Vh, *(() if R is None else R)]) @ W2
+            sq = np.concatenate([h * h, Vh]) @ W2
             A_rz = inp_rz.xw[t] + hw[:, rz]
             VA_rz_loc = n_rz * A_rz * A_rz + inp_rz.rest[t] + (n_rz + 1) * sq[:B, rz]
             s = _sigmoid(A_rz)
@@ -567,7 +646,7 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
 
             step = _GRUStep(s, ds, Vs_loc, VA_hn_loc, A_hn, VA_in, rounded_n, nv, dn, h,
                             rounded)
-            Vs, VA_hn, Vn, Vh_new = _gru_variances(step, sq[B:2 * B], Vh, 1.0)
+            Vs, VA_hn, Vn, Vh_new = _gru_variances(step, sq[B:], Vh, 1.0)
             # The step's own: variances(0, 0, 1)[3], without its multiplications by zero.
             VA_n_loc = uncorrelated((r, VA_hn_loc), (A_hn, Vs_loc[:, :H])) + VA_in + rounded_n
             Vn_loc = dn * dn * VA_n_loc + library(nv)
@@ -578,16 +657,20 @@ def gru(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
             sub.rotate((1.0 - z)[:, None] * dn[:, None] * dA_n
                        + (h - nv)[:, None] * dgate[..., H:] + z[:, None] * qh)
             sub.add(D_h, C.identity, C.identity)
-            if steady.needed[t]:
-                LR = None if R is None else [_gru_variances(step, sq[2 * B:], R[0], 0.0)[3]]
-                Vh_new = Vh_new + steady.step(t, LR, [D_h])[0]
-            else:
-                steady.stop()
+            from_below = None
+            if below_rz is not None and below_n is not None:
+                from_below = [_gru_variances(step, np.concatenate([below_rz[t], np.zeros_like(h)], 1),
+                                             np.zeros_like(h), 0.0, below_n[t])[3]]
+            G = corr.step(t, partial(_gru_carry, step, W2), [D_h] if corr.needs_own(t) else None,
+                          from_below)
+            if Gy is not None and G is not None:
+                Gy[t] = G[0]
             h, Vh = h_new, Vh_new
             ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew, sub.excess)
             if steps is not None:
                 steps.append(GRUTape(s, Vs, A_hn, VA_hn, nv, Vn))
-        return Trajectory(ys, (h,), Vys, (Vys[:, -1],), grew)
+        return Trajectory(ys, (h,), Vys, (Vys[:, -1],), grew,
+                          None if Gy is None or G is None else (Gy, Gy[-1]))
 
     traj = _coherent(run, B, H, Vh0, tape)
     return _guarded(traj, x, h0, w_ih, w_hh, b_ih, b_hh)
@@ -602,8 +685,8 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     or ReLU. ReLU's kink is not differentiable: where a > −scale_·√V_a (the computed a may lie
     above 0) its error passes whole, |ReLU(a + e) − ReLU(a)| ≤ |e|; elsewhere ReLU returns 0
     exactly. ``tape``, a list, receives every step's (a, V_a). V is the diagonal model's plus
-    the coherent subspace's (checks/bounds/coherence.py), and in stretches of repeated steps the
-    amplitude sum of :class:`Steady` (``within``: as :func:`lstm`'s)."""
+    the coherent subspace's (checks/bounds/coherence.py), plus that of the errors correlated
+    across steps (:class:`Correlated`; ``within``: as :func:`lstm`'s)."""
     if nonlinearity not in ("tanh", "sigmoid", "linear", "relu"):
         raise ValueError(f"nonlinearity must be tanh, relu, sigmoid or linear, got {nonlinearity!r}")
     T, B, D = x.shape
@@ -614,17 +697,19 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
     h0 = np.asarray(h0, dtype=np.float64)
 
     same = repeats(x, Vx, within)
+    below = _below(Vx, w_ih)
 
     def run(sub: Any, steps: list[Any] | None) -> Trajectory:
         h, Vh, ys, Vys, grew = _start(h0, Vh0, T)
-        steady = Steady(same)
+        corr = Correlated(same, below is not None)
+        Gy = np.zeros((T, B, H)) if same.any() or below is not None else None
+        G: list[np.ndarray] | None = None
         for t in range(T):
             qh = sub.tangents()
             a = inp.xw[t] + h @ w_hh.T
-            R = steady.R if steady.needed[t] else None
-            sq = np.concatenate([h * h, Vh, *(() if R is None else R)]) @ Whh2
+            sq = np.concatenate([h * h, Vh]) @ Whh2
             Va_loc = n * a * a + inp.rest[t] + (n + 1) * sq[:B]
-            Va = Va_loc + sq[B:2 * B]
+            Va = Va_loc + sq[B:]
             if nonlinearity == "tanh":
                 h = np.tanh(a)
                 slope, own = 1.0 - h * h, library(h)
@@ -640,15 +725,15 @@ def rnn(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
             D_h = slope * slope * Va_loc + own
             sub.rotate(slope[:, None] * (qh.reshape(-1, H) @ w_hh.T).reshape(B, qh.shape[1], H))
             sub.add(D_h, C.identity, C.identity)
-            if steady.needed[t]:
-                Vh = Vh + steady.step(t, None if R is None else [slope * slope * sq[2 * B:]],
-                                      [D_h])[0]
-            else:
-                steady.stop()
+            G = corr.step(t, partial(_rnn_carry, slope, Whh2), [D_h] if corr.needs_own(t) else None,
+                          None if below is None else [slope * slope * below[t]])
+            if Gy is not None and G is not None:
+                Gy[t] = G[0]
             ys[t], Vys[:, t] = h, _pair(Vh, sub.variance(slice(None)), grew, sub.excess)
             if steps is not None:
                 steps.append((a, Va))
-        return Trajectory(ys, (h,), Vys, (Vys[:, -1],), grew)
+        return Trajectory(ys, (h,), Vys, (Vys[:, -1],), grew,
+                          None if Gy is None or G is None else (Gy, Gy[-1]))
 
     traj = _coherent(run, B, H, Vh0, tape)
     return _guarded(traj, x, h0, w_ih, w_hh, b_ih, b_hh)

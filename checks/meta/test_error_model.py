@@ -625,3 +625,22 @@ def test_the_worst_case_runs_on_where_the_probabilistic_bound_later_ends():
     want = ref_rnn.rnn_layer(x, np.zeros((B, 1)), np.eye(1), np.full((1, 1), w), np.zeros(1),
                              np.zeros(1), "relu")[0]
     assert np.all(np.abs(np.stack(ys) - want) <= y.atol)
+
+
+@pytest.mark.parametrize("below", ["summed", "fresh"])
+def test_a_layer_above_another_sums_the_errors_it_receives_in_amplitude(below, monkeypatch):
+    # A layer's output errors are correlated in time, so the layer above may receive the same
+    # error e at every step. A linear unit h_t = a·h_{t−1} + x_t then carries e·Σ_k a^k, whose
+    # V, Vx·(Σ_k a^k)², the model must reach; taking e fresh at every step gives only
+    # Vx·Σ_k a^(2k) (50·Vx against 10⁴·Vx at a = 0.99; spec/tolerances.md, "Stacked layers").
+    if below == "fresh":
+        monkeypatch.setattr(P, "_below", lambda Vx, w_ih: None)
+    T, a, v = 2000, 0.99, 1e6  # an input error of 10³ u: larger than the unit's own roundings
+    x = np.random.default_rng(0).uniform(0.5, 1.0, (T, 1, 1))
+    V = P.rnn(x, np.zeros((1, 1)), np.eye(1), np.full((1, 1), a), None, None, "linear", 0.0,
+              Vx=np.full(x.shape, v)).Vy[:, 0, 0]
+    correlated = v * np.cumsum(a ** np.arange(T)) ** 2
+    if below == "summed":
+        assert np.all(correlated * (1 - 1e-12) <= V)
+    else:
+        assert V[-1] < correlated[-1] / 10

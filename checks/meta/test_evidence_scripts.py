@@ -15,13 +15,13 @@ def test_the_bound_evidence_writes_every_table(tmp_path, capsys):
     try:
         assert bound_evidence.main(["--sizes", "4,2,3", "--long-double", "4,2,3",
                                     "--variance", "4,2,3,8", "--no-library", "--cost", "4,2,3",
-                                    "--memory", "4,2,3,8",
+                                    "--memory", "4,2,3,8", "--stacked", "4,2,3,8",
                                     "--out", str(out)]) == 0
     finally:
         torch.set_num_threads(threads)
     text = out.read_text(encoding="utf-8")
     for table in ("## 3.", "## 4. The library allowance", "## 5. The variance model",
-                  "## 7. The bound's cost", "## 8. A long memory"):
+                  "## 7. The bound's cost", "## 8. A long memory", "## 9. Stacked layers"):
         assert table in text
     assert "| LSTM | 4, 2, 3 | float32 | yes |" in text
 
