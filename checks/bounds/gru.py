@@ -229,7 +229,7 @@ def vjp_gru_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: 
     gy, ghT = (np.asarray(a, dtype=np.float64) for a in g)
     tape: list[P.GRUTape] = []
     traj = P.gru(x, h0, w_ih, w_hh, b_ih, b_hh, tape=tape)
-    adj = BP.gru(traj, tape, x, None, h0, w_ih, w_hh, gy, None, ghT)
+    adj = BP.gru(traj, tape, x, None, h0, w_ih, w_hh, gy, None, ghT, unit=tol.unit_roundoff(dtype))
     steps = _layer(x, h0, w_ih, w_hh, b_ih, b_hh, dtype, BP.worst_case_stop(traj, dtype))
     worst = None
     if len(steps) == x.shape[0]:

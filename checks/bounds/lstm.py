@@ -150,7 +150,8 @@ def vjp_lstm_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, c0: n
     gy, ghT, gcT = (np.asarray(a, dtype=np.float64) for a in g)
     tape: list[P.LSTMTape] = []
     traj = P.lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, tape=tape)
-    adj = BP.lstm(traj, tape, x, None, h0, w_ih, w_hh, w_hr, gy, None, ghT, gcT)
+    adj = BP.lstm(traj, tape, x, None, h0, w_ih, w_hh, w_hr, gy, None, ghT, gcT,
+                  unit=tol.unit_roundoff(dtype))
     weights = ("weight_ih", "weight_hh", *(() if w_hr is None else ("weight_hr",)))
     steps = _layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, dtype, w_hr, BP.worst_case_stop(traj, dtype))
     worst = None

@@ -157,7 +157,8 @@ def vjp_rnn_layer(g: Sequence[np.ndarray], x: np.ndarray, h0: np.ndarray, w_ih: 
     scale = P.scale(dtype, x.shape[0] * h0.size + h0.size)
     tape: list[tuple[np.ndarray, np.ndarray]] = []
     traj = P.rnn(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, scale, tape=tape)
-    adj = BP.rnn(traj, tape, x, None, h0, w_ih, w_hh, nonlinearity, gy, None, ghT, kinks=scale)
+    adj = BP.rnn(traj, tape, x, None, h0, w_ih, w_hh, nonlinearity, gy, None, ghT,
+                 unit=tol.unit_roundoff(dtype), kinks=scale)
     ok = BP.rows_ok(traj, dtype, *g)
     steps = _layer(exact(x), exact(h0), w_ih, w_hh, b_ih, b_hh, nonlinearity, dtype,
                    BP.worst_case_stop(traj, dtype))

@@ -87,13 +87,14 @@ class Direction:
         direction's :meth:`probabilistic` run: cotangents gy with V, exact state cotangents."""
         p = self.p
         w_ih, w_hh = p["weight_ih"], p["weight_hh"]
+        unit = tol.unit_roundoff(self.dtype)
         if self.mode == "lstm":
             return BP.lstm(traj, tape, x, Vx, h0, w_ih, w_hh, p.get("weight_hr"), gy, Vgy,
-                           *g_state)
+                           *g_state, unit=unit)
         if self.mode == "gru":
-            return BP.gru(traj, tape, x, Vx, h0, w_ih, w_hh, gy, Vgy, *g_state)
+            return BP.gru(traj, tape, x, Vx, h0, w_ih, w_hh, gy, Vgy, *g_state, unit=unit)
         return BP.rnn(traj, tape, x, Vx, h0, w_ih, w_hh, self.nonlinearity, gy, Vgy,
-                      *g_state)
+                      *g_state, unit=unit)
 
     def backward(self, gy: Computed, g_state: tuple[Computed, ...],
                  steps: list[Any]) -> tuple[Computed, tuple[Computed, ...], E.Gradients]:

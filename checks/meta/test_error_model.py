@@ -605,6 +605,48 @@ def test_a_result_below_the_dtypes_range_is_within_the_underflow_floor(monkeypat
     assert not within(gru_bounds.vjp_gru_layer(g, *args, dtype=np.float32))
 
 
+def test_two_factors_that_vanish_together_keep_their_second_order_error(monkeypatch):
+    """The 20-seed soak's seed 16 (soak of 3780c9a): a float64 three-layer GRU module with
+    weights of ±27, where layer 0's (1 − z) and (1 − n²) both round to 0 in g·(1 − z)(1 − n²)
+    (each ≈ 10⁻⁴⁰ exactly). torch's ∂w_ih_l0 came out 0 against −3.1e-81, and the first-order
+    V of that product is 0 — each factor's error times the other, vanished, factor. The product
+    of the two errors (backpropagation._product's second-order terms) covers it; without them
+    the bound is the underflow floor alone."""
+    from nnspec.checks.bounds import sequence as sequence_bounds
+    from nnspec.implementations import torch_cpu
+    from nnspec.reference import sequence as ref_sequence
+
+    x = np.array([[[-1.98445146, -2.24747363], [-1.70172224, 0.95185042]],
+                  [[3.48009833, -1.63226656], [0.16372535, -1.79713949]],
+                  [[2.0684159, 2.21562619], [1.75726169, 2.9588045]]])
+    params = {
+        "weight_ih_l0": np.array([[-27.23230958, -24.22468091], [27.27716575, -0.82311336],
+                                  [9.83091161, -21.37252395]]),
+        "weight_hh_l0": np.array([[-12.33644387], [-3.40928483], [-24.84210026]]),
+        "weight_ih_l1": np.array([[-27.24571181], [14.75807368], [3.94430604]]),
+        "weight_hh_l1": np.array([[27.31686159], [-16.14246793], [9.45107141]]),
+        "weight_ih_l2": np.array([[21.31196977], [-23.73815928], [0.96308996]]),
+        "weight_hh_l2": np.array([[-15.45770943], [-10.90449852], [-22.59732635]])}
+    rng = np.random.default_rng(0)
+    g = (rng.standard_normal((3, 2, 1)), rng.standard_normal((3, 2, 1)))
+    options = {"num_layers": 3, "lengths": np.array([1, 3])}
+    got = np.asarray(torch_cpu.vjp_rnn_module(g, "gru", x, None, params, **options)[2]["weight_ih_l0"])
+    want = ref_sequence.rnn_module_vjp(g, "gru", x, None, params, **options)[2]["weight_ih_l0"]
+    error = np.abs(got - want)
+    assert error.max() > 1e-82  # torch's 0 against the exact −3.1e-81
+
+    def bound() -> np.ndarray:
+        dparams = sequence_bounds.rnn_module("gru", x, None, params, dtype=np.float64,
+                                             cotangents=g, **options).dparams
+        assert dparams is not None
+        return dparams["weight_ih_l0"].atol
+
+    assert np.all(error <= bound())
+    first_order = BP._product
+    monkeypatch.setattr(BP, "_product", lambda *factors, unit: first_order(*factors, unit=0.0))
+    assert not np.all(error <= bound())
+
+
 def test_the_worst_case_runs_on_where_the_probabilistic_bound_later_ends():
     # A linear ReLU layer with w_hh = 1 − 2·10⁻⁴ and a positive input grows to h ≈ 10³: its
     # probabilistic bound leaves the first-order range after a few hundred steps. The worst-case
