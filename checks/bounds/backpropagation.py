@@ -290,8 +290,7 @@ def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.n
             a, Va = tape[t]
             on = a > 0
             if GH is not None:
-                # V_a = 0: a is exact, 0 included, and ReLU'(0) = 0 is the spec's: no flip.
-                GH[t], unsure[t] = gh, (np.abs(a) <= kinks * np.sqrt(Va)) & (Va > 0)
+                GH[t], unsure[t] = gh, tol.near_kink(a, kinks * np.sqrt(Va))
             ga[t], Vga[t] = gh * on, Vgh * (on | unsure[t])
         dh = through(ga[t], Vga[t], w_hh, W2)
         gh, Vgh = _cotangent(gy, Vgy, t - 1, *dh) if t > 0 else dh

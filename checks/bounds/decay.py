@@ -246,8 +246,7 @@ def _state_vjp(kind: str, nonlinearity: str, g: tuple[Computed, ...], x_t: Compu
     if kind == "rnn":
         a = E.affine([(x_t, w_ih), (s[0], w_hh)], [b_ih, b_hh], F64)
         if nonlinearity == "relu":
-            unsure, on = np.abs(a.value) <= a.error, a.value > 0
-            g_a = Computed(g[0].value * on, g[0].error * (on | unsure) + np.abs(g[0].value) * unsure)
+            g_a = E.relu_vjp(g[0], a)
         elif nonlinearity == "linear":
             g_a = g[0]
         else:

@@ -151,6 +151,13 @@ def relu(a: Computed) -> Computed:
     return Computed(np.maximum(a.value, 0.0), a.error * (a.value + a.error > 0))
 
 
+def relu_vjp(g: Computed, a: Computed) -> Computed:
+    """g ⊙ ReLU'(a) = g ⊙ 1[a > 0], exact: g's error passes where the unit is on or may be
+    (tol.near_kink), and there the derivative may also be the other one, off by the whole |g|."""
+    unsure, on = tol.near_kink(a.value, a.error), a.value > 0
+    return Computed(g.value * on, g.error * (on | unsure) + np.abs(g.value) * unsure)
+
+
 @tol.overflow_is_infinite
 def matmul(a: Computed, W: np.ndarray, dtype: np.dtype) -> Computed:
     """a W for an exact W: a's error carried by |W|, plus the n-term dot products' roundings."""
@@ -173,7 +180,11 @@ def affine(terms: Sequence[tuple[Computed, np.ndarray]], biases: Sequence[np.nda
             value = value + b
             magnitude = magnitude + np.abs(b)
     n = sum(W.shape[1] for _, W in terms) + len(biases)
-    return Computed(value, carried + rounding(magnitude, n, dtype))
+    # Terms all exactly 0 (Σ|terms| = 0) round nothing, not even below the normal range: every
+    # implementation computes the 0, so its bound is 0 (the ReLU kink rule, tol.near_kink, reads
+    # it). Elsewhere tol.accumulated's floor stands: its callers' magnitudes are not always the
+    # terms of one sum.
+    return Computed(value, carried + np.where(magnitude > 0, rounding(magnitude, n, dtype), 0.0))
 
 
 def block(a: Computed, k: int, H: int) -> Computed:

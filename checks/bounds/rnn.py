@@ -71,9 +71,7 @@ def step_backward(g: tuple[Computed, ...], s: RNNStep, w_ih: np.ndarray, w_hh: n
     elif nonlinearity == "linear":
         g_a = gh
     else:
-        unsure = np.abs(s.a.value) <= s.a.error
-        on = s.a.value > 0
-        g_a = Computed(gh.value * on, gh.error * (on | unsure) + np.abs(gh.value) * unsure)
+        g_a = E.relu_vjp(gh, s.a)
     bias = E.Accumulation.of(g_a)
     grads = E.Gradients(weight_ih=E.Accumulation.of(g_a, s.x),
                         weight_hh=E.Accumulation.of(g_a, s.h), bias_ih=bias, bias_hh=bias)

@@ -96,6 +96,15 @@ def underflow(dtype: np.dtype | type) -> float:
     return float(np.finfo(dtype).tiny)
 
 
+def near_kink(a: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Where a ReLU's computed pre-activation may lie on the other side of 0, so that an
+    implementation may take the other derivative: |a| ≤ its bound ``error``, unless that bound is
+    0 — an a computed exactly (zero input, state and bias, as on padding) is the same 0 in every
+    implementation, and ReLU'(0) = 0 is the spec's (spec/activations.md). The one rule of the
+    worst-case and the probabilistic gradient bounds (spec/tolerances.md, "Kinks")."""
+    return (np.abs(a) <= error) & (error > 0)
+
+
 def gamma(n: int, dtype: np.dtype | type) -> float:
     """γ_n = n·u/(1 − n·u): the relative error bound of an n-term sum in any order."""
     nu = n * unit_roundoff(dtype)

@@ -686,3 +686,16 @@ def test_a_layer_above_another_sums_the_errors_it_receives_in_amplitude(below, m
         assert np.all(correlated * (1 - 1e-12) <= V)
     else:
         assert V[-1] < correlated[-1] / 10
+
+
+def test_a_pre_activation_of_exact_zeros_is_bound_by_zero_and_any_other_keeps_the_floor():
+    # Σ|terms| = 0: every term is 0, so every implementation computes 0 exactly and the ReLU
+    # kink rule (tol.near_kink) can tell an exact 0 from one within rounding of 0; a sum with
+    # any nonzero term may lose `tiny` per rounding below the normal range.
+    x = E.exact(np.array([[0.0, 0.0], [1e-300, 0.0], [1.0, 2.0]]))
+    w = np.ones((1, 2))
+    a = E.affine([(x, w)], [np.zeros(1)], np.dtype(np.float32))
+    tiny = float(np.finfo(np.float32).tiny)
+    assert a.error[0, 0] == 0.0
+    assert a.error[1, 0] >= (3 + tol.REORDER_ULPS) * tiny and a.error[2, 0] > a.error[1, 0]
+    assert list(tol.near_kink(np.zeros(3), a.error[:, 0])) == [False, True, True]
