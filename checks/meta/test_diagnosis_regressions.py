@@ -258,3 +258,20 @@ def test_a_layer_restarting_from_its_initial_state_is_still_told_from_zeros():
     found = _time_claims(_resetting(lambda h, c, h0, c0: (h0, c0)))
     assert [(f.kind, f.location) for f in found] == [
         ("time", "restart every 10 steps (from h0)")], [str(f) for f in found]
+
+
+# ---- a small error in a formula without σ or tanh is not an approximation ----------------------
+
+def linear_off_by_1e3(x, w, b=None):
+    return ref.linear(x, w, b) + 1e-3
+
+
+def test_a_linear_layer_off_by_a_constant_is_not_named_an_approximate_activation():
+    # linear.affine computes no σ, tanh, exp or log: the finding "an approximate σ or tanh
+    # inside it" (what it said) placed the fault where none can be; the spec's distance stays.
+    rng = np.random.default_rng(0)
+    args = (rng.standard_normal((3, 4)), rng.standard_normal((2, 4)), rng.standard_normal(2))
+    lines = diagnose([Call("linear", args, {}, linear_off_by_1e3(*args))], U64,
+                     draw=_draw(linear_off_by_1e3))
+    assert not [f for f in _findings(lines) if f.kind == "approximation"], lines
+    assert any("matches no known variant or bug of linear.affine" in line for line in lines), lines

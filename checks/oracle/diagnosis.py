@@ -120,6 +120,15 @@ APPROXIMATE_FLOOR = 64.0
 #: What an approximation of each contract function is called in the diagnosis.
 _APPROXIMATED = {"sigmoid": "σ", "tanh": "tanh", "vjp_sigmoid": "σ'", "vjp_tanh": "tanh'"}
 
+#: Per spec family, the functions of its formulas that implementations approximate (fast exp,
+#: rational or piecewise-linear activations, a hardware rsqrt). A family absent here computes
+#: none — a linear map, a penalty, a least-squares fit — so a small error in it is not named an
+#: approximation: a constant offset in ``linear`` was once diagnosed "an approximate σ or tanh".
+_APPROXIMABLE = {"rnn": "σ or tanh", "gru": "σ or tanh", "lstm": "σ or tanh",
+                 "sequence": "σ or tanh", "decay": "σ or tanh",
+                 "activations": "exp, log, erf or tanh", "losses": "exp or log",
+                 "regularisation": "square root", "stability": "square root"}
+
 #: A candidate this many times closer to the implementation than the spec is named as well.
 SEPARATION = 1e3
 
@@ -321,11 +330,15 @@ def _approximation(call: Call, spec_out: Any, d_spec: float, unit: float, spec_i
                         f"or bug of {spec_id} — a fast exp, a rational or piecewise-linear {what}",
                         kind="approximation", location=what,
                         evidence=f"max |error| {err:.2g} over {where}", confidence="medium")]
+    inside = _APPROXIMABLE.get(spec_id.split(".")[0])
+    if inside is None:
+        return []
     return [Finding(f"{call.fn}() is an approximation of {spec_id}: max |error| {err:.2g} "
                     f"(relative {d_spec:.2g}), above rounding and matching no variant or bug — an "
-                    f"approximate σ or tanh inside it (a fast exp, a rational or piecewise-linear "
-                    f"activation) is the usual cause", kind="approximation", location="σ or tanh",
-                    evidence=f"max |error| {err:.2g}, relative {d_spec:.2g}", confidence="low")]
+                    f"approximate {inside} inside it (a fast exp, a rational or piecewise-linear "
+                    f"activation, a hardware rsqrt) is the usual cause", kind="approximation",
+                    location=inside, evidence=f"max |error| {err:.2g}, relative {d_spec:.2g}",
+                    confidence="low")]
 
 
 def _float32_changes(call: Call, u32: float = float(np.finfo(np.float32).eps) / 2
