@@ -236,10 +236,6 @@ class Steady:
 
     def __init__(self, same: np.ndarray) -> None:
         self.same = same
-        # Only steps in or just before a stretch need R and D.
-        ahead = np.zeros(len(same) + 1, dtype=bool)
-        ahead[:-1] = same.any(axis=1)
-        self.needed = (ahead[:-1] | ahead[1:]).tolist()
         self.R: tuple[np.ndarray, ...] | None = None
 
     def step(self, t: int, LR: Sequence[np.ndarray] | None,
@@ -358,6 +354,10 @@ class Correlated:
 
     def __init__(self, same: np.ndarray, below: bool) -> None:
         self.steady = Steady(same)
+        # Only steps in or just before a stretch of repeats need their own V (D).
+        ahead = np.zeros(len(same) + 1, dtype=bool)
+        ahead[:-1] = same.any(axis=1)
+        self.needed = (ahead[:-1] | ahead[1:]).tolist()
         lower = np.ones_like(same)
         lower[0] = False
         self.lower = Steady(lower) if below else None
@@ -365,7 +365,7 @@ class Correlated:
 
     def needs_own(self, t: int) -> bool:
         """Whether step t needs its own V (D): it is in or just before a stretch."""
-        return bool(self.steady.needed[t])
+        return bool(self.needed[t])
 
     def step(self, t: int, carry: Callable[[Sequence[np.ndarray]], list[np.ndarray]],
              own: list[np.ndarray] | None, from_below: list[np.ndarray] | None
