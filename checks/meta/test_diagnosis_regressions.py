@@ -275,3 +275,35 @@ def test_a_linear_layer_off_by_a_constant_is_not_named_an_approximate_activation
                      draw=_draw(linear_off_by_1e3))
     assert not [f for f in _findings(lines) if f.kind == "approximation"], lines
     assert any("matches no known variant or bug of linear.affine" in line for line in lines), lines
+
+
+# ---- a bias rounded away is not a dropped bias ---------------------------------------------------
+
+def linear_in_float32(x, w, b=None):
+    f32 = [None if a is None else np.asarray(a, dtype=np.float32) for a in (x, w, b)]
+    return np.asarray(ref.linear(*f32), dtype=np.float32).astype(np.float64)
+
+
+def _named(lines: list[str]) -> list[str]:
+    return [sid for line in lines for sid in named_ids(line)]
+
+
+def test_a_float32_linear_whose_bias_rounds_away_is_not_named_bias_free():
+    # b = 1e-9 beside x wᵀ = 3: float32 drops it, and the call matches linear.bug.no_bias to the
+    # last bit (what the oracle said, confidence high, of a module with its bias). Fresh x, w, b of
+    # the call's shapes contradict it; without the module to call again nothing can.
+    args = (np.array([[1.0]]), np.array([[3.0]]), np.array([1e-9]))
+    call = Call("linear", args, {}, linear_in_float32(*args))
+    assert "linear.bug.no_bias" in _named(diagnose([call], U64))
+    lines = diagnose([call], U64, draw=_draw(linear_in_float32))
+    assert "linear.bug.no_bias" not in _named(lines), lines
+
+
+def test_a_linear_without_its_bias_is_still_named_on_fresh_arguments():
+    def no_bias(x, w, b=None):
+        return ref.linear(x, w, None)
+
+    rng = np.random.default_rng(1)
+    args = (rng.standard_normal((2, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4))
+    lines = diagnose([Call("linear", args, {}, no_bias(*args))], U64, draw=_draw(no_bias))
+    assert _named(lines) == ["linear.bug.no_bias"], lines

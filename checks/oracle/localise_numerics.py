@@ -15,6 +15,11 @@ a match is confirmed on :func:`designed`, logits on which the two differ from ea
 the spec: an unshifted softmax gives NaN where a logit is 800, the log of a shifted one gives inf
 where the target's logit trails by 800, and the mean of both rows keeps each one's mark.
 
+A linear layer's shrunk call can be as degenerate: a float32 x wᵀ + b whose b is small beside
+x wᵀ rounds it away and matches ``linear.bug.no_bias`` to the last bit, so that match is confirmed
+on fresh x, w and b of the call's shapes (:func:`_linear_arguments`), where a dropped bias is off
+by O(1) and float32 rounding is not.
+
 An elementwise activation's failing call can be as degenerate: a σ saturated to exactly 1 beyond
 x = 20 gives 1.0 at x = 21, as both hard sigmoids do, so a catalogued bug is confirmed on a
 :data:`SPREAD` of x as well (the call's other arguments kept), where a hard sigmoid is 0.08 off σ
@@ -103,7 +108,8 @@ def designed(fn: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None 
     """Arguments (positional, keyword) of ``fn`` on which its catalogued models differ: the
     logits of the module docstring for the losses; for an elementwise activation or its
     vector–Jacobian product, the failing call's ``args`` and ``kwargs`` with x the
-    :data:`SPREAD` (and g from ½ to 3/2, so no element is weighted 0); [] for others."""
+    :data:`SPREAD` (and g from ½ to 3/2, so no element is weighted 0); for ``linear``, fresh
+    arguments of the call's shapes (:func:`_linear_arguments`); [] for others."""
     kwargs = kwargs or {}
     if fn in ("cross_entropy", "cross_entropy_sum"):
         return [((_LOGITS, _TARGETS), {})]
@@ -111,9 +117,20 @@ def designed(fn: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None 
         return [((np.array(1.0), _LOGITS, _TARGETS), {})]
     if fn == "prelu" and len(args) > 1 and np.size(args[1]) != 1:
         return []  # a slope per channel fixes the shape of x
+    if fn == "linear" and len(args) >= 2:
+        return [(_linear_arguments(*args[:3]), {})]
     if fn in ELEMENTWISE and args:
         return [((SPREAD.copy(), *args[1:]), kwargs)]
     if fn in ELEMENTWISE_VJP and len(args) > 1:
         g = np.linspace(0.5, 1.5, SPREAD.size)
         return [((g, SPREAD.copy(), *args[2:]), kwargs)]
     return []
+
+
+def _linear_arguments(x: Any, w: Any, b: Any = None) -> tuple[Any, ...]:
+    """x ~ N(0, 1), w ~ N(0, 1/in) and, where the call has one, b ~ N(0, 1), of the call's
+    shapes (a fixed draw): every output is x wᵀ + b with both parts O(1)."""
+    rng = np.random.default_rng(20261207)
+    x_new = rng.standard_normal(np.shape(x))
+    w_new = rng.standard_normal(np.shape(w)) / np.sqrt(max(1, np.shape(w)[-1]))
+    return (x_new, w_new) if b is None else (x_new, w_new, rng.standard_normal(np.shape(b)))
