@@ -21,6 +21,7 @@ from nnspec.checks.harness.loading import public_callables
 from nnspec.checks.oracle.localise_findings import Finding, fields, short
 
 if TYPE_CHECKING:
+    from nnspec.checks.harness.failure import Failure
     from nnspec.oracle import OracleResult
 
 #: Verdicts in the order the table lists them.
@@ -75,16 +76,33 @@ def table(result: OracleResult, order: Sequence[str]) -> list[str]:
 
 def failure_block(result: OracleResult, sid: str, reproduce: str) -> list[str]:
     """What ``nnspec check`` says about a failed spec id: how many checks failed, the first
-    failure's headline and its diagnosis, the failed checks and the command reproducing them."""
+    failure's headline and its diagnosis — and, where that names nothing, the diagnosis of the
+    first failure that does (:func:`lead`) — the failed checks and the command reproducing them."""
     cell = result.conformance.cells[(sid, result.implementation)]
-    first = cell.failures[0]
+    first, other = cell.failures[0], lead(cell.failures)
     names = dict.fromkeys(n.split("::")[-1].split("[")[0] for n in cell.failed_checks)
+    more = [] if other is first else [
+        f"  another failure, {other.call or other.headline}:",
+        *(f"  diagnosis: {line}" for line in distinct(other.diagnosis)),
+        *(f"  where: {where}" for where in located(other.diagnosis))]
     return [f"FAIL {sid}: {checks(len(cell.failures))} failed",
             f"  first failure: {first.headline}",
             *(f"  diagnosis: {line}" for line in distinct(first.diagnosis)),
             *(f"  where: {where}" for where in located(first.diagnosis)),
+            *more,
             f"  failed checks: {', '.join(names)}",
             f"  reproduce: {reproduce}"]
+
+
+def lead(failures: Sequence[Failure]) -> Failure:
+    """The failure whose diagnosis speaks for the spec id: the first, unless its diagnosis names
+    nothing (only notes, or "could not localise") and a later one's does. A shrunk example can be
+    too small to tell: a float64-declared ``linear`` computing in float32 failed first on a 1×1
+    call that matched nothing, while its stored vectors named float32 rounding."""
+    def names(failure: Failure) -> bool:
+        return any(isinstance(line, Finding) and line.kind not in ("note", "unlocalised")
+                   for line in failure.diagnosis)
+    return next((f for f in failures if names(f)), failures[0])
 
 
 def located(lines: list[str]) -> list[str]:
@@ -117,7 +135,7 @@ def _note(result: OracleResult, sid: str) -> str:
     verdict = result.verdicts[sid]
     if verdict == "fail":
         cell = result.conformance.cells[(sid, result.implementation)]
-        found = short(cell.failures[0].diagnosis) if cell.failures else ""
+        found = short(lead(cell.failures).diagnosis) if cell.failures else ""
         return f"see below ({found})" if found else "see below"
     if verdict == "not provided":
         reason = next(iter(result.messages[sid]), "")

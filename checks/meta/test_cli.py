@@ -730,3 +730,26 @@ def test_the_example_database_goes_where_it_is_asked_and_only_for_a_random_searc
     done = pytest_run("--hypothesis-profile=thorough")
     assert done.returncode == 1, done.stdout[-3000:]
     assert any(path.is_file() for path in database.rglob("*"))  # the failing examples, kept
+
+
+def test_the_summary_shows_a_later_failures_diagnosis_where_the_first_names_nothing():
+    # A float64-declared linear computing in float32: Hypothesis' shrunk 1×1 call is too small
+    # to tell float32 rounding and matches nothing, while a stored vector of the same id names it.
+    # The block and the table's note showed only the first failure's "matches nothing".
+    from nnspec import oracle, speclib, verdicts
+    from nnspec.reference.linear import affine
+
+    def linear(x, w, b=None):
+        f32 = [None if a is None else np.asarray(a, dtype=np.float32) for a in (x, w, b)]
+        return np.asarray(affine(*f32), dtype=np.float32).astype(np.float64)
+
+    module = types.ModuleType(f"float32_linear_{uuid.uuid4().hex[:8]}")
+    module.DTYPE, module.linear = np.float64, linear
+    result = oracle.check(module, only=["linear.affine"], examples=5, implementation_only=True)
+    cell = result.conformance.cells[("linear.affine", result.implementation)]
+    assert cell.failures and verdicts.lead(cell.failures) is not cell.failures[0], \
+        "the first failure names float32 itself now: this test no longer shows the fallback"
+    block = "\n".join(verdicts.failure_block(result, "linear.affine", "reproduce"))
+    assert "  where: lower precision: float32 (confidence high" in block, block
+    row = next(r for r in verdicts.table(result, list(speclib.load())) if r.startswith("linear."))
+    assert "see below (lower precision: float32)" in row, row
