@@ -121,13 +121,16 @@ APPROXIMATE_FLOOR = 64.0
 _APPROXIMATED = {"sigmoid": "σ", "tanh": "tanh", "vjp_sigmoid": "σ'", "vjp_tanh": "tanh'"}
 
 #: Per spec family, the functions of its formulas that implementations approximate (fast exp,
-#: rational or piecewise-linear activations, a hardware rsqrt). A family absent here computes
-#: none — a linear map, a penalty, a least-squares fit — so a small error in it is not named an
-#: approximation: a constant offset in ``linear`` was once diagnosed "an approximate σ or tanh".
+#: rational or piecewise-linear activations); per contract function, where only some of a
+#: family's functions have one (a hardware rsqrt in a norm or Adam's denominator). Elsewhere the
+#: formula computes none — a linear map, a penalty, a least-squares fit — so a small error is not
+#: named an approximation: a constant offset in ``linear`` was once diagnosed "an approximate σ
+#: or tanh".
 _APPROXIMABLE = {"rnn": "σ or tanh", "gru": "σ or tanh", "lstm": "σ or tanh",
                  "sequence": "σ or tanh", "decay": "σ or tanh",
-                 "activations": "exp, log, erf or tanh", "losses": "exp or log",
-                 "regularisation": "square root", "stability": "square root"}
+                 "activations": "exp, log, erf or tanh", "losses": "exp or log"}
+_APPROXIMABLE_FUNCTIONS = {"clip_grad_norm": "square root", "adam_step": "square root",
+                           "adamw_step": "square root"}
 
 #: A candidate this many times closer to the implementation than the spec is named as well.
 SEPARATION = 1e3
@@ -330,7 +333,7 @@ def _approximation(call: Call, spec_out: Any, d_spec: float, unit: float, spec_i
                         f"or bug of {spec_id} — a fast exp, a rational or piecewise-linear {what}",
                         kind="approximation", location=what,
                         evidence=f"max |error| {err:.2g} over {where}", confidence="medium")]
-    inside = _APPROXIMABLE.get(spec_id.split(".")[0])
+    inside = _APPROXIMABLE_FUNCTIONS.get(call.fn, _APPROXIMABLE.get(spec_id.split(".")[0]))
     if inside is None:
         return []
     return [Finding(f"{call.fn}() is an approximation of {spec_id}: max |error| {err:.2g} "

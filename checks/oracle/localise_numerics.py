@@ -118,7 +118,7 @@ def designed(fn: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None 
     if fn == "prelu" and len(args) > 1 and np.size(args[1]) != 1:
         return []  # a slope per channel fixes the shape of x
     if fn == "linear" and len(args) >= 2:
-        return [(_linear_arguments(*args[:3]), {})]
+        return [(_linear_arguments(args[0], args[1], args[2] if len(args) > 2 else kwargs.get("b")), {})]
     if fn in ELEMENTWISE and args:
         return [((SPREAD.copy(), *args[1:]), kwargs)]
     if fn in ELEMENTWISE_VJP and len(args) > 1:
