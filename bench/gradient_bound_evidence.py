@@ -7,6 +7,13 @@ products take TF32-rounded operands (forward and backward), which the float32 bo
 
 (default: 100,4,128 and 300,4,256). x ~ N(0, 1), h0, c0 ~ U(−1, 1), weights U(±1/√H) as
 nn.LSTM's, cotangents N(0, 1); all exactly float32; torch single-threaded.
+
+    .venv/bin/python -m nnspec.bench.gradient_bound_evidence --steady
+
+measures layers held at a steady state under a constant cotangent (sizes.held_layer_vjp):
+torch float32 against the shipped bound, the probabilistic bound alone (the running worst case
+stopped), and that bound without the adjoint's stretches of repeated steps (spec/tolerances.md,
+"Gradients", "Steady states").
 """
 
 from __future__ import annotations
@@ -19,11 +26,15 @@ import numpy as np
 import torch
 
 from nnspec.bench.bound_evidence import tf32
+from nnspec.checks.bounds import backpropagation as BP
 from nnspec.checks.bounds import gru as gru_bounds
 from nnspec.checks.bounds import lstm as lstm_bounds
+from nnspec.checks.bounds import rnn as rnn_bounds
 from nnspec.checks.harness import sizes
+from nnspec.implementations import torch_cpu_float32
 from nnspec.reference import gru as gru_ref
 from nnspec.reference import lstm as lstm_ref
+from nnspec.reference import rnn as rnn_ref
 
 KINDS = ("lstm", "gru")
 
@@ -124,8 +135,58 @@ def measure(kind: str, T: int, B: int, H: int) -> dict[str, str]:
             "bound s / reference VJP s": f"{t_bound:.2f} / {t_ref:.2f}"}
 
 
+#: (kind, T, B, H, bias of the second gate block, scale of w_hh) of the steady-state table.
+HELD = [("lstm", 1000, 4, 16, 4.0, 0.3), ("lstm", 3000, 8, 32, 4.0, 0.3),
+        ("lstm", 3000, 8, 32, 6.0, 0.05), ("gru", 2000, 4, 16, 3.0, 0.3),
+        ("gru", 3000, 8, 32, 3.0, 0.3), ("rnn", 2000, 4, 16, 0.0, 0.9)]
+
+
+def held(kind: str, T: int, B: int, H: int, bias: float, recurrent: float) -> dict[str, str]:
+    """One row of the steady-state table: max err/bound over all gradients, three bounds."""
+    g, args = sizes.held_layer_vjp(kind, sizes.Size(T=T, B=B, H=H, D=H),
+                                   np.random.default_rng(0), bias=bias, recurrent=recurrent)
+    reference = {"lstm": lstm_ref.lstm_layer_vjp, "gru": gru_ref.gru_layer_vjp,
+                 "rnn": rnn_ref.rnn_layer_vjp}[kind]
+    bound_fn = {"lstm": lstm_bounds.vjp_lstm_layer, "gru": gru_bounds.vjp_gru_layer,
+                "rnn": rnn_bounds.vjp_rnn_layer}[kind]
+    got = getattr(torch_cpu_float32, f"vjp_{kind}_layer")(g, *args)
+    err = [np.abs(np.asarray(a, dtype=np.float64) - w) for a, w in zip(got, reference(g, *args),
+                                                                          strict=True)]
+
+    def worst() -> tuple[float, float]:
+        bounds = [b.atol for b in bound_fn(g, *args, dtype=np.float32)]
+        ratio = max(float(np.max(np.where(np.isfinite(b), e / b, 0.0))) for e, b in
+                    zip(err, bounds, strict=True))
+        flat = np.concatenate([b.ravel() for b in bounds])
+        return ratio, float(np.median(flat[np.isfinite(flat)]))
+
+    shipped = worst()
+    stop, repeated = BP.worst_case_stop, BP.repeated
+    try:
+        BP.worst_case_stop = lambda traj, dtype: lambda t, errors: True  # type: ignore[assignment]
+        probabilistic = worst()
+        BP.repeated = lambda x, *rest: np.zeros(x.shape[:2], dtype=bool)  # type: ignore[assignment]
+        independent = worst()
+    finally:
+        BP.worst_case_stop, BP.repeated = stop, repeated
+    median_err = float(np.median(np.concatenate([e.ravel() for e in err])))
+    return {"layer, T, B, H, bias, w_hh scale": f"{kind.upper()} {T}, {B}, {H}, +{bias:g}, {recurrent:g}",
+            "max err/bound: shipped": f"{shipped[0]:.3f}",
+            "probabilistic": f"{probabilistic[0]:.3f}",
+            "probabilistic, steps independent": f"{independent[0]:.2f}",
+            "median bound / median err: probabilistic": f"{probabilistic[1] / median_err:.0f}",
+            "steps independent": f"{independent[1] / median_err:.0f}"}
+
+
 def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
+    if argv == ["--steady"]:
+        rows = [held(*case) for case in HELD]
+        print("| " + " | ".join(rows[0]) + " |")
+        print("|" + "---|" * len(rows[0]))
+        for r in rows:
+            print("| " + " | ".join(r.values()) + " |")
+        return
     shapes = [tuple(int(v) for v in a.split(",")) for a in argv] or [(100, 4, 128), (300, 4, 256)]
     rows = [measure(kind, *shape) for shape in shapes for kind in KINDS]
     print("| " + " | ".join(rows[0]) + " |")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -30,10 +30,12 @@ from nnspec.checks.bounds.propagation import (
     SQUARABLE,
     GRUTape,
     LSTMTape,
+    Steady,
     Trajectory,
     bounds,
     dominates,
     layer_linearisable,
+    repeats,
     scale,
     spread,
     summed,
@@ -44,37 +46,75 @@ from nnspec.checks.bounds.propagation import (
 
 class Open(NamedTuple):
     """An open weight gradient Σ_rows Lᵀ R: value, Σ terms², the carried errors' V, and its
-    number of rows; closed (rounded) once all rows are in, as one ``rows``-term sum."""
+    number of rows; closed (rounded) once all rows are in, as one ``rows``-term sum. Where rows
+    belong to stretches of repeated steps (:func:`stretch_lengths`, ℓ per row), ``weighted`` is
+    Σ_rows ℓ·terms² and ``effective`` Σ_rows ℓ (None: every ℓ = 1)."""
 
     value: np.ndarray
     squares: np.ndarray
     carried: np.ndarray
     rows: int
+    weighted: np.ndarray | None = None
+    effective: int | None = None
 
     def __add__(self, other: object) -> Open:
         assert isinstance(other, Open)
+        if self.weighted is None and other.weighted is None:
+            return Open(self.value + other.value, self.squares + other.squares,
+                        self.carried + other.carried, self.rows + other.rows)
         return Open(self.value + other.value, self.squares + other.squares,
-                    self.carried + other.carried, self.rows + other.rows)
+                    self.carried + other.carried, self.rows + other.rows,
+                    self._weighted() + other._weighted(), self._effective() + other._effective())
+
+    def _weighted(self) -> np.ndarray:
+        return self.squares if self.weighted is None else self.weighted
+
+    def _effective(self) -> int:
+        return self.rows if self.effective is None else self.effective
 
     def close(self) -> np.ndarray:
-        """V of the gradient: its own rounding as one sum of all its rows, plus the carried."""
-        return summed(self.value, self.squares, self.rows) + self.carried
+        """V of the gradient: its own rounding as one sum of all its rows, plus the carried.
+        A row in a stretch of ℓ repeated steps adds the same values as the stretch's other rows,
+        so its roundings — the partial sum's and the product's — may repeat theirs: each counts
+        ℓ times (Cauchy–Schwarz, as for :func:`outer`'s carried errors), n·A² + (n + 1)·Σ terms²
+        becoming N·(A² + Σ terms²) + Σ ℓ·terms², N = Σ ℓ."""
+        if self.weighted is None or self.effective is None:
+            return summed(self.value, self.squares, self.rows) + self.carried
+        n = self.effective
+        return n * self.value * self.value + n * self.squares + self.weighted + self.carried
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1, a.shape[-1])
 
 
-def outer(L: np.ndarray, VL: np.ndarray, R: np.ndarray | None, VR: np.ndarray | None) -> Open:
+def outer(L: np.ndarray, VL: np.ndarray, R: np.ndarray | None, VR: np.ndarray | None,
+          lengths: np.ndarray | None = None) -> Open:
     """Σ_rows Lᵀ R over all leading axes (R None: a bias, Σ_rows L); the errors of L and R
-    (VL, VR) carried as (VL)ᵀR² + (L²)ᵀVR."""
+    (VL, VR) carried as (VL)ᵀR² + (L²)ᵀVR. ``lengths`` (the leading axes' shape): each row's
+    stretch length ℓ (:func:`stretch_lengths`; None: all 1). A stretch's rows repeat the same
+    step, so their errors may be the same error, not independent ones: the sum of ℓ arbitrarily
+    dependent errors has V ≤ ℓ·Σ V (Cauchy–Schwarz on their standard deviations, as
+    propagation.Steady's Minkowski sum), so each row's terms count ℓ times — the sum's V exactly
+    where the ℓ errors are equal, as at a steady state (spec/tolerances.md, "Gradients",
+    "Steady states")."""
     L, VL = _flat(L), _flat(VL)
+    ell = None if lengths is None else lengths.reshape(-1, 1).astype(np.float64)
+    L2 = L * L
+    if ell is not None:
+        VL = VL * ell
     if R is None:
-        return Open(L.sum(0), (L * L).sum(0), VL.sum(0), L.shape[0])
+        if ell is None:
+            return Open(L.sum(0), L2.sum(0), VL.sum(0), L.shape[0])
+        return Open(L.sum(0), L2.sum(0), VL.sum(0), L.shape[0], (L2 * ell).sum(0),
+                    int(ell.sum()))
     R = _flat(R)
-    L2, R2 = L * L, R * R
-    carried = VL.T @ R2 if VR is None else VL.T @ R2 + L2.T @ _flat(VR)
-    return Open(L.T @ R, L2.T @ R2, carried, L.shape[0])
+    R2 = R * R
+    L2w = L2 if ell is None else L2 * ell
+    carried = VL.T @ R2 if VR is None else VL.T @ R2 + L2w.T @ _flat(VR)
+    if ell is None:
+        return Open(L.T @ R, L2.T @ R2, carried, L.shape[0])
+    return Open(L.T @ R, L2.T @ R2, carried, L.shape[0], L2w.T @ R2, int(ell.sum()))
 
 
 def through(G: np.ndarray, VG: np.ndarray, W: np.ndarray,
@@ -160,149 +200,297 @@ def _previous(traj: Trajectory, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def _weights(dA_ih: np.ndarray, VdA_ih: np.ndarray, x: np.ndarray, Vx: np.ndarray | None,
              dA_hh: np.ndarray, VdA_hh: np.ndarray, h: np.ndarray,
-             Vh: np.ndarray) -> dict[str, Open]:
-    return {"weight_ih": outer(dA_ih, VdA_ih, x, Vx), "weight_hh": outer(dA_hh, VdA_hh, h, Vh),
-            "bias_ih": outer(dA_ih, VdA_ih, None, None),
-            "bias_hh": outer(dA_hh, VdA_hh, None, None)}
+             Vh: np.ndarray, lengths: np.ndarray | None) -> dict[str, Open]:
+    return {"weight_ih": outer(dA_ih, VdA_ih, x, Vx, lengths),
+            "weight_hh": outer(dA_hh, VdA_hh, h, Vh, lengths),
+            "bias_ih": outer(dA_ih, VdA_ih, None, None, lengths),
+            "bias_hh": outer(dA_hh, VdA_hh, None, None, lengths)}
+
+
+#: A value and its V.
+Pair = tuple[np.ndarray, np.ndarray]
+#: One backward step: the state it receives (the cotangents of h_t, and c_t) → (what it yields
+#: for the gradients, the state it returns, the next cotangent gy_{t−1} added).
+BackwardStep = Callable[[Sequence[Pair]], tuple[Any, list[Pair]]]
 
 
 def _cotangent(gy: np.ndarray, Vgy: np.ndarray | None, t: int, g: np.ndarray,
-               V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               V: np.ndarray) -> Pair:
     """The cotangent of h_t: gy_t + what step t + 1 returns, one rounding."""
     return _add((gy[t], np.zeros_like(g) if Vgy is None else Vgy[t]), (g, V))
+
+
+def _next(gy: np.ndarray, Vgy: np.ndarray | None, t: int) -> Pair | None:
+    """gy_{t−1} with its V, what step t's returned ∂h is added to; None at t = 0."""
+    if t == 0:
+        return None
+    return gy[t - 1], np.zeros_like(gy[t - 1]) if Vgy is None else Vgy[t - 1]
+
+
+def _returned(dh: Pair, following: Pair | None) -> Pair:
+    return dh if following is None else _add(following, dh)
+
+
+def repeated(x: np.ndarray, Vx: np.ndarray | None, gy: np.ndarray, Vgy: np.ndarray | None,
+             within: float) -> np.ndarray:
+    """(T, B): True where the adjoint's step t repeats step t − 1's roundings — its input and
+    its cotangent gy both the previous step's (propagation.repeats, ``within`` as there): at a
+    steady state of the forward pass, under a constant cotangent, the adjoint settles to a
+    steady state of its own."""
+    return repeats(x, Vx, within) & repeats(gy, Vgy, within)
+
+
+def stretch_lengths(rep: np.ndarray) -> np.ndarray | None:
+    """(T, B) → the length of the stretch of repeated steps (:func:`repeated`) each step is in,
+    1 for a step in none; None where no step repeats."""
+    if not rep.any():
+        return None
+    T, B = rep.shape
+    ids = np.cumsum(~rep, axis=0) + np.arange(B) * (T + 1)
+    return np.bincount(ids.ravel())[ids]
+
+
+class Stretches:
+    """The adjoint's stretches of repeated steps (:func:`repeated`), run backwards as the
+    forward's (propagation.Steady): within a stretch the step's own errors — its roundings and
+    the saved values' forward errors, which repeat as well — are taken as arbitrarily dependent
+    and summed in amplitude, R' = (√L(R) + √D)²; the state's V gains 2·√(L(R)·D) and carries it
+    on. Without it a float32 LSTM at a constant input and cotangent (T = 3000, H = 32, forget
+    bias +6) went 1.5× over the bound on ∂c0 (spec/tolerances.md, "Gradients")."""
+
+    def __init__(self, rep: np.ndarray) -> None:
+        T = rep.shape[0]
+        back = np.zeros_like(rep)
+        back[:-1] = rep[1:]  # backward step t repeats step t + 1, the one before it
+        self.steady = Steady(back)
+        rows = np.asarray(rep.any(axis=1)).tolist()
+        self.needed = [rows[t] or (t + 1 < T and rows[t + 1]) for t in range(T)]
+        self.lengths = stretch_lengths(rep)
+
+    def gains(self, t: int, step: BackwardStep, state: Sequence[Pair]) -> list[np.ndarray] | None:
+        """What the V of the state step t returns gains (None: nothing); ``state``: what it
+        receives. The step's own V D is what it returns from a state without errors; L(R) that
+        from R, less D (the step is linear in the received V)."""
+        if not self.needed[t]:
+            self.steady.stop()
+            return None
+
+        def returned(V: Sequence[np.ndarray]) -> list[np.ndarray]:
+            return [v for _, v in step([(g, v) for (g, _), v in zip(state, V, strict=True)])[1]]
+
+        D = returned([np.zeros_like(v) for _, v in state])
+        R = self.steady.R
+        LR = None if R is None else [np.maximum(a - d, 0.0) for a, d in
+                                     zip(returned(R), D, strict=True)]
+        return self.steady.step(t, LR, D)
+
+
+def _run(T: int, stretches: Stretches, state: list[Pair],
+         step_at: Callable[[int], BackwardStep]) -> tuple[list[Any], list[Pair]]:
+    """The adjoint pass t = T − 1 … 0 from ``state``: each step's yield (indexed by t) and the
+    state returned by step 0, with the stretches' gains added."""
+    yields: list[Any] = [None] * T
+    for t in reversed(range(T)):
+        step = step_at(t)
+        yields[t], returned = step(state)
+        gains = stretches.gains(t, step, state)
+        state = returned if gains is None else [(g, v + d) for (g, v), d in
+                                                zip(returned, gains, strict=True)]
+    return yields, state
+
+
+def _lstm_step(e: LSTMTape, H: int, w_hh: np.ndarray, W2: np.ndarray, w_hr: np.ndarray | None,
+               Whr2: np.ndarray | None, unit: float, following: Pair | None,
+               state: Sequence[Pair]) -> tuple[Any, list[Pair]]:
+    """One step of :func:`lstm`'s adjoint: (g_h, g_c) → ((g_h after w_hr, dA), (∂h + gy_{t−1},
+    ∂c))."""
+    (gh, Vgh), (gc, Vgc) = state
+    if w_hr is not None:
+        gh, Vgh = through(gh, Vgh, w_hr, Whr2)
+    s, Vs = e.s, e.Vs
+    ds, Vds = _slope_sigmoid(s, Vs)
+    q, Vq = _slope_tanh(e.tc, e.Vtc)
+    o, Vo = s[:, 3 * H:], Vs[:, 3 * H:]
+    dc, Vdc = _add((gc, Vgc), _product((gh, Vgh), (o, Vo), (q, Vq), unit=unit))
+    qg, Vqg = _slope_tanh(s[:, 2 * H:3 * H], Vs[:, 2 * H:3 * H])
+    # The four blocks at once: left · middle · right, each a three-factor product.
+    cat = np.concatenate
+    left = (cat([dc, dc, dc, gh], 1), cat([Vdc, Vdc, Vdc, Vgh], 1))
+    middle = (cat([s[:, 2 * H:3 * H], e.c, s[:, :H], e.tc], 1),
+              cat([Vs[:, 2 * H:3 * H], e.Vc, Vs[:, :H], e.Vtc], 1))
+    right = (cat([ds[:, :2 * H], qg, ds[:, 3 * H:]], 1),
+             cat([Vds[:, :2 * H], Vqg, Vds[:, 3 * H:]], 1))
+    dA = _product(left, middle, right, unit=unit)
+    dh = through(*dA, w_hh, W2)
+    gc_new = _product((dc, Vdc), (s[:, H:2 * H], Vs[:, H:2 * H]), unit=unit)
+    return dA, [_returned(dh, following), gc_new]
 
 
 @tol.overflow_is_infinite
 def lstm(traj: Trajectory, tape: Sequence[LSTMTape], x: np.ndarray, Vx: np.ndarray | None,
          h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
          w_hr: np.ndarray | None, gy: np.ndarray, Vgy: np.ndarray | None, ghT: np.ndarray,
-         gcT: np.ndarray, *, unit: float) -> Adjoint:
+         gcT: np.ndarray, *, unit: float, within: float = 0.0) -> Adjoint:
     """lstm.layer's VJP (lstm.cell.projection's with ``w_hr``) as autograd evaluates it from the
     saved values (spec/lstm.md, step 5): [with a projection, g_m = g_h w_hr, ∂w_hr += g_hᵀ m]
     dc = g_c + g_h o (1 − tanh²c), dA = [dc g σ'_i, dc c σ'_f, dc i (1 − g²), g_h tanh c σ'_o],
-    ∂h = dA w_hh, ∂c = dc f; ∂x = dA w_ih; ∂w_ih = Σ dAᵀ x, ∂w_hh = Σ dAᵀ h, ∂b = Σ dA."""
-    T, B, _ = x.shape
+    ∂h = dA w_hh, ∂c = dc f; ∂x = dA w_ih; ∂w_ih = Σ dAᵀ x, ∂w_hh = Σ dAᵀ h, ∂b = Σ dA.
+    Stretches of repeated steps (:class:`Stretches`; ``within``: propagation.repeats') sum their
+    errors in amplitude."""
+    T = x.shape[0]
     H = w_ih.shape[0] // 4
     W2 = w_hh * w_hh
     Whr2 = None if w_hr is None else w_hr * w_hr
-    dA, VdA = np.empty((T, B, 4 * H)), np.empty((T, B, 4 * H))
-    GH = VGH = None
+    stretches = Stretches(repeated(x, Vx, gy, Vgy, within))
+    state = [_cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT)), (gcT, np.zeros_like(gcT))]
+    GH: list[Pair] = []
+
+    def step_at(t: int) -> BackwardStep:
+        step = functools.partial(_lstm_step, tape[t], H, w_hh, W2, w_hr, Whr2, unit,
+                                 _next(gy, Vgy, t))
+        if w_hr is None:
+            return step
+
+        def recorded(state: Sequence[Pair]) -> tuple[Any, list[Pair]]:
+            dA, returned = step(state)
+            return (state[0], dA), returned
+        return recorded
+
+    yields, state = _run(T, stretches, state, step_at)
     if w_hr is not None:
-        GH, VGH = np.empty((T, B, w_hr.shape[0])), np.empty((T, B, w_hr.shape[0]))
-    gh, Vgh = _cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT))
-    gc, Vgc = gcT, np.zeros_like(gcT)
-    for t in reversed(range(T)):
-        e = tape[t]
-        if w_hr is not None:
-            assert GH is not None and VGH is not None
-            GH[t], VGH[t] = gh, Vgh
-            gh, Vgh = through(gh, Vgh, w_hr, Whr2)
-        s, Vs = e.s, e.Vs
-        ds, Vds = _slope_sigmoid(s, Vs)
-        q, Vq = _slope_tanh(e.tc, e.Vtc)
-        o, Vo = s[:, 3 * H:], Vs[:, 3 * H:]
-        dc, Vdc = _add((gc, Vgc), _product((gh, Vgh), (o, Vo), (q, Vq), unit=unit))
-        qg, Vqg = _slope_tanh(s[:, 2 * H:3 * H], Vs[:, 2 * H:3 * H])
-        # The four blocks at once: left · middle · right, each a three-factor product.
-        cat = np.concatenate
-        left = (cat([dc, dc, dc, gh], 1), cat([Vdc, Vdc, Vdc, Vgh], 1))
-        middle = (cat([s[:, 2 * H:3 * H], e.c, s[:, :H], e.tc], 1),
-                  cat([Vs[:, 2 * H:3 * H], e.Vc, Vs[:, :H], e.Vtc], 1))
-        right = (cat([ds[:, :2 * H], qg, ds[:, 3 * H:]], 1),
-                 cat([Vds[:, :2 * H], Vqg, Vds[:, 3 * H:]], 1))
-        dA[t], VdA[t] = _product(left, middle, right, unit=unit)
-        dh, Vdh = through(dA[t], VdA[t], w_hh, W2)
-        gc, Vgc = _product((dc, Vdc), (s[:, H:2 * H], Vs[:, H:2 * H]), unit=unit)
-        gh, Vgh = _cotangent(gy, Vgy, t - 1, dh, Vdh) if t > 0 else (dh, Vdh)
+        GH = [g for g, _ in yields]
+        yields = [dA for _, dA in yields]
+    dA, VdA = np.stack([a for a, _ in yields]), np.stack([v for _, v in yields])
     dx, Vdx = through(dA, VdA, w_ih)
     hp, Vhp = _previous(traj, h0)
-    grads = _weights(dA, VdA, x, Vx, dA, VdA, hp, Vhp)
+    grads = _weights(dA, VdA, x, Vx, dA, VdA, hp, Vhp, stretches.lengths)
     if w_hr is not None:
-        assert GH is not None and VGH is not None
         m = [(e.m, e.Vm) for e in tape if e.m is not None and e.Vm is not None]
-        grads["weight_hr"] = outer(GH, VGH, np.stack([v for v, _ in m]), np.stack([V for _, V in m]))
+        grads["weight_hr"] = outer(np.stack([g for g, _ in GH]), np.stack([v for _, v in GH]),
+                                   np.stack([v for v, _ in m]), np.stack([V for _, V in m]),
+                                   stretches.lengths)
+    (gh, Vgh), (gc, Vgc) = state
     return Adjoint(dx, Vdx, (gh, gc), (Vgh, Vgc), grads)
+
+
+def _gru_step(e: GRUTape, H: int, w_hh: np.ndarray, W2: np.ndarray, hp: Pair, unit: float,
+              following: Pair | None, state: Sequence[Pair]) -> tuple[Any, list[Pair]]:
+    """One step of :func:`gru`'s adjoint: g_h → (([dA_r dA_z dA_n], [dA_r dA_z dA_hn]),
+    (∂h + gy_{t−1},))."""
+    (gh, Vgh), = state
+    r, Vr, z, Vz = e.s[:, :H], e.Vs[:, :H], e.s[:, H:], e.Vs[:, H:]
+    omz = (1.0 - z, Vz + (1.0 - z) ** 2)
+    dA_n = _product((gh, Vgh), omz, _slope_tanh(e.n, e.Vn), unit=unit)
+    h_minus_n = hp[0] - e.n
+    dA_z = _product((gh, Vgh), (h_minus_n, hp[1] + e.Vn + h_minus_n ** 2),
+                    _slope_sigmoid(z, Vz), unit=unit)
+    dA_hn = _product(dA_n, (r, Vr), unit=unit)
+    dA_r = _product(dA_n, (e.A_hn, e.VA_hn), _slope_sigmoid(r, Vr), unit=unit)
+    d_ih = (np.concatenate([dA_r[0], dA_z[0], dA_n[0]], 1),
+            np.concatenate([dA_r[1], dA_z[1], dA_n[1]], 1))
+    d_hh = (np.concatenate([dA_r[0], dA_z[0], dA_hn[0]], 1),
+            np.concatenate([dA_r[1], dA_z[1], dA_hn[1]], 1))
+    dh = _add(_product((gh, Vgh), (z, Vz), unit=unit), through(*d_hh, w_hh, W2))
+    return (d_ih, d_hh), [_returned(dh, following)]
 
 
 @tol.overflow_is_infinite
 def gru(traj: Trajectory, tape: Sequence[GRUTape], x: np.ndarray, Vx: np.ndarray | None,
         h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
-        gy: np.ndarray, Vgy: np.ndarray | None, ghT: np.ndarray, *, unit: float) -> Adjoint:
+        gy: np.ndarray, Vgy: np.ndarray | None, ghT: np.ndarray, *, unit: float,
+        within: float = 0.0) -> Adjoint:
     """gru.layer's VJP (PyTorch's cell, spec/gru.md): dA_n = g (1 − z)(1 − n²),
     dA_z = g (h − n) σ'_z, dA_hn = dA_n r, dA_r = dA_n A_hn σ'_r; ∂h = g z + [dA_r dA_z dA_hn] w_hh,
     ∂x = [dA_r dA_z dA_n] w_ih; ∂w_ih, ∂b_ih from [dA_r dA_z dA_n], ∂w_hh, ∂b_hh from
-    [dA_r dA_z dA_hn]."""
-    T, B, _ = x.shape
+    [dA_r dA_z dA_hn]. Stretches of repeated steps as :func:`lstm`'s."""
+    T = x.shape[0]
     H = w_hh.shape[1]
     W2 = w_hh * w_hh
     hp, Vhp = _previous(traj, h0)
-    d_ih, Vd_ih = np.empty((T, B, 3 * H)), np.empty((T, B, 3 * H))
-    d_hh, Vd_hh = np.empty((T, B, 3 * H)), np.empty((T, B, 3 * H))
-    gh, Vgh = _cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT))
-    for t in reversed(range(T)):
-        e = tape[t]
-        r, Vr, z, Vz = e.s[:, :H], e.Vs[:, :H], e.s[:, H:], e.Vs[:, H:]
-        omz = (1.0 - z, Vz + (1.0 - z) ** 2)
-        dA_n = _product((gh, Vgh), omz, _slope_tanh(e.n, e.Vn), unit=unit)
-        h_minus_n = hp[t] - e.n
-        dA_z = _product((gh, Vgh), (h_minus_n, Vhp[t] + e.Vn + h_minus_n ** 2),
-                        _slope_sigmoid(z, Vz), unit=unit)
-        dA_hn = _product(dA_n, (r, Vr), unit=unit)
-        dA_r = _product(dA_n, (e.A_hn, e.VA_hn), _slope_sigmoid(r, Vr), unit=unit)
-        d_ih[t] = np.concatenate([dA_r[0], dA_z[0], dA_n[0]], 1)
-        Vd_ih[t] = np.concatenate([dA_r[1], dA_z[1], dA_n[1]], 1)
-        d_hh[t] = np.concatenate([dA_r[0], dA_z[0], dA_hn[0]], 1)
-        Vd_hh[t] = np.concatenate([dA_r[1], dA_z[1], dA_hn[1]], 1)
-        dh = _add(_product((gh, Vgh), (z, Vz), unit=unit), through(d_hh[t], Vd_hh[t], w_hh, W2))
-        gh, Vgh = _cotangent(gy, Vgy, t - 1, *dh) if t > 0 else dh
+    stretches = Stretches(repeated(x, Vx, gy, Vgy, within))
+
+    def step_at(t: int) -> BackwardStep:
+        return functools.partial(_gru_step, tape[t], H, w_hh, W2, (hp[t], Vhp[t]), unit,
+                                 _next(gy, Vgy, t))
+
+    yields, state = _run(T, stretches, [_cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT))],
+                         step_at)
+    d_ih, Vd_ih = (np.stack([d[k] for d, _ in yields]) for k in (0, 1))
+    d_hh, Vd_hh = (np.stack([d[k] for _, d in yields]) for k in (0, 1))
     dx, Vdx = through(d_ih, Vd_ih, w_ih)
-    return Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(d_ih, Vd_ih, x, Vx, d_hh, Vd_hh, hp, Vhp))
+    (gh, Vgh), = state
+    return Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(d_ih, Vd_ih, x, Vx, d_hh, Vd_hh, hp, Vhp,
+                                                   stretches.lengths))
+
+
+def _rnn_step(h: Pair, nonlinearity: str, passes: np.ndarray | None, w_hh: np.ndarray,
+              W2: np.ndarray, unit: float, following: Pair | None,
+              state: Sequence[Pair]) -> tuple[Any, list[Pair]]:
+    """One step of :func:`rnn`'s adjoint: g_h → (g_a, (∂h + gy_{t−1},)); ``passes``: for ReLU,
+    where g_h's error reaches g_a (a > 0, or a unit near its kink)."""
+    (gh, Vgh), = state
+    if nonlinearity == "tanh":
+        ga = _product((gh, Vgh), _slope_tanh(*h), unit=unit)
+    elif nonlinearity == "sigmoid":
+        ga = _product((gh, Vgh), _slope_sigmoid(*h), unit=unit)
+    elif nonlinearity == "linear":
+        ga = (gh, Vgh)
+    else:
+        assert passes is not None
+        ga = (gh * (h[0] > 0), Vgh * passes)
+    return ga, [_returned(through(*ga, w_hh, W2), following)]
 
 
 @tol.overflow_is_infinite
 def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray,
         Vx: np.ndarray | None, h0: np.ndarray, w_ih: np.ndarray,
         w_hh: np.ndarray, nonlinearity: str, gy: np.ndarray, Vgy: np.ndarray | None,
-        ghT: np.ndarray, *, unit: float, kinks: float | None = None) -> Adjoint:
+        ghT: np.ndarray, *, unit: float, kinks: float | None = None,
+        within: float = 0.0) -> Adjoint:
     """rnn.layer's VJP: g_a = g_h φ'(a) with φ' = 1 − h² (tanh), h(1 − h) (σ), 1 (identity), the
     indicator of a > 0 (ReLU); ∂h = g_a w_hh, ∂x = g_a w_ih, ∂w_ih = Σ g_aᵀ x, ∂w_hh = Σ g_aᵀ h,
     ∂b = Σ g_a. The ReLU's indicator is exact where the computed a keeps its sign; with
     ``kinks`` (λ·(u + u₆₄), propagation.scale, the forward's), a unit whose a lies within
     kinks·√V_a of 0 may flip it: its g_h's error passes either way, and :func:`flips` bounds
-    what the flips add. Without, such rows are for the caller to exclude (:func:`sure`)."""
+    what the flips add. Without, such rows are for the caller to exclude (:func:`sure`).
+    Stretches of repeated steps as :func:`lstm`'s."""
     T, B, _ = x.shape
     H = w_hh.shape[1]
     W2 = w_hh * w_hh
     hp, Vhp = _previous(traj, h0)
-    ga, Vga = np.empty((T, B, H)), np.empty((T, B, H))
     unsure = np.zeros((T, B, H), dtype=bool)
-    GH = np.empty((T, B, H)) if kinks is not None else None
-    gh, Vgh = _cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT))
-    for t in reversed(range(T)):
-        h, Vh = traj.y[t], traj.Vy[t]
-        if nonlinearity == "tanh":
-            ga[t], Vga[t] = _product((gh, Vgh), _slope_tanh(h, Vh), unit=unit)
-        elif nonlinearity == "sigmoid":
-            ga[t], Vga[t] = _product((gh, Vgh), _slope_sigmoid(h, Vh), unit=unit)
-        elif nonlinearity == "linear":
-            ga[t], Vga[t] = gh, Vgh
-        else:
-            a, Va = tape[t]
-            on = a > 0
-            if GH is not None:
-                GH[t], unsure[t] = gh, tol.near_kink(a, kinks * np.sqrt(Va))
-            ga[t], Vga[t] = gh * on, Vgh * (on | unsure[t])
-        dh = through(ga[t], Vga[t], w_hh, W2)
-        gh, Vgh = _cotangent(gy, Vgy, t - 1, *dh) if t > 0 else dh
+    relu = nonlinearity not in ("tanh", "sigmoid", "linear")
+    if relu and kinks is not None:
+        unsure = np.stack([tol.near_kink(a, kinks * np.sqrt(Va)) for a, Va in tape])
+    stretches = Stretches(repeated(x, Vx, gy, Vgy, within))
+    GH: list[np.ndarray] = [np.empty(0)] * T
+
+    def step_at(t: int) -> BackwardStep:
+        # ReLU reads the pre-activation a; the other nonlinearities their output h_t.
+        h = (tape[t][0], tape[t][1]) if relu else (traj.y[t], traj.Vy[t])
+        passes = (tape[t][0] > 0) | unsure[t] if relu else None
+        step = functools.partial(_rnn_step, h, nonlinearity, passes, w_hh, W2, unit,
+                                 _next(gy, Vgy, t))
+
+        def recorded(state: Sequence[Pair]) -> tuple[Any, list[Pair]]:
+            GH[t] = state[0][0]
+            return step(state)
+        return recorded
+
+    yields, state = _run(T, stretches, [_cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT))],
+                         step_at)
+    ga, Vga = np.stack([g for g, _ in yields]), np.stack([v for _, v in yields])
     dx, Vdx = through(ga, Vga, w_ih)
-    adjoint = Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(ga, Vga, x, Vx, ga, Vga, hp, Vhp))
-    if GH is None or not unsure.any():
+    (gh, Vgh), = state
+    adjoint = Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(ga, Vga, x, Vx, ga, Vga, hp, Vhp,
+                                                      stretches.lengths))
+    if kinks is None or not unsure.any():
         return adjoint
     # The weights' terms multiply a flip's change by the forward's computed x and h_{t−1}, whose
     # errors a flip from off to on meets with no share in V (the reference's g_a is 0 there).
     x_max, h_max = (np.abs(v) if V is None else np.abs(v) + kinks * np.sqrt(V)
                     for v, V in ((x, Vx), (hp, Vhp)))
-    return adjoint._replace(flips=flips(unsure, GH, tape, x_max, h_max, w_ih, w_hh))
+    return adjoint._replace(flips=flips(unsure, np.stack(GH), tape, x_max, h_max, w_ih, w_hh))
 
 
 def flips(unsure: np.ndarray, GH: np.ndarray, tape: Sequence[tuple[np.ndarray, np.ndarray]],

@@ -82,19 +82,21 @@ class Direction:
 
     def adjoint(self, traj: P.Trajectory, tape: list[Any], x: np.ndarray, Vx: np.ndarray,
                 h0: np.ndarray, gy: np.ndarray, Vgy: np.ndarray,
-                g_state: tuple[np.ndarray, ...]) -> BP.Adjoint:
+                g_state: tuple[np.ndarray, ...], scale: float) -> BP.Adjoint:
         """The first-order probabilistic backward (checks/bounds/backpropagation.py) of this
-        direction's :meth:`probabilistic` run: cotangents gy with V, exact state cotangents."""
+        direction's :meth:`probabilistic` run: cotangents gy with V, exact state cotangents;
+        ``scale`` tells a repeated input or cotangent, as there."""
         p = self.p
         w_ih, w_hh = p["weight_ih"], p["weight_hh"]
         unit = tol.unit_roundoff(self.dtype)
         if self.mode == "lstm":
             return BP.lstm(traj, tape, x, Vx, h0, w_ih, w_hh, p.get("weight_hr"), gy, Vgy,
-                           *g_state, unit=unit)
+                           *g_state, unit=unit, within=scale)
         if self.mode == "gru":
-            return BP.gru(traj, tape, x, Vx, h0, w_ih, w_hh, gy, Vgy, *g_state, unit=unit)
+            return BP.gru(traj, tape, x, Vx, h0, w_ih, w_hh, gy, Vgy, *g_state, unit=unit,
+                          within=scale)
         return BP.rnn(traj, tape, x, Vx, h0, w_ih, w_hh, self.nonlinearity, gy, Vgy,
-                      *g_state, unit=unit)
+                      *g_state, unit=unit, within=scale)
 
     def backward(self, gy: Computed, g_state: tuple[Computed, ...],
                  steps: list[Any]) -> tuple[Computed, tuple[Computed, ...], E.Gradients]:
@@ -266,7 +268,7 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
                     adj = direction(layer, d).adjoint(
                         traj, tape, x_l[:L, idx][order], Vx_l[:L, idx][order],
                         np.asarray(given[0][k, idx], dtype=np.float64), g[:L, idx, cols][order],
-                        Vg[:L, idx, cols][order], tuple(gs[k, idx] for gs in g_states))
+                        Vg[:L, idx, cols][order], tuple(gs[k, idx] for gs in g_states), scale)
                     shares[d][0][:L, idx], shares[d][1][:L, idx] = adj.dx[order], adj.Vdx[order]
                     for V_state, v in zip(V_states, adj.Vdstate, strict=True):
                         V_state[k, idx] = v

@@ -108,3 +108,24 @@ def float32_layer_vjp(kind: str, size: Size, rng: np.random.Generator) -> tuple[
     g = (f32(rng.standard_normal((size.T, size.B, size.H))),
          *(f32(rng.standard_normal((size.B, size.H))) for _ in range(2 if kind == "lstm" else 1)))
     return g, args
+
+
+def held_layer_vjp(kind: str, size: Size, rng: np.random.Generator, *, bias: float,
+                   recurrent: float) -> tuple[tuple, tuple]:
+    """(g, args) of vjp_{kind}_layer for a layer held at a steady state: one input x ~ N(0, 1)
+    repeated at every step, zero initial state, weights U(±1/√H) with w_hh scaled by
+    ``recurrent``, the second gate block's bias (LSTM f, GRU z) raised by ``bias``, and the
+    constant cotangent gy = 1 of the loss Σ y (zero for the final states); every array exactly
+    float32 (spec/tolerances.md, "Gradients", "Steady states")."""
+    def f32(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32).astype(np.float64)
+
+    gates, (T, B, H, D) = GATES[kind], (size.T, size.B, size.H, size.D)
+    s = 1 / np.sqrt(H)
+    x = np.repeat(rng.standard_normal((1, B, D)), T, axis=0)
+    w_ih, w_hh = rng.uniform(-s, s, (gates * H, D)), recurrent * rng.uniform(-s, s, (gates * H, H))
+    b_ih, b_hh = rng.uniform(-s, s, gates * H), rng.uniform(-s, s, gates * H)
+    b_ih[H:2 * H] += bias
+    states = [np.zeros((B, H))] * (2 if kind == "lstm" else 1)
+    g = (np.ones((T, B, H)), *(np.zeros((B, H)) for _ in states))
+    return g, (f32(x), *states, *(f32(a) for a in (w_ih, w_hh, b_ih, b_hh)))
