@@ -13,7 +13,9 @@ result), |ε| ≤ u; V (units of u²) carried per element, a sum through W∘W (
 step), a product through its other factors squared; the saved values' V are the forward pass's
 (propagation.LSTMTape, GRUTape). Dropped, as in the forward: the covariances between components
 and between steps — among them that of a forward error with itself where it enters at several
-steps (b); the measured errors stay ≤ 0.11 of the bound (spec/tolerances.md).
+steps (b); the measured errors stay ≤ 0.11 of the bound (spec/tolerances.md). Except within a
+stretch of steps whose input and cotangent both repeat (a steady state, :class:`Stretches`),
+where every error is taken as arbitrarily dependent and summed in amplitude.
 """
 
 from __future__ import annotations
