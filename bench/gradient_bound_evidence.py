@@ -10,17 +10,20 @@ nn.LSTM's, cotangents N(0, 1); all exactly float32; torch single-threaded.
 
     .venv/bin/python -m nnspec.bench.gradient_bound_evidence --steady
 
-measures layers held at a steady state under a constant cotangent (sizes.held_layer_vjp):
-torch float32 against the shipped bound, the probabilistic bound alone (the running worst case
-stopped), and that bound without the adjoint's stretches of repeated steps (spec/tolerances.md,
-"Gradients", "Steady states").
+measures layers whose steps repeat each other — held at one input, at a periodic one, one
+sample in every batch row (sizes.held_layer_vjp, sizes.repeated_rows_vjp): torch float32
+against the shipped bound, the probabilistic bound alone (the running worst case stopped), and
+that bound with the steps taken as independent (spec/tolerances.md, "Gradients", "Steady states
+of the adjoint").
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -135,20 +138,44 @@ def measure(kind: str, T: int, B: int, H: int) -> dict[str, str]:
             "bound s / reference VJP s": f"{t_bound:.2f} / {t_ref:.2f}"}
 
 
-#: (kind, T, B, H, bias of the second gate block, scale of w_hh) of the steady-state table.
-HELD = [("lstm", 1000, 4, 16, 4.0, 0.3), ("lstm", 3000, 8, 32, 4.0, 0.3),
-        ("lstm", 3000, 8, 32, 6.0, 0.05), ("gru", 2000, 4, 16, 3.0, 0.3),
-        ("gru", 3000, 8, 32, 3.0, 0.3), ("rnn", 2000, 4, 16, 0.0, 0.9)]
+def _held(kind: str, T: int, B: int, H: int, bias: float, recurrent: float, period: int = 1,
+          weighted: bool = False) -> Callable[[], tuple[tuple, tuple]]:
+    return functools.partial(sizes.held_layer_vjp, kind, sizes.Size(T=T, B=B, H=H, D=H),
+                             np.random.default_rng(0), bias=bias, recurrent=recurrent,
+                             period=period, weighted=weighted)
 
 
-def held(kind: str, T: int, B: int, H: int, bias: float, recurrent: float) -> dict[str, str]:
+#: The steady-state table's rows: (what, kind, its (g, args)); "held": one input at every step,
+#: the second gate block's bias raised, w_hh scaled, gy = 1 (sizes.held_layer_vjp).
+HELD: list[tuple[str, str, Callable[[], tuple[tuple, tuple]]]] = [
+    ("LSTM 1000, 4, 16, held, +4, 0.3", "lstm", _held("lstm", 1000, 4, 16, 4.0, 0.3)),
+    ("LSTM 3000, 8, 32, held, +4, 0.3", "lstm", _held("lstm", 3000, 8, 32, 4.0, 0.3)),
+    ("LSTM 3000, 8, 32, held, +6, 0.05", "lstm", _held("lstm", 3000, 8, 32, 6.0, 0.05)),
+    ("LSTM 2000, 4, 16, held, +4, 0.3, gy ~ U(0.5, 1.5)", "lstm",
+     _held("lstm", 2000, 4, 16, 4.0, 0.3, weighted=True)),
+    ("GRU 2000, 4, 16, held, +3, 0.3", "gru", _held("gru", 2000, 4, 16, 3.0, 0.3)),
+    ("GRU 3000, 8, 32, held, +3, 0.3", "gru", _held("gru", 3000, 8, 32, 3.0, 0.3)),
+    ("GRU 2000, 4, 16, held, +3, 0.3, gy ~ U(0.5, 1.5)", "gru",
+     _held("gru", 2000, 4, 16, 3.0, 0.3, weighted=True)),
+    ("GRU 2000, 4, 16, period 2, +3, 0.3", "gru", _held("gru", 2000, 4, 16, 3.0, 0.3, period=2)),
+    ("RNN 2000, 4, 16, held, 0.9", "rnn", _held("rnn", 2000, 4, 16, 0.0, 0.9)),
+    ("LSTM 100, 64, 16, one sample in every row, gy ~ U(0.5, 1.5)", "lstm",
+     functools.partial(sizes.repeated_rows_vjp, "lstm", sizes.Size(T=100, B=64, H=16, D=16),
+                       np.random.default_rng(0))),
+]
+
+
+#: The reference's VJP and its bound, by kind.
+VJPS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "lstm": (lstm_ref.lstm_layer_vjp, lstm_bounds.vjp_lstm_layer),
+    "gru": (gru_ref.gru_layer_vjp, gru_bounds.vjp_gru_layer),
+    "rnn": (rnn_ref.rnn_layer_vjp, rnn_bounds.vjp_rnn_layer)}
+
+
+def held(what: str, kind: str, make: Callable[[], tuple[tuple, tuple]]) -> dict[str, str]:
     """One row of the steady-state table: max err/bound over all gradients, three bounds."""
-    g, args = sizes.held_layer_vjp(kind, sizes.Size(T=T, B=B, H=H, D=H),
-                                   np.random.default_rng(0), bias=bias, recurrent=recurrent)
-    reference = {"lstm": lstm_ref.lstm_layer_vjp, "gru": gru_ref.gru_layer_vjp,
-                 "rnn": rnn_ref.rnn_layer_vjp}[kind]
-    bound_fn = {"lstm": lstm_bounds.vjp_lstm_layer, "gru": gru_bounds.vjp_gru_layer,
-                "rnn": rnn_bounds.vjp_rnn_layer}[kind]
+    g, args = make()
+    reference, bound_fn = VJPS[kind]
     got = getattr(torch_cpu_float32, f"vjp_{kind}_layer")(g, *args)
     err = [np.abs(np.asarray(a, dtype=np.float64) - w) for a, w in zip(got, reference(g, *args),
                                                                           strict=True)]
@@ -161,16 +188,17 @@ def held(kind: str, T: int, B: int, H: int, bias: float, recurrent: float) -> di
         return ratio, float(np.median(flat[np.isfinite(flat)]))
 
     shipped = worst()
-    stop, repeated = BP.worst_case_stop, BP.repeated
+    stop, repeated, multiplicity = BP.worst_case_stop, BP.repeated, BP.multiplicity
     try:
         BP.worst_case_stop = lambda traj, dtype: lambda t, errors: True  # type: ignore[assignment]
         probabilistic = worst()
         BP.repeated = lambda x, *rest: np.zeros(x.shape[:2], dtype=bool)  # type: ignore[assignment]
+        BP.multiplicity = lambda *rest: None  # type: ignore[assignment]
         independent = worst()
     finally:
-        BP.worst_case_stop, BP.repeated = stop, repeated
+        BP.worst_case_stop, BP.repeated, BP.multiplicity = stop, repeated, multiplicity
     median_err = float(np.median(np.concatenate([e.ravel() for e in err])))
-    return {"layer, T, B, H, bias, w_hh scale": f"{kind.upper()} {T}, {B}, {H}, +{bias:g}, {recurrent:g}",
+    return {"layer, T, B, H, input, bias, w_hh scale": what,
             "max err/bound: shipped": f"{shipped[0]:.3f}",
             "probabilistic": f"{probabilistic[0]:.3f}",
             "probabilistic, steps independent": f"{independent[0]:.2f}",

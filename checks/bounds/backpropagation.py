@@ -13,9 +13,10 @@ result), |ε| ≤ u; V (units of u²) carried per element, a sum through W∘W (
 step), a product through its other factors squared; the saved values' V are the forward pass's
 (propagation.LSTMTape, GRUTape). Dropped, as in the forward: the covariances between components
 and between steps — among them that of a forward error with itself where it enters at several
-steps (b); the measured errors stay ≤ 0.11 of the bound (spec/tolerances.md). Except within a
-stretch of steps whose input and cotangent both repeat (a steady state, :class:`Stretches`),
-where every error is taken as arbitrarily dependent and summed in amplitude.
+steps (b); the measured errors stay ≤ 0.11 of the bound (spec/tolerances.md). Except where
+inputs repeat (a held, periodic or repeated input): there the adjoint's state sums a stretch's
+errors in amplitude (:class:`Stretches`) and the weight gradients count each row of a group
+that may repeat each other's errors as often as the group has rows (:func:`multiplicity`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from nnspec.checks.bounds import rules as tol
 from nnspec.checks.bounds.propagation import (
@@ -49,8 +52,8 @@ from nnspec.checks.bounds.propagation import (
 class Open(NamedTuple):
     """An open weight gradient Σ_rows Lᵀ R: value, Σ terms², the carried errors' V, and its
     number of rows; closed (rounded) once all rows are in, as one ``rows``-term sum. Where rows
-    belong to stretches of repeated steps (:func:`stretch_lengths`, ℓ per row), ``weighted`` is
-    Σ_rows ℓ·terms² and ``effective`` Σ_rows ℓ (None: every ℓ = 1)."""
+    may repeat others' roundings (:func:`multiplicity`, m per row), ``weighted`` is
+    Σ_rows m·terms² and ``effective`` Σ_rows m (None: every m = 1)."""
 
     value: np.ndarray
     squares: np.ndarray
@@ -76,10 +79,10 @@ class Open(NamedTuple):
 
     def close(self) -> np.ndarray:
         """V of the gradient: its own rounding as one sum of all its rows, plus the carried.
-        A row in a stretch of ℓ repeated steps adds the same values as the stretch's other rows,
-        so its roundings — the partial sum's and the product's — may repeat theirs: each counts
-        ℓ times (Cauchy–Schwarz, as for :func:`outer`'s carried errors), n·A² + (n + 1)·Σ terms²
-        becoming N·(A² + Σ terms²) + Σ ℓ·terms², N = Σ ℓ."""
+        A row in a group of m that may repeat each other (a held input: the same values added
+        again and again) may repeat their roundings — the partial sum's and the product's: each
+        counts m times (Cauchy–Schwarz, as for :func:`outer`'s carried errors), n·A² +
+        (n + 1)·Σ terms² becoming N·(A² + Σ terms²) + Σ m·terms², N = Σ m."""
         if self.weighted is None or self.effective is None:
             return summed(self.value, self.squares, self.rows) + self.carried
         n = self.effective
@@ -91,17 +94,18 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 
 def outer(L: np.ndarray, VL: np.ndarray, R: np.ndarray | None, VR: np.ndarray | None,
-          lengths: np.ndarray | None = None) -> Open:
+          counts: np.ndarray | None = None) -> Open:
     """Σ_rows Lᵀ R over all leading axes (R None: a bias, Σ_rows L); the errors of L and R
-    (VL, VR) carried as (VL)ᵀR² + (L²)ᵀVR. ``lengths`` (the leading axes' shape): each row's
-    stretch length ℓ (:func:`stretch_lengths`; None: all 1). A stretch's rows repeat the same
-    step, so their errors may be the same error, not independent ones: the sum of ℓ arbitrarily
-    dependent errors has V ≤ ℓ·Σ V (Cauchy–Schwarz on their standard deviations, as
-    propagation.Steady's Minkowski sum), so each row's terms count ℓ times — the sum's V exactly
-    where the ℓ errors are equal, as at a steady state (spec/tolerances.md, "Gradients",
-    "Steady states")."""
+    (VL, VR) carried as (VL)ᵀR² + (L²)ᵀVR. ``counts`` (the leading axes' shape): each row's
+    group size m (:func:`multiplicity`; None: all 1). A group's rows compute on the same input
+    and, once the state has settled, the same values, so their errors may be the same error —
+    the forward's in the saved values and h_{t−1} whatever the cotangent, the adjoint's own
+    where it repeats too: m arbitrarily dependent errors have V ≤ m·Σ V (Hölder, then
+    Cauchy–Schwarz on their standard deviations), so each row's terms count m times — the
+    sum's V exactly where the m errors are equal, as at a steady state (spec/tolerances.md,
+    "Gradients", "Steady states of the adjoint")."""
     L, VL = _flat(L), _flat(VL)
-    ell = None if lengths is None else lengths.reshape(-1, 1).astype(np.float64)
+    ell = None if counts is None else counts.reshape(-1, 1).astype(np.float64)
     L2 = L * L
     if ell is not None:
         VL = VL * ell
@@ -202,11 +206,11 @@ def _previous(traj: Trajectory, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def _weights(dA_ih: np.ndarray, VdA_ih: np.ndarray, x: np.ndarray, Vx: np.ndarray | None,
              dA_hh: np.ndarray, VdA_hh: np.ndarray, h: np.ndarray,
-             Vh: np.ndarray, lengths: np.ndarray | None) -> dict[str, Open]:
-    return {"weight_ih": outer(dA_ih, VdA_ih, x, Vx, lengths),
-            "weight_hh": outer(dA_hh, VdA_hh, h, Vh, lengths),
-            "bias_ih": outer(dA_ih, VdA_ih, None, None, lengths),
-            "bias_hh": outer(dA_hh, VdA_hh, None, None, lengths)}
+             Vh: np.ndarray, counts: np.ndarray | None) -> dict[str, Open]:
+    return {"weight_ih": outer(dA_ih, VdA_ih, x, Vx, counts),
+            "weight_hh": outer(dA_hh, VdA_hh, h, Vh, counts),
+            "bias_ih": outer(dA_ih, VdA_ih, None, None, counts),
+            "bias_hh": outer(dA_hh, VdA_hh, None, None, counts)}
 
 
 #: A value and its V.
@@ -233,32 +237,43 @@ def _returned(dh: Pair, following: Pair | None) -> Pair:
     return dh if following is None else _add(following, dh)
 
 
-def repeated(x: np.ndarray, Vx: np.ndarray | None, gy: np.ndarray, Vgy: np.ndarray | None,
-             within: float) -> np.ndarray:
-    """(T, B): True where the adjoint's step t repeats step t − 1's roundings — its input and
-    its cotangent gy both the previous step's (propagation.repeats, ``within`` as there): at a
-    steady state of the forward pass, under a constant cotangent, the adjoint settles to a
-    steady state of its own."""
-    return repeats(x, Vx, within) & repeats(gy, Vgy, within)
+def repeated(x: np.ndarray, Vx: np.ndarray | None, within: float) -> np.ndarray:
+    """(T, B): True where the adjoint's step t may repeat step t − 1's errors: its input the
+    previous step's (propagation.repeats, ``within`` as there). The saved forward values and
+    their errors then repeat, whatever the cotangent; under a constant cotangent the adjoint's
+    own roundings do too."""
+    return repeats(x, Vx, within)
 
 
-def stretch_lengths(rep: np.ndarray) -> np.ndarray | None:
-    """(T, B) → the length of the stretch of repeated steps (:func:`repeated`) each step is in,
-    1 for a step in none; None where no step repeats."""
-    if not rep.any():
-        return None
-    T, B = rep.shape
-    ids = np.cumsum(~rep, axis=0) + np.arange(B) * (T + 1)
-    return np.bincount(ids.ravel())[ids]
+def multiplicity(x: np.ndarray, Vx: np.ndarray | None, within: float) -> np.ndarray | None:
+    """(T, B) → the size m of each step row's group: rows (t, b) whose inputs are the same —
+    exactly, anywhere in the call (a held input, a periodic one, identical batch rows), or at
+    consecutive steps within their errors' bounds (propagation.repeats) — joined transitively.
+    Only such rows can repeat each other's roundings; None where every group has one row."""
+    T, B, D = x.shape
+    flat = x.reshape(T * B, D) + 0.0  # −0.0 and 0.0 compute alike
+    _, group, sizes = np.unique(flat, axis=0, return_inverse=True, return_counts=True)
+    group = group.reshape(T, B)
+    near = repeats(x, Vx, within) & (group != np.roll(group, 1, axis=0))
+    if near.any():
+        t, b = np.nonzero(near)
+        n = len(sizes)
+        graph = coo_matrix((np.ones(len(t)), (group[t - 1, b], group[t, b])), shape=(n, n))
+        _, component = connected_components(graph, directed=False)
+        sizes = np.bincount(component, weights=sizes).astype(np.int64)
+        group = component[group]
+    counts = sizes[group]
+    return counts if np.any(counts > 1) else None
 
 
 class Stretches:
     """The adjoint's stretches of repeated steps (:func:`repeated`), run backwards as the
-    forward's (propagation.Steady): within a stretch the step's own errors — its roundings and
-    the saved values' forward errors, which repeat as well — are taken as arbitrarily dependent
-    and summed in amplitude, R' = (√L(R) + √D)²; the state's V gains 2·√(L(R)·D) and carries it
-    on. Without it a float32 LSTM at a constant input and cotangent (T = 3000, H = 32, forget
-    bias +6) went 1.5× over the bound on ∂c0 (spec/tolerances.md, "Gradients")."""
+    forward's (propagation.Steady): within a stretch the step's own errors — the saved values'
+    forward errors, which repeat, and its roundings, which repeat under a constant cotangent —
+    are taken as dependent and summed in amplitude per component, R' = (√L(R) + √D)²; the
+    state's V gains 2·√(L(R)·D) and carries it on. Without it a float32 LSTM at a constant
+    input and cotangent (T = 3000, H = 32, forget bias +6) went 1.5× over the bound on ∂c0
+    (spec/tolerances.md, "Gradients")."""
 
     def __init__(self, rep: np.ndarray) -> None:
         T = rep.shape[0]
@@ -267,7 +282,6 @@ class Stretches:
         self.steady = Steady(back)
         rows = np.asarray(rep.any(axis=1)).tolist()
         self.needed = [rows[t] or (t + 1 < T and rows[t + 1]) for t in range(T)]
-        self.lengths = stretch_lengths(rep)
 
     def gains(self, t: int, step: BackwardStep, state: Sequence[Pair]) -> list[np.ndarray] | None:
         """What the V of the state step t returns gains (None: nothing); ``state``: what it
@@ -343,7 +357,7 @@ def lstm(traj: Trajectory, tape: Sequence[LSTMTape], x: np.ndarray, Vx: np.ndarr
     H = w_ih.shape[0] // 4
     W2 = w_hh * w_hh
     Whr2 = None if w_hr is None else w_hr * w_hr
-    stretches = Stretches(repeated(x, Vx, gy, Vgy, within))
+    stretches = Stretches(repeated(x, Vx, within))
     state = [_cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT)), (gcT, np.zeros_like(gcT))]
     GH: list[Pair] = []
 
@@ -365,12 +379,13 @@ def lstm(traj: Trajectory, tape: Sequence[LSTMTape], x: np.ndarray, Vx: np.ndarr
     dA, VdA = np.stack([a for a, _ in yields]), np.stack([v for _, v in yields])
     dx, Vdx = through(dA, VdA, w_ih)
     hp, Vhp = _previous(traj, h0)
-    grads = _weights(dA, VdA, x, Vx, dA, VdA, hp, Vhp, stretches.lengths)
+    counts = multiplicity(x, Vx, within)
+    grads = _weights(dA, VdA, x, Vx, dA, VdA, hp, Vhp, counts)
     if w_hr is not None:
         m = [(e.m, e.Vm) for e in tape if e.m is not None and e.Vm is not None]
         grads["weight_hr"] = outer(np.stack([g for g, _ in GH]), np.stack([v for _, v in GH]),
                                    np.stack([v for v, _ in m]), np.stack([V for _, V in m]),
-                                   stretches.lengths)
+                                   counts)
     (gh, Vgh), (gc, Vgc) = state
     return Adjoint(dx, Vdx, (gh, gc), (Vgh, Vgc), grads)
 
@@ -409,7 +424,7 @@ def gru(traj: Trajectory, tape: Sequence[GRUTape], x: np.ndarray, Vx: np.ndarray
     H = w_hh.shape[1]
     W2 = w_hh * w_hh
     hp, Vhp = _previous(traj, h0)
-    stretches = Stretches(repeated(x, Vx, gy, Vgy, within))
+    stretches = Stretches(repeated(x, Vx, within))
 
     def step_at(t: int) -> BackwardStep:
         return functools.partial(_gru_step, tape[t], H, w_hh, W2, (hp[t], Vhp[t]), unit,
@@ -422,7 +437,7 @@ def gru(traj: Trajectory, tape: Sequence[GRUTape], x: np.ndarray, Vx: np.ndarray
     dx, Vdx = through(d_ih, Vd_ih, w_ih)
     (gh, Vgh), = state
     return Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(d_ih, Vd_ih, x, Vx, d_hh, Vd_hh, hp, Vhp,
-                                                   stretches.lengths))
+                                                   multiplicity(x, Vx, within)))
 
 
 def _rnn_step(h: Pair, nonlinearity: str, passes: np.ndarray | None, w_hh: np.ndarray,
@@ -464,7 +479,7 @@ def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.n
     relu = nonlinearity not in ("tanh", "sigmoid", "linear")
     if relu and kinks is not None:
         unsure = np.stack([tol.near_kink(a, kinks * np.sqrt(Va)) for a, Va in tape])
-    stretches = Stretches(repeated(x, Vx, gy, Vgy, within))
+    stretches = Stretches(repeated(x, Vx, within))
     GH: list[np.ndarray] = [np.empty(0)] * T
 
     def step_at(t: int) -> BackwardStep:
@@ -485,7 +500,7 @@ def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.n
     dx, Vdx = through(ga, Vga, w_ih)
     (gh, Vgh), = state
     adjoint = Adjoint(dx, Vdx, (gh,), (Vgh,), _weights(ga, Vga, x, Vx, ga, Vga, hp, Vhp,
-                                                      stretches.lengths))
+                                                      multiplicity(x, Vx, within)))
     if kinks is None or not unsure.any():
         return adjoint
     # The weights' terms multiply a flip's change by the forward's computed x and h_{t−1}, whose

@@ -111,21 +111,43 @@ def float32_layer_vjp(kind: str, size: Size, rng: np.random.Generator) -> tuple[
 
 
 def held_layer_vjp(kind: str, size: Size, rng: np.random.Generator, *, bias: float,
-                   recurrent: float) -> tuple[tuple, tuple]:
-    """(g, args) of vjp_{kind}_layer for a layer held at a steady state: one input x ~ N(0, 1)
-    repeated at every step, zero initial state, weights U(±1/√H) with w_hh scaled by
-    ``recurrent``, the second gate block's bias (LSTM f, GRU z) raised by ``bias``, and the
-    constant cotangent gy = 1 of the loss Σ y (zero for the final states); every array exactly
-    float32 (spec/tolerances.md, "Gradients", "Steady states")."""
-    def f32(a: np.ndarray) -> np.ndarray:
-        return a.astype(np.float32).astype(np.float64)
-
+                   recurrent: float, period: int = 1, weighted: bool = False) -> tuple[tuple, tuple]:
+    """(g, args) of vjp_{kind}_layer for a layer held at a steady state: x ~ N(0, 1) cycling
+    through ``period`` inputs (1: one input at every step), zero initial state, weights
+    U(±1/√H) with w_hh scaled by ``recurrent``, the second gate block's bias (LSTM f, GRU z)
+    raised by ``bias``, and the cotangent gy = 1 of the loss Σ y (``weighted``: gy ~ U(0.5, 1.5),
+    a weighted loss; zero for the final states); every array exactly float32
+    (spec/tolerances.md, "Gradients", "Steady states of the adjoint")."""
     gates, (T, B, H, D) = GATES[kind], (size.T, size.B, size.H, size.D)
     s = 1 / np.sqrt(H)
-    x = np.repeat(rng.standard_normal((1, B, D)), T, axis=0)
+    x = np.resize(rng.standard_normal((period, B, D)), (T, B, D))
     w_ih, w_hh = rng.uniform(-s, s, (gates * H, D)), recurrent * rng.uniform(-s, s, (gates * H, H))
     b_ih, b_hh = rng.uniform(-s, s, gates * H), rng.uniform(-s, s, gates * H)
     b_ih[H:2 * H] += bias
+    gy = rng.uniform(0.5, 1.5, (T, B, H)) if weighted else np.ones((T, B, H))
+    return _float32_vjp(kind, x, gy, (w_ih, w_hh, b_ih, b_hh))
+
+
+def repeated_rows_vjp(kind: str, size: Size, rng: np.random.Generator) -> tuple[tuple, tuple]:
+    """(g, args) of vjp_{kind}_layer for a batch of one sample repeated B times: x ~ N(0, 1)
+    (T, 1, D), gy ~ U(0.5, 1.5) (a weighted loss), zero initial state, weights U(±1/√H), each
+    the same in every batch row; every array exactly float32."""
+    gates, (T, B, H, D) = GATES[kind], (size.T, size.B, size.H, size.D)
+    s = 1 / np.sqrt(H)
+    x = np.repeat(rng.standard_normal((T, 1, D)), B, axis=1)
+    gy = np.repeat(rng.uniform(0.5, 1.5, (T, 1, H)), B, axis=1)
+    weights = (rng.uniform(-s, s, (gates * H, D)), rng.uniform(-s, s, (gates * H, H)),
+               rng.uniform(-s, s, gates * H), rng.uniform(-s, s, gates * H))
+    return _float32_vjp(kind, x, gy, weights)
+
+
+def _float32_vjp(kind: str, x: np.ndarray, gy: np.ndarray,
+                 weights: tuple[np.ndarray, ...]) -> tuple[tuple, tuple]:
+    """(g, args) from x, gy and the weights, zero initial state(s) and final-state cotangents,
+    every array rounded to float32."""
+    def f32(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32).astype(np.float64)
+
+    B, H = gy.shape[1:]
     states = [np.zeros((B, H))] * (2 if kind == "lstm" else 1)
-    g = (np.ones((T, B, H)), *(np.zeros((B, H)) for _ in states))
-    return g, (f32(x), *states, *(f32(a) for a in (w_ih, w_hh, b_ih, b_hh)))
+    return (f32(gy), *states), (f32(x), *states, *(f32(w) for w in weights))

@@ -506,18 +506,37 @@ def test_the_gradient_bound_is_not_a_false_alarm_over_a_long_memory(monkeypatch)
         "the example no longer shows what the restriction is for"
 
 
-@pytest.mark.parametrize("kind, T, bias", [("lstm", 1000, 4.0), ("gru", 2000, 3.0)])
-def test_the_gradient_bound_holds_at_a_steady_state_under_a_constant_cotangent(kind, T, bias,
-                                                                              monkeypatch):
-    # A constant input and a constant cotangent (the loss Σ y of a silent stretch): the forward
-    # settles, then the adjoint does, and every step repeats the same roundings, which add up
-    # in one direction — in the adjoint's state over its memory and in the weight gradients
-    # over every step (spec/tolerances.md, "Gradients", "Steady states"). Taken as independent
-    # they left torch's float32 ∂w_ih 1.2× (LSTM) and ∂w_hh 2.2× (GRU) over the probabilistic
-    # bound, which decides wherever the worst case has stopped; backpropagation.Stretches and
-    # the stretch lengths of backpropagation.outer sum them in amplitude.
-    g, args = sizes.held_layer_vjp(kind, sizes.Size(T=T, B=4, H=16, D=16),
-                                   np.random.default_rng(0), bias=bias, recurrent=0.3)
+#: Layers whose steps repeat each other: (kind, case, its (g, args)). A held input under a
+#: constant cotangent (gy = 1, the loss Σ y of a silent stretch) and under a weighted one; an
+#: input of period 2; a batch of one sample repeated 64 times.
+REPEATING = {
+    "lstm held": lambda: sizes.held_layer_vjp("lstm", sizes.Size(T=1000, B=4, H=16, D=16),
+                                              np.random.default_rng(0), bias=4.0, recurrent=0.3),
+    "gru held": lambda: sizes.held_layer_vjp("gru", sizes.Size(T=2000, B=4, H=16, D=16),
+                                             np.random.default_rng(0), bias=3.0, recurrent=0.3),
+    "gru held, weighted loss": lambda: sizes.held_layer_vjp(
+        "gru", sizes.Size(T=2000, B=4, H=16, D=16), np.random.default_rng(0), bias=3.0,
+        recurrent=0.3, weighted=True),
+    "gru period 2": lambda: sizes.held_layer_vjp("gru", sizes.Size(T=2000, B=4, H=16, D=16),
+                                                 np.random.default_rng(0), bias=3.0,
+                                                 recurrent=0.3, period=2),
+    "lstm repeated rows": lambda: sizes.repeated_rows_vjp(
+        "lstm", sizes.Size(T=100, B=64, H=16, D=16), np.random.default_rng(0)),
+}
+
+
+@pytest.mark.parametrize("case", list(REPEATING))
+def test_the_gradient_bound_holds_where_steps_repeat(case, monkeypatch):
+    # Where steps compute on the same input — held, periodic, or the same sample in every batch
+    # row — they repeat the forward's errors in the saved values and h_{t−1} whatever the
+    # cotangent, and under a constant cotangent the adjoint settles and repeats its own
+    # roundings too: they add in one direction, in the adjoint's state over its memory and in
+    # the weight gradients over the repeated rows (spec/tolerances.md, "Gradients", "Steady
+    # states of the adjoint"). Taken as independent they left torch's float32 weight gradients
+    # up to 2.2× over the probabilistic bound, which decides wherever the worst case has
+    # stopped; backpropagation.Stretches and multiplicity sum them in amplitude.
+    g, args = REPEATING[case]()
+    kind = case.split()[0]
     reference, bound_fn = GRADIENTS[kind]
     errors = [np.abs(a - w) for a, w in zip(_torch_float32_vjp(kind, g, args),
                                              reference(g, *args), strict=True)]
@@ -530,18 +549,18 @@ def test_the_gradient_bound_holds_at_a_steady_state_under_a_constant_cotangent(k
     monkeypatch.setattr(BP, "worst_case_stop", lambda traj, dtype: lambda t, errors: True)
     assert worst() <= 1, f"{worst():.3g}× the probabilistic bound"
     monkeypatch.setattr(BP, "repeated", lambda x, *rest: np.zeros(x.shape[:2], dtype=bool))
-    assert worst() > 1, "the example no longer shows what the stretches are for"
+    monkeypatch.setattr(BP, "multiplicity", lambda *args: None)
+    assert worst() > 1, "the example no longer shows what the repeats are for"
 
 
 @pytest.mark.parametrize("family", ["lstm", "gru", "rnn"])
-def test_the_adjoint_stretches_change_nothing_where_no_step_repeats_and_only_add(family,
-                                                                                monkeypatch):
+def test_the_repeats_change_nothing_where_no_input_repeats_and_only_add(family, monkeypatch):
     rng = np.random.default_rng(4)
     T, B, D, H = 40, 3, 5, 6
     x = rng.standard_normal((T, B, D))
     gy = rng.standard_normal((T, B, H))
     x[10:30, 1], gy[10:30, 1] = x[10, 1], gy[10, 1]  # row 1 holds both for 20 steps
-    x[20:35, 2] = x[20, 2]  # row 2 its input alone: no stretch for the adjoint
+    gy[20:35, 2] = gy[20, 2]  # row 2 its cotangent alone: nothing repeats there
     h0, c0 = rng.standard_normal((B, H)) * 0.3, rng.standard_normal((B, H))
     gates = {"lstm": 4, "gru": 3, "rnn": 1}[family]
     w_ih, w_hh, b_ih, b_hh = (rng.uniform(-0.4, 0.4, s) for s in
@@ -560,38 +579,46 @@ def test_the_adjoint_stretches_change_nothing_where_no_step_repeats_and_only_add
         traj = P.rnn(x, h0, w_ih, w_hh, b_ih, b_hh, "tanh", 1e-6, tape=tape)
         return BP.rnn(traj, tape, x, None, h0, w_ih, w_hh, "tanh", gy, None, h0, unit=unit)
 
-    assert BP.repeated(x, None, gy, None, 0.0)[:, 1].sum() == 19
-    assert not BP.repeated(x, None, gy, None, 0.0)[:, [0, 2]].any()
-    with_stretch = adjoint()
+    assert BP.repeated(x, None, 0.0)[:, 1].sum() == 19
+    assert not BP.repeated(x, None, 0.0)[:, [0, 2]].any()
+    with_repeats = adjoint()
     monkeypatch.setattr(BP, "repeated", lambda x, *rest: np.zeros(x.shape[:2], dtype=bool))
+    monkeypatch.setattr(BP, "multiplicity", lambda *args: None)
     without = adjoint()
-    for a, b in zip([with_stretch.Vdx, *with_stretch.Vdstate],
+    for a, b in zip([with_repeats.Vdx, *with_repeats.Vdstate],
                     [without.Vdx, *without.Vdstate], strict=True):
         rows = (slice(None), [0, 2]) if a.ndim == 3 else ([0, 2],)
         assert np.array_equal(a[rows], b[rows])
         assert np.all(a >= b)
     # Backwards, step 29 starts the stretch and step 28 the first gain, which ∂x reads from
-    # step 27 on; the weight gradients sum every row, the stretch's ℓ = 20 times.
-    assert np.all(np.any(with_stretch.Vdx[10:28, 1] > without.Vdx[10:28, 1], axis=-1))
-    for name, o in with_stretch.grads.items():
+    # step 27 on; the weight gradients sum every row, the stretch's 20 times.
+    assert np.all(np.any(with_repeats.Vdx[10:28, 1] > without.Vdx[10:28, 1], axis=-1))
+    for name, o in with_repeats.grads.items():
         assert np.all(o.close() > without.grads[name].close()), name
 
 
-def test_stretch_lengths_count_each_run_of_repeated_steps():
-    rep = np.array([[False, False], [True, False], [True, False], [False, True], [True, False]])
-    assert BP.stretch_lengths(rep).tolist() == [[3, 1], [3, 1], [3, 2], [2, 2], [2, 1]]
-    assert BP.stretch_lengths(np.zeros((4, 2), dtype=bool)) is None
+def test_multiplicity_groups_the_rows_of_one_input():
+    x = np.zeros((4, 3, 1))
+    x[:, 1, 0] = [1.0, 2.0, 1.0, 2.0]  # period 2
+    x[:, 2, 0] = [3.0, 3.0 + 1e-12, 3.0 + 2e-12, 5.0]  # consecutive, within their errors
+    assert BP.multiplicity(x, None, 0.0).tolist() == [[4, 2, 1], [4, 2, 1], [4, 2, 1], [4, 2, 1]]
+    Vx = np.full(x.shape, 1.0)
+    assert BP.multiplicity(x, Vx, 1e-12).tolist() == [[4, 2, 3], [4, 2, 3], [4, 2, 3], [4, 2, 1]]
+    x[:, 0, 0] = -0.0  # computes as 0.0 does
+    x[0, 0, 0] = 0.0
+    assert BP.multiplicity(x, None, 0.0)[:, 0].tolist() == [4, 4, 4, 4]
+    assert BP.multiplicity(np.random.default_rng(0).standard_normal((4, 3, 2)), None, 0.0) is None
 
 
-def test_a_stretch_of_equal_terms_sums_their_errors_in_amplitude():
-    # ℓ equal rows of a sum with the same error: V = ℓ²·V_row, not ℓ·V_row.
+def test_a_group_of_equal_terms_sums_their_errors_in_amplitude():
+    # m equal rows of a sum with the same error: V = m²·V_row, not m·V_row.
     L, VL = np.full((5, 1, 1), 2.0), np.full((5, 1, 1), 3.0)
     R = np.ones((5, 1, 1))
-    lengths = np.full((5, 1), 5)
-    held = BP.outer(L, VL, R, None, lengths)
+    counts = np.full((5, 1), 5)
+    held = BP.outer(L, VL, R, None, counts)
     assert held.carried[0, 0] == 25 * 3.0
     assert BP.outer(L, VL, R, None).carried[0, 0] == 5 * 3.0
-    # the sum's own roundings: N·(A² + Σ terms²) + Σ ℓ·terms², N = Σ ℓ = 25
+    # the sum's own roundings: N·(A² + Σ terms²) + Σ m·terms², N = Σ m = 25
     assert held.close()[0, 0] == 25 * (10.0 ** 2 + 20.0) + 5 * 20.0 + 75.0
 
 
