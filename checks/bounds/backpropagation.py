@@ -249,7 +249,9 @@ def multiplicity(x: np.ndarray, Vx: np.ndarray | None, within: float) -> np.ndar
     """(T, B) → the size m of each step row's group: rows (t, b) whose inputs are the same —
     exactly, anywhere in the call (a held input, a periodic one, identical batch rows), or at
     consecutive steps within their errors' bounds (propagation.repeats) — joined transitively.
-    Only such rows can repeat each other's roundings; None where every group has one row."""
+    Equal inputs repeat each other's roundings; nearly equal ones nearly do, which this does
+    not group (spec/tolerances.md, "Known false alarm: an input that nearly repeats"). None
+    where every group has one row."""
     T, B, D = x.shape
     flat = x.reshape(T * B, D) + 0.0  # −0.0 and 0.0 compute alike
     _, group, sizes = np.unique(flat, axis=0, return_inverse=True, return_counts=True)

@@ -132,9 +132,11 @@ def rnn_module(mode: str, x: np.ndarray, state: Any, params: dict[str, np.ndarra
                lengths: Any = None) -> ModuleBounds:
     """Running bounds of reference/sequence.py's rnn_module in evaluation mode (spec/sequence.md,
     "Tolerance"): each direction of each layer runs on the Computed output of the layer below,
-    sequences of one length together (bounds are per sample, so the grouping is immaterial); the
-    backward carries the Computed ∂(layer input) down, and every weight gradient stays open until
-    all its steps, samples and sequences are in.
+    sequences of one length together (bounds are per sample, so the grouping is immaterial to
+    the running bounds; the probabilistic weight gradients group equal inputs only within one,
+    spec/tolerances.md, "Known false alarm"); the backward carries the Computed ∂(layer input)
+    down, and every weight gradient stays open until all its steps, samples and sequences are
+    in.
     """
     dtype = np.dtype(dtype)
     xs = time_major(np.asarray(x, dtype=np.float64), batch_first)

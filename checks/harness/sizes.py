@@ -111,16 +111,23 @@ def float32_layer_vjp(kind: str, size: Size, rng: np.random.Generator) -> tuple[
 
 
 def held_layer_vjp(kind: str, size: Size, rng: np.random.Generator, *, bias: float,
-                   recurrent: float, period: int = 1, weighted: bool = False) -> tuple[tuple, tuple]:
+                   recurrent: float, period: int = 1, weighted: bool = False,
+                   nudge: int = 0) -> tuple[tuple, tuple]:
     """(g, args) of vjp_{kind}_layer for a layer held at a steady state: x ~ N(0, 1) cycling
     through ``period`` inputs (1: one input at every step), zero initial state, weights
     U(±1/√H) with w_hh scaled by ``recurrent``, the second gate block's bias (LSTM f, GRU z)
     raised by ``bias``, and the cotangent gy = 1 of the loss Σ y (``weighted``: gy ~ U(0.5, 1.5),
     a weighted loss; zero for the final states); every array exactly float32
-    (spec/tolerances.md, "Gradients", "Steady states of the adjoint")."""
+    (spec/tolerances.md, "Gradients", "Steady states of the adjoint"). ``nudge``: each step row
+    (t, b)'s input moved away from 0 by that many float32 ulps in the components j where bit j
+    of t·B + b is set — no two rows equal, every one nearly the held input."""
     gates, (T, B, H, D) = GATES[kind], (size.T, size.B, size.H, size.D)
     s = 1 / np.sqrt(H)
     x = np.resize(rng.standard_normal((period, B, D)), (T, B, D))
+    if nudge:
+        x32 = x.astype(np.float32)
+        bits = (np.arange(T * B).reshape(T, B, 1) >> np.arange(D)) & 1
+        x = np.where(bits == 1, x32 + np.float32(nudge) * np.spacing(x32) * np.sign(x32), x32)
     w_ih, w_hh = rng.uniform(-s, s, (gates * H, D)), recurrent * rng.uniform(-s, s, (gates * H, H))
     b_ih, b_hh = rng.uniform(-s, s, gates * H), rng.uniform(-s, s, gates * H)
     b_ih[H:2 * H] += bias

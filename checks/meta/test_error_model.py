@@ -334,6 +334,24 @@ def test_the_bound_holds_for_an_lstm_held_at_a_steady_state(T, B, forget):
                 f"{name}: {np.max(np.abs(got - w) / bound):.3g}× the {what} bound"
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="known false alarm: an input that nearly repeats is not "
+                   "a repeat (spec/tolerances.md, 'Known false alarm')")
+def test_the_bound_holds_for_an_lstm_held_within_one_ulp_of_a_steady_state():
+    # The T = 10,000 case above with input component 0 alternating between its value and the
+    # next float32 away from 0 in every other step (and in some rows): the steps that follow a
+    # change do not repeat, so their roundings are taken as independent, though they differ from
+    # the held ones by an ulp. Over the bound 1.95× on y, h_T and c_T.
+    problem = list(_steady_lstm(T=10000, B=64, forget=(9.0, 10.0)))
+    x = problem[0].astype(np.float32)
+    moved = (np.arange(10000)[:, None, None] % 2 == 1) & (np.arange(4) == 0)
+    problem[0] = np.where(moved, x + np.spacing(x) * np.sign(x), x).astype(np.float64)
+    want = ref_lstm.lstm_layer(*problem)
+    shipped = [b.atol for b in lstm_bounds.lstm_layer(*problem, dtype=np.float32)]
+    for got, w, b in zip(_float32_lstm_states(tuple(problem)), want, shipped, strict=True):
+        assert np.all(np.abs(got - w) <= b), f"{np.max(np.abs(got - w) / b):.3g}× the bound"
+
+
 def test_repeated_steps_are_an_equal_input_or_one_within_its_errors():
     x = np.array([[[1.0]], [[1.0]], [[1.0 + 1e-9]], [[2.0]]])
     assert P.repeats(x, None, 0.0)[:, 0].tolist() == [False, True, False, False]
@@ -551,6 +569,24 @@ def test_the_gradient_bound_holds_where_steps_repeat(case, monkeypatch):
     monkeypatch.setattr(BP, "repeated", lambda x, *rest: np.zeros(x.shape[:2], dtype=bool))
     monkeypatch.setattr(BP, "multiplicity", lambda *args: None)
     assert worst() > 1, "the example no longer shows what the repeats are for"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="known false alarm: an input that nearly repeats is not "
+                   "grouped (spec/tolerances.md, 'Known false alarm')")
+def test_the_gradient_bound_holds_where_the_input_nearly_repeats():
+    # The "gru held" case with every step row's input moved by one float32 ulp in a different set
+    # of components: no two rows equal, so nothing is grouped, yet the computations round almost
+    # alike. torch float32 went 4.1× over the shipped bound on ∂w_hh. Strict: when a model of
+    # near repeats lands, this passes and must become a plain test.
+    g, args = sizes.held_layer_vjp("gru", sizes.Size(T=2000, B=4, H=16, D=16),
+                                   np.random.default_rng(0), bias=3.0, recurrent=0.3, nudge=1)
+    assert BP.multiplicity(args[0], None, 0.0) is None and not BP.repeated(args[0], None, 0.0).any()
+    reference, bound_fn = GRADIENTS["gru"]
+    errors = [np.abs(a - w) for a, w in zip(_torch_float32_vjp("gru", g, args),
+                                             reference(g, *args), strict=True)]
+    for e, b in zip(errors, bound_fn(g, *args, dtype=np.float32), strict=True):
+        assert np.all(e <= b.atol), f"{np.max(e / b.atol):.3g}× the bound"
 
 
 @pytest.mark.parametrize("family", ["lstm", "gru", "rnn"])
