@@ -195,15 +195,15 @@ def held(what: str, kind: str, make: Callable[[], tuple[tuple, tuple]]) -> dict[
         return ratio, float(np.median(flat[np.isfinite(flat)]))
 
     shipped = worst()
-    stop, repeated, multiplicity = BP.worst_case_stop, BP.repeated, BP.multiplicity
+    stop, repeats, multiplicity = BP.worst_case_stop, BP.repeats, BP.multiplicity
     try:
         BP.worst_case_stop = lambda traj, dtype: lambda t, errors: True  # type: ignore[assignment]
         probabilistic = worst()
-        BP.repeated = lambda x, *rest: np.zeros(x.shape[:2], dtype=bool)  # type: ignore[assignment]
+        BP.repeats = lambda x, *rest: np.zeros(x.shape[:2], dtype=bool)  # type: ignore[assignment]
         BP.multiplicity = lambda *rest: None  # type: ignore[assignment]
         independent = worst()
     finally:
-        BP.worst_case_stop, BP.repeated, BP.multiplicity = stop, repeated, multiplicity
+        BP.worst_case_stop, BP.repeats, BP.multiplicity = stop, repeats, multiplicity
     median_err = float(np.median(np.concatenate([e.ravel() for e in err])))
     return {"layer, T, B, H, input, bias, w_hh scale": what,
             "max err/bound: shipped": f"{shipped[0]:.3f}",

@@ -237,14 +237,6 @@ def _returned(dh: Pair, following: Pair | None) -> Pair:
     return dh if following is None else _add(following, dh)
 
 
-def repeated(x: np.ndarray, Vx: np.ndarray | None, within: float) -> np.ndarray:
-    """(T, B): True where the adjoint's step t may repeat step t − 1's errors: its input the
-    previous step's (propagation.repeats, ``within`` as there). The saved forward values and
-    their errors then repeat, whatever the cotangent; under a constant cotangent the adjoint's
-    own roundings do too."""
-    return repeats(x, Vx, within)
-
-
 def multiplicity(x: np.ndarray, Vx: np.ndarray | None, within: float) -> np.ndarray | None:
     """(T, B) → the size m of each step row's group: rows (t, b) whose inputs are the same —
     exactly, anywhere in the call (a held input, a periodic one, identical batch rows), or at
@@ -269,8 +261,9 @@ def multiplicity(x: np.ndarray, Vx: np.ndarray | None, within: float) -> np.ndar
 
 
 class Stretches:
-    """The adjoint's stretches of repeated steps (:func:`repeated`), run backwards as the
-    forward's (propagation.Steady): within a stretch the step's own errors — the saved values'
+    """The adjoint's stretches of repeated steps (propagation.repeats: the input the previous
+    step's, whatever the cotangent), run backwards as the forward's (propagation.Steady):
+    within a stretch the step's own errors — the saved values'
     forward errors, which repeat, and its roundings, which repeat under a constant cotangent —
     are taken as dependent and summed in amplitude per component, R' = (√L(R) + √D)²; the
     state's V gains 2·√(L(R)·D) and carries it on. Without it a float32 LSTM at a constant
@@ -359,7 +352,7 @@ def lstm(traj: Trajectory, tape: Sequence[LSTMTape], x: np.ndarray, Vx: np.ndarr
     H = w_ih.shape[0] // 4
     W2 = w_hh * w_hh
     Whr2 = None if w_hr is None else w_hr * w_hr
-    stretches = Stretches(repeated(x, Vx, within))
+    stretches = Stretches(repeats(x, Vx, within))
     state = [_cotangent(gy, Vgy, T - 1, ghT, np.zeros_like(ghT)), (gcT, np.zeros_like(gcT))]
     GH: list[Pair] = []
 
@@ -426,7 +419,7 @@ def gru(traj: Trajectory, tape: Sequence[GRUTape], x: np.ndarray, Vx: np.ndarray
     H = w_hh.shape[1]
     W2 = w_hh * w_hh
     hp, Vhp = _previous(traj, h0)
-    stretches = Stretches(repeated(x, Vx, within))
+    stretches = Stretches(repeats(x, Vx, within))
 
     def step_at(t: int) -> BackwardStep:
         return functools.partial(_gru_step, tape[t], H, w_hh, W2, (hp[t], Vhp[t]), unit,
@@ -481,7 +474,7 @@ def rnn(traj: Trajectory, tape: Sequence[tuple[np.ndarray, np.ndarray]], x: np.n
     relu = nonlinearity not in ("tanh", "sigmoid", "linear")
     if relu and kinks is not None:
         unsure = np.stack([tol.near_kink(a, kinks * np.sqrt(Va)) for a, Va in tape])
-    stretches = Stretches(repeated(x, Vx, within))
+    stretches = Stretches(repeats(x, Vx, within))
     GH: list[np.ndarray] = [np.empty(0)] * T
 
     def step_at(t: int) -> BackwardStep:

@@ -566,7 +566,7 @@ def test_the_gradient_bound_holds_where_steps_repeat(case, monkeypatch):
     assert worst() <= 1, f"{worst():.3g}× the shipped bound"
     monkeypatch.setattr(BP, "worst_case_stop", lambda traj, dtype: lambda t, errors: True)
     assert worst() <= 1, f"{worst():.3g}× the probabilistic bound"
-    monkeypatch.setattr(BP, "repeated", lambda x, *rest: np.zeros(x.shape[:2], dtype=bool))
+    monkeypatch.setattr(BP, "repeats", lambda x, *rest: np.zeros(x.shape[:2], dtype=bool))
     monkeypatch.setattr(BP, "multiplicity", lambda *args: None)
     assert worst() > 1, "the example no longer shows what the repeats are for"
 
@@ -581,7 +581,7 @@ def test_the_gradient_bound_holds_where_the_input_nearly_repeats():
     # near repeats lands, this passes and must become a plain test.
     g, args = sizes.held_layer_vjp("gru", sizes.Size(T=2000, B=4, H=16, D=16),
                                    np.random.default_rng(0), bias=3.0, recurrent=0.3, nudge=1)
-    assert BP.multiplicity(args[0], None, 0.0) is None and not BP.repeated(args[0], None, 0.0).any()
+    assert BP.multiplicity(args[0], None, 0.0) is None and not BP.repeats(args[0], None, 0.0).any()
     reference, bound_fn = GRADIENTS["gru"]
     errors = [np.abs(a - w) for a, w in zip(_torch_float32_vjp("gru", g, args),
                                              reference(g, *args), strict=True)]
@@ -615,10 +615,10 @@ def test_the_repeats_change_nothing_where_no_input_repeats_and_only_add(family, 
         traj = P.rnn(x, h0, w_ih, w_hh, b_ih, b_hh, "tanh", 1e-6, tape=tape)
         return BP.rnn(traj, tape, x, None, h0, w_ih, w_hh, "tanh", gy, None, h0, unit=unit)
 
-    assert BP.repeated(x, None, 0.0)[:, 1].sum() == 19
-    assert not BP.repeated(x, None, 0.0)[:, [0, 2]].any()
+    assert BP.repeats(x, None, 0.0)[:, 1].sum() == 19
+    assert not BP.repeats(x, None, 0.0)[:, [0, 2]].any()
     with_repeats = adjoint()
-    monkeypatch.setattr(BP, "repeated", lambda x, *rest: np.zeros(x.shape[:2], dtype=bool))
+    monkeypatch.setattr(BP, "repeats", lambda x, *rest: np.zeros(x.shape[:2], dtype=bool))
     monkeypatch.setattr(BP, "multiplicity", lambda *args: None)
     without = adjoint()
     for a, b in zip([with_repeats.Vdx, *with_repeats.Vdstate],
